@@ -1,0 +1,124 @@
+"""``bench check``: rerun the smoke grid of every suite and compare with the baselines
+committed under ``results/baselines/<suite>.json``, with a tolerance per metric.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+
+from bench import registry as R
+from bench.grid import build_cells
+from bench.runner import RunOptions, run_grid
+from bench.store import Store
+
+BASELINE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results", "baselines")
+
+
+@dataclass
+class Drift:
+    suite: str
+    cell: str
+    metric: str
+    baseline: float | None
+    now: float | None
+    tolerance: float
+    status: str  # ok / moved / missing / new / failed
+
+
+def cell_label(row) -> str:
+    return f"{row['dataset']} | {row['degradation']} | {row['method_label']}"
+
+
+def tolerance_of(metric_name: str) -> float:
+    base = metric_name.split("@")[0]
+    m = R.METRICS.get(base)
+    return m.tolerance if m else 1e-6
+
+
+def run_smoke(suite_name: str, data_root: str | None, progress: bool = True):
+    suite = R.SUITES[suite_name]
+    cells = build_cells(suite_name, suite.smoke.datasets, suite.smoke.degradations,
+                        suite.smoke.methods, ["cpu"], seed=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(os.path.join(tmp, "smoke.sqlite"))
+        summary = run_grid(cells, store, RunOptions(data_root=data_root, repeat=1, warmup=False),
+                           progress=progress)
+        ok = store.frame(suite_name)
+        failed = store.frame(suite_name, status="failed")
+        store.close()
+    values = {}
+    for _, row in ok.iterrows():
+        fn = getattr(suite, "check_values", None)
+        values[cell_label(row)] = fn(row) if fn else dict(row["metrics"])
+    failures = {cell_label(r): r["error"] for _, r in failed.iterrows()}
+    return values, failures, summary
+
+
+def compare(suite_name: str, values: dict, failures: dict, baseline: dict) -> list[Drift]:
+    out = []
+    for cell, metrics in sorted(baseline.items()):
+        if cell in failures:
+            out.append(Drift(suite_name, cell, "-", None, None, 0, f"failed: {failures[cell]}"))
+            continue
+        now = values.get(cell)
+        for metric, b in sorted(metrics.items()):
+            tol = tolerance_of(metric)
+            if now is None or metric not in now:
+                out.append(Drift(suite_name, cell, metric, b, None, tol, "missing"))
+                continue
+            v = now[metric]
+            same = (v == b) or (isinstance(v, float) and isinstance(b, float) and math.isfinite(v)
+                                and math.isfinite(b) and abs(v - b) <= tol)
+            out.append(Drift(suite_name, cell, metric, b, v, tol, "ok" if same else "moved"))
+    for cell, metrics in sorted(values.items()):
+        if cell not in baseline:
+            for metric, v in sorted(metrics.items()):
+                out.append(Drift(suite_name, cell, metric, None, v, tolerance_of(metric), "new"))
+    for cell, err in failures.items():
+        if cell not in baseline:
+            out.append(Drift(suite_name, cell, "-", None, None, 0, f"failed: {err}"))
+    return out
+
+
+def baseline_path(suite_name: str) -> str:
+    return os.path.join(BASELINE_DIR, f"{suite_name}.json")
+
+
+def load_baseline(suite_name: str) -> dict | None:
+    p = baseline_path(suite_name)
+    if not os.path.exists(p):
+        return None
+    with open(p) as f:
+        return json.load(f)["cells"]
+
+
+def write_baseline(suite_name: str, values: dict) -> str:
+    from bench.provenance import git_commit, versions
+    os.makedirs(BASELINE_DIR, exist_ok=True)
+    p = baseline_path(suite_name)
+    with open(p, "w") as f:
+        json.dump({"suite": suite_name, "written_by": "python -m bench check --update",
+                   "commit": git_commit(), "versions": versions(), "cells": values},
+                  f, indent=1, sort_keys=True)
+        f.write("\n")
+    return p
+
+
+def format_drifts(drifts: list[Drift], only_bad: bool = True) -> str:
+    rows = [d for d in drifts if d.status != "ok"] if only_bad else drifts
+    if not rows:
+        return ""
+    def fmt(v):
+        return "-" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
+    header = ("suite", "cell", "metric", "baseline", "now", "delta", "tolerance", "status")
+    table = [header]
+    for d in rows:
+        delta = (d.now - d.baseline) if isinstance(d.now, float) and isinstance(d.baseline, float) else None
+        table.append((d.suite, d.cell, d.metric, fmt(d.baseline), fmt(d.now), fmt(delta), fmt(d.tolerance), d.status))
+    widths = [max(len(str(r[i])) for r in table) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

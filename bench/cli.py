@@ -1,0 +1,238 @@
+"""Command line: ``python -m bench {list,run,report,check}``.
+
+Exit status: 0 success; 1 a cell failed, a check moved, or a fatal data/checkpoint
+error; 2 bad input (unknown name, malformed selector, bad option); 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+DEFAULT_RESULTS = os.path.join("results", "results.sqlite")
+
+
+def default_data_root() -> str:
+    env = os.environ.get("BENCH_DATA")
+    if env:
+        return env
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "imaging-bench", "data")
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-root", default=None,
+                   help="folder with the real data sets (default: $BENCH_DATA, else "
+                        "~/.cache/imaging-bench/data); CI uses ../shared/data")
+    p.add_argument("--results", default=DEFAULT_RESULTS,
+                   help=f"path of the SQLite result store (default: {DEFAULT_RESULTS})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark classical solvers against deep-unrolling networks on imaging inverse problems.",
+        epilog="Selectors name a component and optionally parameters: fista, 'fista[n_iter=200,lam=0.1]', "
+               "'ista[n_iter=[100,1000]]' (a list expands into several cells).")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("list", help="print suites, datasets, degradations, methods and metrics")
+    p.add_argument("--suite", help="only this suite")
+
+    p = sub.add_parser("run", help="run a suite's grid and store every finished cell",
+                       description="Run the grid (datasets x degradations x methods x devices) of a suite. "
+                                   "Finished cells already in the store are reused; failed ones are retried.")
+    p.add_argument("--suite", required=True, help="suite to run (see `list`)")
+    p.add_argument("--method", action="append", metavar="SELECTOR",
+                   help="method selector, repeatable, e.g. 'fista[n_iter=200]' (default: the suite's grid)")
+    p.add_argument("--dataset", action="append", metavar="SELECTOR", help="dataset selector, repeatable")
+    p.add_argument("--degradation", action="append", metavar="SELECTOR",
+                   help="degradation selector, repeatable, e.g. 'awgn_snr[snr_db=40]'")
+    p.add_argument("--device", default="cpu", help="comma-separated devices: cpu, cuda or cpu,cuda (default cpu)")
+    p.add_argument("--repeat", type=int, default=None, help="timed repeats after the warm-up; the median is kept (default 3, 1 with --quick)")
+    p.add_argument("--jobs", type=int, default=1, help="parallel worker processes (threads are split between them)")
+    p.add_argument("--quick", action="store_true", help="the suite's reduced grid (minutes)")
+    p.add_argument("--smoke", action="store_true", help="the suite's smoke grid (what `check` runs)")
+    p.add_argument("--seed", type=int, default=0, help="base seed; every cell's seeds derive from it by hashing")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_common(p)
+
+    p = sub.add_parser("report", help="write LaTeX/Markdown tables and PNG/PDF figures from the store")
+    p.add_argument("--suite", required=True)
+    p.add_argument("--out", default="reports", help="output folder (default reports/)")
+    _add_common(p)
+
+    p = sub.add_parser("check", help="rerun the smoke grids and compare with the committed baselines")
+    p.add_argument("--suite", action="append", help="only these suites (default: every suite)")
+    p.add_argument("--update", action="store_true", help="rewrite the baselines from this run")
+    p.add_argument("--no-progress", action="store_true")
+    _add_common(p)
+    return parser
+
+
+def cmd_list(args) -> int:
+    from bench import registry as R
+    R.load_all()
+    suites = [R.SUITES.get_or_fail(args.suite)] if args.suite else list(R.SUITES.values())
+    for s in suites:
+        print(f"suite {s.name}: {s.description}")
+        print("  datasets:")
+        for d in R.datasets_of(s.name):
+            print(f"    {d.name:22s} {_params(d.parameters)}{'  [reads --data-root]' if d.needs_data else ''}")
+            if d.description:
+                print(f"    {'':22s} {d.description}")
+        print("  degradations:")
+        for g in R.DEGRADATIONS.values():
+            if s.name in g.suites:
+                print(f"    {g.name:22s} {_params(g.parameters)}")
+                if g.description:
+                    print(f"    {'':22s} {g.description}")
+        print("  methods:")
+        for m in R.methods_of(s.name):
+            print(f"    {m.name:22s} {m.family:9s} devices={','.join(m.devices):9s} {_params(m.parameters)}")
+            if m.description:
+                print(f"    {'':22s} {m.description}")
+        print("  metrics:")
+        for name in s.metrics:
+            mt = R.METRICS[name]
+            arrow = "lower is better" if mt.direction == "min" else "higher is better"
+            print(f"    {mt.name:22s} [{mt.unit}] {arrow}; {mt.definition}")
+        print(f"  default grid: {len(s.grid.datasets)} dataset(s) x {len(s.grid.degradations)} degradation(s) "
+              f"x {len(s.grid.methods)} method(s)")
+        print()
+    return 0
+
+
+def _params(p: dict) -> str:
+    from bench.registry import format_value
+    return "[" + ", ".join(f"{k}={format_value(v)}" for k, v in p.items()) + "]" if p else "[]"
+
+
+def cmd_run(args) -> int:
+    import torch
+
+    from bench import registry as R
+    from bench.grid import build_cells
+    from bench.runner import RunOptions, run_grid
+    from bench.store import Store
+
+    suite = R.SUITES.get_or_fail(args.suite)
+    spec = suite.smoke if args.smoke else (suite.quick if args.quick else suite.grid)
+    devices = [d.strip() for d in args.device.split(",") if d.strip()]
+    for d in devices:
+        if d not in ("cpu", "cuda"):
+            from bench.errors import UnknownNameError
+            raise UnknownNameError(f"unknown device {d!r}", valid=["cpu", "cuda"], what="device")
+    if "cuda" in devices and not torch.cuda.is_available():
+        print("cuda: no CUDA device on this machine; its cells are skipped", file=sys.stderr)
+        devices = [d for d in devices if d != "cuda"]
+    if not devices:
+        print("nothing to run: no requested device is available", file=sys.stderr)
+        return 1
+    data_root = args.data_root or default_data_root()
+    cells = build_cells(args.suite, args.dataset or spec.datasets, args.degradation or spec.degradations,
+                        args.method or spec.methods, devices, args.seed)
+    unsupported = [c for c in cells if c.device not in R.METHODS[c.method].devices]
+    cells = [c for c in cells if c.device in R.METHODS[c.method].devices]
+    for name in sorted({(c.method, c.device) for c in unsupported}):
+        print(f"{name[0]} does not run on {name[1]}: those cells are skipped (shown as '-')", file=sys.stderr)
+    repeat = args.repeat if args.repeat is not None else (1 if (args.quick or args.smoke) else 3)
+    if repeat < 1 or args.jobs < 1:
+        print("error: --repeat and --jobs must be at least 1", file=sys.stderr)
+        return 2
+    store = Store(args.results)
+    print(f"suite {args.suite}: {len(cells)} cell(s); store {args.results}; data root {data_root}", file=sys.stderr)
+    summary = run_grid(cells, store, RunOptions(data_root=data_root, repeat=repeat),
+                       jobs=args.jobs, progress=not args.no_progress)
+    summary.skipped = len(unsupported)
+    print(summary.text())
+    if summary.interrupted:
+        return 130
+    return 1 if summary.failed else 0
+
+
+def cmd_report(args) -> int:
+    from bench import registry as R
+    from bench.errors import BenchError
+    from bench.store import Store
+
+    suite = R.SUITES.get_or_fail(args.suite)
+    if not os.path.exists(args.results):
+        raise BenchError(f"no result store at {args.results}: run `python -m bench run --suite {args.suite}` first "
+                         f"or pass --results")
+    store = Store(args.results)
+    frame = store.frame(args.suite)
+    if frame.empty:
+        raise BenchError(f"the store {args.results} has no finished cells of suite {args.suite!r}")
+    failed = store.frame(args.suite, status="failed")
+    paths = suite.report(frame, args.out, {})
+    for p in paths:
+        print(p)
+    if len(failed):
+        print(f"note: {len(failed)} failed cell(s) are not in the tables (see the store's 'error' column)",
+              file=sys.stderr)
+    return 0
+
+
+def cmd_check(args) -> int:
+    from bench import registry as R
+    from bench.check import compare, format_drifts, load_baseline, run_smoke, write_baseline
+
+    R.load_all()
+    names = args.suite or list(R.SUITES)
+    for n in names:
+        R.SUITES.get_or_fail(n)
+    data_root = args.data_root or default_data_root()
+    bad = 0
+    t0 = time.perf_counter()
+    for name in names:
+        values, failures, summary = run_smoke(name, data_root, progress=not args.no_progress)
+        if args.update:
+            if failures:
+                print(f"{name}: {len(failures)} smoke cell(s) failed; baselines not written:")
+                for c, e in failures.items():
+                    print(f"  {c}: {e}")
+                bad += 1
+                continue
+            print(f"{name}: baseline written to {write_baseline(name, values)} ({len(values)} cells)")
+            continue
+        baseline = load_baseline(name)
+        if baseline is None:
+            print(f"{name}: no baseline committed (results/baselines/{name}.json); "
+                  f"create it with `python -m bench check --update --suite {name}`")
+            bad += 1
+            continue
+        drifts = compare(name, values, failures, baseline)
+        moved = [d for d in drifts if d.status != "ok"]
+        n_ok = len(drifts) - len(moved)
+        if moved:
+            bad += 1
+            print(f"{name}: {len(moved)} value(s) moved beyond tolerance, {n_ok} within:")
+            print(format_drifts(drifts))
+        else:
+            print(f"{name}: {n_ok} value(s) within tolerance of the baselines ({summary.wall_s:.1f} s)")
+    print(f"check finished in {time.perf_counter() - t0:.1f} s: {'FAILED' if bad else 'OK'}")
+    return 1 if bad else 0
+
+
+def main(argv=None) -> int:
+    from bench.errors import BenchError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return {"list": cmd_list, "run": cmd_run, "report": cmd_report, "check": cmd_check}[args.command](args)
+    except BenchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Cells of a grid: (dataset, degradation, method, device, seed), each with a stable key."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench import registry as R
+from bench.errors import UnknownNameError
+from bench.selectors import expand, parse_selector
+from bench.store import dumps
+
+
+def derive_seed(*parts: Any) -> int:
+    """A seed from hashing its parts (never global state): sha256(base, names...)."""
+    h = hashlib.sha256("/".join(str(p) for p in parts).encode()).hexdigest()
+    return int(h[:8], 16)
+
+
+@dataclass(frozen=True)
+class Cell:
+    suite: str
+    dataset: str
+    dataset_params: tuple
+    degradation: str
+    degradation_params: tuple
+    method: str
+    method_params: tuple
+    device: str
+    seed: int  # base seed of the run
+    source_hash: str = field(default="", compare=False)
+
+    @property
+    def dparams(self) -> dict[str, Any]:
+        return dict(self.dataset_params)
+
+    @property
+    def gparams(self) -> dict[str, Any]:
+        return dict(self.degradation_params)
+
+    @property
+    def mparams(self) -> dict[str, Any]:
+        return dict(self.method_params)
+
+    def dataset_label(self) -> str:
+        return R.DATASETS[self.dataset].label(self.dparams)
+
+    def degradation_label(self) -> str:
+        return R.DEGRADATIONS[self.degradation].label(self.gparams)
+
+    def method_label(self) -> str:
+        return R.METHODS[self.method].label(self.mparams)
+
+    def sample_set(self) -> str:
+        return R.DATASETS[self.dataset](**self.dparams).sample_set_id()
+
+    def degradation_seed(self) -> int:
+        # the same noisy observations for every method of a (dataset, degradation)
+        return derive_seed(self.seed, self.suite, self.sample_set(), self.degradation_label())
+
+    def method_seed(self) -> int:
+        return derive_seed(self.seed, self.suite, self.sample_set(), self.degradation_label(),
+                           self.method_label(), self.device)
+
+    @property
+    def key(self) -> str:
+        payload = {
+            "suite": self.suite,
+            "dataset": [self.dataset, self.dparams],
+            "sample_set": self.sample_set(),
+            "degradation": [self.degradation, self.gparams],
+            "method": [self.method, self.mparams],
+            "device": self.device,
+            "seed": self.seed,
+            "source": self.source_hash,
+        }
+        return hashlib.sha256(dumps(payload).encode()).hexdigest()[:32]
+
+    def describe(self) -> str:
+        return f"{self.dataset_label()} | {self.degradation_label()} | {self.method_label()} | {self.device}"
+
+
+def _full(cls, params: dict[str, Any]) -> tuple:
+    obj = cls(**params)  # validates parameter names
+    return tuple(sorted(obj.params.items(), key=lambda kv: kv[0]))
+
+
+def _freeze(params: tuple) -> tuple:
+    return tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in params)
+
+
+def resolve(selectors, registry: R.Registry, suite: str, kind: str) -> list[tuple[str, tuple]]:
+    """Selectors -> [(name, full params)], checking names against the suite's components."""
+    out = []
+    valid = sorted(n for n, c in registry.items()
+                   if getattr(c, "suite", None) == suite or suite in getattr(c, "suites", ()))
+    for sel in selectors:
+        name, params = parse_selector(sel)
+        if name not in valid:
+            raise UnknownNameError(f"unknown {kind} {name!r} for suite {suite!r}", valid=valid, what=kind)
+        cls = registry[name]
+        for p in expand(params):
+            out.append((name, _freeze(_full(cls, p))))
+    return out
+
+
+def build_cells(suite: str, datasets, degradations, methods, devices, seed: int) -> list[Cell]:
+    R.load_all()
+    ds = resolve(datasets, R.DATASETS, suite, "dataset")
+    dg = resolve(degradations, R.DEGRADATIONS, suite, "degradation")
+    ms = resolve(methods, R.METHODS, suite, "method")
+    cells = []
+    hashes = {}
+    for (dn, dp) in ds:
+        for (gn, gp) in dg:
+            for (mn, mp) in ms:
+                if mn not in hashes:
+                    hashes[mn] = R.METHODS[mn].source_hash()
+                for dev in devices:
+                    cells.append(Cell(suite, dn, dp, gn, gp, mn, mp, dev, seed, hashes[mn]))
+    # de-duplicate (a selector repeated) keeping order
+    seen, unique = set(), []
+    for c in cells:
+        if c.key not in seen:
+            seen.add(c.key)
+            unique.append(c)
+    return unique
+
+
+def cell_to_json(cell: Cell) -> str:
+    return json.dumps({**cell.__dict__, "dataset_params": list(map(list, cell.dataset_params)),
+                       "degradation_params": list(map(list, cell.degradation_params)),
+                       "method_params": list(map(list, cell.method_params))}, default=str)

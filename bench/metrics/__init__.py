@@ -1,0 +1,1 @@
+"""Metric definitions, registered per suite."""

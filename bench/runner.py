@@ -1,0 +1,236 @@
+"""Runs cells and stores each finished one at once (one transaction per cell).
+
+A cell: load the dataset (cached per process), build the task for the degradation and
+device, set the method up, draw its curves if it can be stepped (this pass is also the
+warm-up), otherwise run it once untimed as a warm-up, then time ``repeat`` runs and keep
+the median. The output of the last timed run is validated (shape, finite) and scored.
+A method that raises or returns NaN/Inf becomes a failed row with its reason.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing as mp
+import os
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from bench import registry as R
+from bench.errors import BenchError
+from bench.grid import Cell
+from bench.provenance import provenance
+from bench.store import Store
+from bench.timing import median, synchronize, timed
+
+_DATA_CACHE: dict[Any, Any] = {}
+_TASK_CACHE: dict[Any, Any] = {}
+
+
+@dataclass
+class RunOptions:
+    data_root: str | None = None
+    repeat: int = 3
+    warmup: bool = True
+
+
+@dataclass
+class CellOutcome:
+    key: str
+    label: str
+    status: str  # ok / failed / skipped
+    error: str = ""
+    method_time_s: float = 0.0  # time spent inside the method (warm-up, curves, repeats)
+    wall_s: float = 0.0
+
+
+def load_dataset(cell: Cell, data_root: str | None):
+    key = (cell.dataset, cell.dataset_params, data_root)
+    if key not in _DATA_CACHE:
+        if len(_DATA_CACHE) > 4:
+            _DATA_CACHE.clear()
+            _TASK_CACHE.clear()
+        ds = R.DATASETS[cell.dataset](**cell.dparams)
+        _DATA_CACHE[key] = ds.load(data_root)
+    return _DATA_CACHE[key]
+
+
+def build_task(cell: Cell, data_root: str | None):
+    suite = R.SUITES[cell.suite]
+    key = (cell.dataset, cell.dataset_params, cell.degradation, cell.degradation_params,
+           cell.device, cell.seed, data_root)
+    if key not in _TASK_CACHE:
+        if len(_TASK_CACHE) > 8:
+            _TASK_CACHE.clear()
+        data = load_dataset(cell, data_root)
+        degradation = R.DEGRADATIONS[cell.degradation](**cell.gparams)
+        _TASK_CACHE[key] = suite.make_task(data, degradation, cell.degradation_seed(), cell.device)
+    return _TASK_CACHE[key]
+
+
+def execute(cell: Cell, opts: RunOptions) -> tuple[dict[str, Any], float]:
+    """Run one cell; return the row to store and the seconds spent inside the method."""
+    R.load_all()
+    suite = R.SUITES[cell.suite]
+    mcls = R.METHODS[cell.method]
+    base = {
+        "key": cell.key, "suite": cell.suite, "dataset": cell.dataset_label(),
+        "dataset_params": cell.dparams, "sample_set": cell.sample_set(),
+        "degradation": cell.degradation_label(), "degradation_params": cell.gparams,
+        "method": cell.method, "method_label": cell.method_label(), "method_params": cell.mparams,
+        "family": mcls.family, "device": cell.device, "seed": cell.seed,
+        "source_hash": cell.source_hash, "provenance": provenance(cell.device),
+    }
+    method_time = 0.0
+    try:
+        task = build_task(cell, opts.data_root)
+        base["n_samples"] = task.n_samples
+        method = mcls(**cell.mparams)
+        torch.manual_seed(cell.method_seed())
+        method.setup(R.MethodContext(device=cell.device, seed=cell.method_seed(),
+                                     data_root=opts.data_root, problem_id=task.problem_id))
+        base["parameter_count"] = method.parameter_count()
+        curves: dict[str, list[float]] = {}
+        warmup_s = None
+        if suite.curve_metrics and method.can_step:
+            # the curve pass: untimed, doubles as the warm-up
+            it = method.iterates(task.inputs)
+            t_method = 0.0
+            while True:
+                synchronize(cell.device)
+                t0 = time.perf_counter()
+                try:
+                    est = next(it)
+                except StopIteration:
+                    break
+                synchronize(cell.device)
+                t_method += time.perf_counter() - t0
+                for name, value in suite.curve_point(task, est).items():
+                    curves.setdefault(name, []).append(value)
+            warmup_s = t_method
+            method_time += t_method
+        elif opts.warmup and getattr(method, "warmup", True):
+            _, warmup_s = timed(lambda: method.run(task.inputs), cell.device)
+            method_time += warmup_s
+        times = []
+        output = None
+        for _ in range(max(1, opts.repeat)):
+            output, dt = timed(lambda: method.run(task.inputs), cell.device)
+            times.append(dt)
+        method_time += sum(times)
+        suite.validate_output(task, output)
+        metrics, extras = suite.score(task, output)
+        bad = [k for k, v in metrics.items() if v is not None and v != v]
+        if bad:
+            raise ValueError(f"metric(s) {', '.join(bad)} are NaN")
+        row = {**base, "status": "ok", "error": None, "metrics": metrics, "curves": curves,
+               "extras": extras, "time_s": median(times), "times_s": times, "warmup_s": warmup_s}
+    except KeyboardInterrupt:
+        raise
+    except BenchError as e:
+        row = {**base, "status": "failed", "error": f"{type(e).__name__}: {e}"}
+    except Exception as e:  # noqa: BLE001 - a failing method is a failed cell, the run goes on
+        tb = traceback.extract_tb(e.__traceback__)
+        where = f" (at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno})" if tb else ""
+        row = {**base, "status": "failed", "error": f"{type(e).__name__}: {e}{where}"}
+    return row, method_time
+
+
+# --------------------------------------------------------------------------- workers
+_WORKER_STORE: Store | None = None
+
+
+def _init_worker(store_path: str, threads: int) -> None:
+    global _WORKER_STORE
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    torch.set_num_threads(threads)
+    _WORKER_STORE = Store(store_path)
+
+
+def run_and_store(cell: Cell, opts: RunOptions, store: Store | None = None) -> CellOutcome:
+    store = store or _WORKER_STORE
+    t0 = time.perf_counter()
+    row, method_time = execute(cell, opts)
+    store.put(row)
+    return CellOutcome(cell.key, cell.describe(), row["status"], row.get("error") or "",
+                       method_time, time.perf_counter() - t0)
+
+
+@dataclass
+class RunSummary:
+    total: int = 0
+    done: int = 0
+    reused: int = 0
+    failed: int = 0
+    skipped: int = 0
+    interrupted: bool = False
+    wall_s: float = 0.0
+    method_s: float = 0.0
+    failures: list[CellOutcome] = field(default_factory=list)
+    skip_notes: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        lines = [f"cells: {self.total} in grid, {self.done} done, {self.reused} reused from the store, "
+                 f"{self.failed} failed, {self.skipped} skipped; wall time {self.wall_s:.1f} s "
+                 f"(inside methods {self.method_s:.1f} s)"]
+        lines += [f"  skipped: {n}" for n in self.skip_notes]
+        for f in self.failures:
+            lines.append(f"  FAILED {f.label}: {f.error}")
+        if self.interrupted:
+            lines.append("interrupted: every finished cell is stored; rerun the same command to complete the grid")
+        return "\n".join(lines)
+
+
+def run_grid(cells: list[Cell], store: Store, opts: RunOptions, jobs: int = 1,
+             progress: bool = True) -> RunSummary:
+    from tqdm import tqdm
+
+    t_start = time.perf_counter()
+    summary = RunSummary(total=len(cells))
+    finished = store.finished_keys(c.key for c in cells)
+    todo = [c for c in cells if c.key not in finished]
+    summary.reused = len(cells) - len(todo)
+    bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=not progress,
+               dynamic_ncols=True, file=sys.stderr)
+
+    def account(outcome: CellOutcome):
+        summary.method_s += outcome.method_time_s
+        if outcome.status == "ok":
+            summary.done += 1
+        else:
+            summary.failed += 1
+            summary.failures.append(outcome)
+            bar.write(f"FAILED {outcome.label}: {outcome.error}", file=sys.stderr)
+        bar.set_postfix_str(outcome.label[-60:], refresh=False)
+        bar.update(1)
+
+    try:
+        if jobs <= 1 or len(todo) <= 1:
+            for cell in todo:
+                bar.set_postfix_str(cell.describe()[-60:])
+                account(run_and_store(cell, opts, store))
+        else:
+            threads = max(1, (os.cpu_count() or 1) // jobs)
+            ctx = mp.get_context("spawn")
+            pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
+                                          initargs=(store.path, threads))
+            try:
+                futures = {pool.submit(run_and_store, c, opts): c for c in todo}
+                for fut in cf.as_completed(futures):
+                    account(fut.result())
+            except KeyboardInterrupt:
+                for p in list(getattr(pool, "_processes", {}).values()):
+                    p.terminate()
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            pool.shutdown()
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        bar.close()
+    summary.wall_s = time.perf_counter() - t_start
+    return summary

@@ -1,0 +1,170 @@
+"""The result store: one SQLite database, one row per finished cell.
+
+Why SQLite: it ships with Python, is a real transactional database (a cell is written in
+one transaction, so a run killed with SIGKILL loses at most the cells in flight), and in
+WAL mode several worker processes can write to the same file safely. Rows are keyed by
+the cell's hash (see :mod:`bench.grid`), so a rerun skips finished cells and can never
+duplicate one.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    key            TEXT PRIMARY KEY,
+    suite          TEXT NOT NULL,
+    dataset        TEXT NOT NULL,      -- label, e.g. gaussian_lasso or sirst[split=50_50]
+    dataset_params TEXT NOT NULL,      -- JSON, all parameters
+    sample_set     TEXT NOT NULL,      -- identifies the samples (instance, split, crop)
+    degradation    TEXT NOT NULL,
+    degradation_params TEXT NOT NULL,
+    method         TEXT NOT NULL,      -- name
+    method_label   TEXT NOT NULL,      -- name[non-default params]
+    method_params  TEXT NOT NULL,
+    family         TEXT NOT NULL,
+    device         TEXT NOT NULL,      -- cpu / cuda
+    seed           INTEGER NOT NULL,
+    source_hash    TEXT NOT NULL,
+    status         TEXT NOT NULL,      -- ok / failed
+    error          TEXT,
+    metrics        TEXT,               -- JSON {metric: value}
+    curves         TEXT,               -- JSON {name: [values]}
+    extras         TEXT,               -- JSON, suite-specific (per-sample values, ...)
+    n_samples      INTEGER,
+    time_s         REAL,               -- median of timed repeats, whole sample set
+    times_s        TEXT,               -- JSON list of every timed repeat
+    warmup_s       REAL,
+    parameter_count INTEGER,
+    provenance     TEXT,               -- JSON: commit, versions, device name, threads, cpu
+    created_at     REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_suite ON results(suite);
+"""
+
+JSON_COLUMNS = ("dataset_params", "degradation_params", "method_params", "metrics", "curves",
+                "extras", "times_s", "provenance")
+
+
+def _json_default(o: Any):
+    if hasattr(o, "item"):
+        return o.item()
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    return str(o)
+
+
+def dumps(obj: Any) -> str:
+    # NaN/inf are stored as strings so the JSON stays valid
+    def fix(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return "inf" if v > 0 else ("-inf" if v < 0 else "nan")
+        if isinstance(v, dict):
+            return {k: fix(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [fix(x) for x in v]
+        return v
+    return json.dumps(fix(obj), default=_json_default, sort_keys=True)
+
+
+def loads(text: str | None) -> Any:
+    if text is None:
+        return None
+    def fix(v):
+        if v in ("inf", "-inf", "nan"):
+            return float(v)
+        if isinstance(v, dict):
+            return {k: fix(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [fix(x) for x in v]
+        return v
+    return fix(json.loads(text))
+
+
+@dataclass
+class Store:
+    path: str
+
+    def __post_init__(self):
+        d = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(d, exist_ok=True)
+        self._conn: sqlite3.Connection | None = None
+        with self.connect() as conn:
+            conn.executescript(SCHEMA)
+
+    def connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=60000")
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # -- writing
+    def put(self, row: dict[str, Any]) -> None:
+        """Insert or replace one cell, in one transaction."""
+        row = dict(row)
+        row.setdefault("created_at", time.time())
+        for c in JSON_COLUMNS:
+            if c in row and not isinstance(row[c], str) and row[c] is not None:
+                row[c] = dumps(row[c])
+        cols = ",".join(row)
+        marks = ",".join("?" for _ in row)
+        conn = self.connect()
+        for attempt in range(20):
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(f"INSERT OR REPLACE INTO results ({cols}) VALUES ({marks})", list(row.values()))
+                conn.execute("COMMIT")
+                return
+            except sqlite3.OperationalError as e:  # pragma: no cover - contention
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.OperationalError:
+                    pass
+                if "locked" not in str(e) or attempt == 19:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+
+    # -- reading
+    def finished_keys(self, keys: Iterable[str] | None = None) -> set[str]:
+        conn = self.connect()
+        rows = conn.execute("SELECT key FROM results WHERE status='ok'").fetchall()
+        found = {r[0] for r in rows}
+        return found if keys is None else found & set(keys)
+
+    def count(self) -> int:
+        return self.connect().execute("SELECT COUNT(*) FROM results").fetchone()[0]
+
+    def frame(self, suite: str | None = None, status: str | None = "ok"):
+        """All rows (of one suite) as a pandas DataFrame with JSON columns decoded."""
+        import pandas as pd
+
+        q, args = "SELECT * FROM results", []
+        conds = []
+        if suite:
+            conds.append("suite=?")
+            args.append(suite)
+        if status:
+            conds.append("status=?")
+            args.append(status)
+        if conds:
+            q += " WHERE " + " AND ".join(conds)
+        q += " ORDER BY created_at"
+        df = pd.read_sql_query(q, self.connect(), params=args)
+        for c in JSON_COLUMNS:
+            if c in df:
+                df[c] = df[c].map(loads)
+        return df

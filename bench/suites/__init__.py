@@ -1,0 +1,1 @@
+"""Suites: task protocol, metrics, grids and reports of each benchmark."""

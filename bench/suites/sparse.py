@@ -1,0 +1,185 @@
+"""The ``sparse`` suite: LASSO sparse coding (SPECS section 1).
+
+Task: y = A x* + noise for the whole test set at once; a method gets ``LassoInput(A, y)``
+and returns x_hat (one row per sample). Metric: NMSE in dB, ratio of totals. Methods that
+can be stepped also give NMSE after every iteration (the curve the report plots and the
+table reads at iterations 16, 100 and 1000).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from bench import registry as R
+from bench.metrics.sparse import nmse_db
+from bench.suite import GridSpec, Suite, Task
+from bench.datasets.sparse import LassoData, make_matrix, sample_codes
+from bench.methods.sparse.classical import LassoInput
+
+TABLE_ITERATIONS = (16, 100, 1000)
+SNRS = ("inf", "40", "30", "20")
+
+
+class SparseSuite(Suite):
+    name = "sparse"
+    description = "LASSO sparse coding: classical solvers against the LISTA family (NMSE per iteration)"
+    metrics = ("nmse_db",)
+    curve_metrics = ("nmse_db",)
+    grid = GridSpec(
+        datasets=("gaussian_lasso",),
+        degradations=tuple(f"awgn_snr[snr_db={s}]" for s in SNRS),
+        methods=("ista", "fista", "admm"),
+    )
+    quick = GridSpec(
+        datasets=("gaussian_lasso",),
+        degradations=("awgn_snr[snr_db=inf]", "awgn_snr[snr_db=40]"),
+        methods=("ista[n_iter=100]", "fista[n_iter=100]", "admm[n_iter=100]"),
+    )
+    smoke = GridSpec(
+        datasets=("gaussian_lasso[n_test=200]",),
+        degradations=("awgn_snr[snr_db=inf]", "awgn_snr[snr_db=30]"),
+        methods=("ista[n_iter=100]", "fista[n_iter=100]", "admm[n_iter=100]"),
+    )
+    dtype = torch.float32
+
+    def make_task(self, data: LassoData, degradation, seed: int, device: str) -> Task:
+        g = torch.Generator().manual_seed(seed)
+        clean = data.x @ data.A.T
+        y = degradation.apply(clean, g)
+        inputs = LassoInput(A=data.A.to(device, self.dtype), y=y.to(device, self.dtype))
+        return Task(inputs=inputs, reference=data.x.to(device, self.dtype), n_samples=data.x.shape[0],
+                    problem_id=data.instance_id, info={"p": data.p})
+
+    def score(self, task: Task, output):
+        return {"nmse_db": nmse_db(output, task.reference)}, {}
+
+    def curve_point(self, task: Task, estimate):
+        return {"nmse_db": nmse_db(estimate, task.reference)}
+
+    def check_values(self, row) -> dict[str, float]:
+        """Values that ``bench check`` compares with the baselines."""
+        out = dict(row["metrics"])
+        curve = (row.get("curves") or {}).get("nmse_db") or []
+        for k in (16, 100):
+            if len(curve) > k:
+                out[f"nmse_db@{k}"] = curve[k]
+        return out
+
+    def tiny_task(self, method_name: str, device: str, seed: int):
+        g = torch.Generator().manual_seed(seed)
+        A = make_matrix(20, 40, seed)
+        x = sample_codes(8, 40, 0.1, g)
+        y = x @ A.T + 0.01 * torch.randn(8, 20, generator=g, dtype=torch.float64)
+        task = Task(inputs=LassoInput(A.to(device, self.dtype), y.to(device, self.dtype)),
+                    reference=x.to(device, self.dtype), n_samples=8, problem_id="tiny")
+        return task, {"n_iter": 5} if "n_iter" in R.METHODS[method_name].parameters else {}
+
+    # ------------------------------------------------------------------ report
+    def report(self, frame, outdir: str, options) -> list[str]:
+        import matplotlib
+        import pandas as pd
+
+        from bench.report import Table, latest, provenance_line, save_figure, write_table
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        paths: list[str] = []
+        frame = latest(frame, ["dataset", "degradation", "method_label", "device"])
+        frame = frame.assign(snr=frame["degradation_params"].map(lambda p: _snr_label(p.get("snr_db"))))
+        order = _method_order(frame)
+        for dataset, df in frame.groupby("dataset", sort=False):
+            stem_sfx = "" if dataset == "gaussian_lasso" else "_" + _slug(dataset)
+            dp = df["dataset_params"].iloc[0]
+            snrs = [s for s in _snr_order(df["snr"].unique())]
+            # NMSE is device independent: read it from the CPU row where there is one
+            acc = df.sort_values("device", key=lambda s: s.map(lambda d: 0 if d == "cpu" else 1))
+            acc = acc.groupby(["snr", "method_label"], as_index=False, sort=False).head(1)
+            cols = pd.MultiIndex.from_tuples([(s, f"k={k}") for s in snrs for k in TABLE_ITERATIONS])
+            methods = [m for m in order if m in set(acc["method_label"])]
+            values = pd.DataFrame(math.nan, index=methods, columns=cols)
+            for _, r in acc.iterrows():
+                curve = (r["curves"] or {}).get("nmse_db") or []
+                for k in TABLE_ITERATIONS:
+                    if len(curve) > k:
+                        values.at[r["method_label"], (r["snr"], f"k={k}")] = curve[k]
+            n_test = int(dp.get("n_test", 0))
+            caption = (f"NMSE (dB) after k iterations/layers, per SNR. Protocol: LASSO sparse coding, "
+                       f"A {dp.get('m')}x{dp.get('n')} Gaussian with unit-norm columns, "
+                       f"Bernoulli({dp.get('p')})-Gaussian codes, {n_test} test samples (instance seed "
+                       f"{dp.get('instance_seed')}); NMSE = 10 log10(sum ||x_hat - x||^2 / sum ||x||^2) over "
+                       f"the test set (ratio of totals); lower is better, best per column in bold; "
+                       f"- where a method ran fewer iterations. {provenance_line(df)}.")
+            table = Table(values, {c: "min" for c in cols}, caption, "tab:sparse_nmse" + stem_sfx,
+                          fmt="{:.2f}", index_name="method")
+            paths += write_table(table, outdir, "sparse_nmse" + stem_sfx)
+
+            # runtime: seconds for the whole test set, median over SNRs, CPU and GPU side by side
+            rt = df.groupby(["method_label", "device"])["time_s"].median().unstack("device")
+            rvalues = pd.DataFrame(math.nan, index=methods, columns=["CPU (s)", "GPU (s)", "params"])
+            for m in methods:
+                if "cpu" in rt.columns and m in rt.index:
+                    rvalues.at[m, "CPU (s)"] = rt.at[m, "cpu"]
+                if "cuda" in rt.columns and m in rt.index:
+                    rvalues.at[m, "GPU (s)"] = rt.at[m, "cuda"]
+                pc = df.loc[df["method_label"] == m, "parameter_count"].dropna()
+                if len(pc):
+                    rvalues.at[m, "params"] = float(pc.iloc[0])
+            threads = sorted({str(p.get("threads")) for p in df["provenance"]})
+            rcaption = (f"Time to solve all {n_test} test samples (s), median of timed repeats after a "
+                        f"warm-up, median over SNRs; - where not measured. Threads: {', '.join(threads)}. "
+                        f"{provenance_line(df)}.")
+            rtable = Table(rvalues, {"CPU (s)": "min", "GPU (s)": "min"}, rcaption,
+                           "tab:sparse_runtime" + stem_sfx,
+                           fmt={"CPU (s)": "{:.3f}", "GPU (s)": "{:.3f}", "params": "{:,.0f}"},
+                           index_name="method")
+            paths += write_table(rtable, outdir, "sparse_runtime" + stem_sfx)
+
+            # figure: NMSE against iteration, one panel per SNR, log-scale x
+            fig, axes = plt.subplots(1, len(snrs), figsize=(4.2 * len(snrs), 3.6), squeeze=False)
+            for ax, snr in zip(axes[0], snrs):
+                for m in methods:
+                    r = acc[(acc["snr"] == snr) & (acc["method_label"] == m)]
+                    if r.empty:
+                        continue
+                    curve = (r["curves"].iloc[0] or {}).get("nmse_db") or []
+                    if len(curve) < 2:
+                        continue
+                    style = "-" if r["family"].iloc[0] == "classical" else "--"
+                    ax.plot(range(1, len(curve)), curve[1:], style, label=m)
+                ax.set_xscale("log")
+                ax.set_title(f"SNR = {snr}" + ("" if snr == "inf" else " dB"))
+                ax.set_xlabel("iteration / layer k")
+                ax.grid(True, which="both", alpha=0.3)
+            axes[0][0].set_ylabel("NMSE (dB)")
+            axes[0][-1].legend(fontsize=8)
+            fig.suptitle(f"{dataset}: NMSE against iteration ({n_test} test samples)")
+            paths += save_figure(fig, outdir, "sparse_nmse_curves" + stem_sfx)
+        return paths
+
+
+def _snr_label(v) -> str:
+    if v is None:
+        return "?"
+    v = float(v)
+    return "inf" if math.isinf(v) else f"{v:g}"
+
+
+def _snr_order(labels):
+    return sorted(labels, key=lambda s: -math.inf if s == "inf" else -float(s))
+
+
+def _slug(s: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in s).strip("_")
+
+
+def _method_order(frame) -> list[str]:
+    names = list(R.METHODS)
+    def key(label):
+        fam = frame.loc[frame["method_label"] == label, "family"].iloc[0]
+        base = label.split("[")[0]
+        return (0 if fam == "classical" else 1, names.index(base) if base in names else 99, label)
+    return sorted(frame["method_label"].unique(), key=key)
+
+
+R.register_suite(SparseSuite())

@@ -1,0 +1,25 @@
+"""Degradations: noise models applied to clean measurements, seeded per cell."""
+from __future__ import annotations
+
+import torch
+
+from bench.registry import Degradation, register_degradation
+
+
+@register_degradation
+class AwgnSnr(Degradation):
+    """Additive white Gaussian noise at a given SNR, per sample (SPECS section 1):
+    std = std(A x*) * 10^(-SNR/20); SNR = inf means noiseless."""
+
+    name = "awgn_snr"
+    suites = ("sparse",)
+    description = "white Gaussian noise, std = std(clean) * 10^(-snr_db/20) per sample; inf = none"
+    parameters = {"snr_db": float("inf")}
+
+    def apply(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        snr = float(self.params["snr_db"])
+        if snr == float("inf"):
+            return clean.clone()
+        std = clean.std(dim=-1, keepdim=True) * 10 ** (-snr / 20)
+        noise = torch.randn(clean.shape, generator=generator, dtype=clean.dtype)
+        return clean + std * noise
