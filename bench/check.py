@@ -42,6 +42,7 @@ def run_smoke(suite_name: str, data_root: str | None, progress: bool = True):
     suite = R.SUITES[suite_name]
     cells = build_cells(suite_name, suite.smoke.datasets, suite.smoke.degradations,
                         suite.smoke.methods, ["cpu"], seed=0)
+    cells = [c for c in cells if not suite.skip_reason(c)]
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(os.path.join(tmp, "smoke.sqlite"))
         summary = run_grid(cells, store, RunOptions(data_root=data_root, repeat=1, warmup=False),

@@ -68,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--update", action="store_true", help="rewrite the baselines from this run")
     p.add_argument("--no-progress", action="store_true")
     _add_common(p)
+
+    # suites may add commands (e.g. `train`) in their own module with add_parser(sub)
+    import importlib.util
+    if importlib.util.find_spec("bench.train") is not None:
+        from bench import train
+        train.add_parser(sub)
     return parser
 
 
@@ -137,6 +143,11 @@ def cmd_run(args) -> int:
     cells = [c for c in cells if c.device in R.METHODS[c.method].devices]
     for name in sorted({(c.method, c.device) for c in unsupported}):
         print(f"{name[0]} does not run on {name[1]}: those cells are skipped (shown as '-')", file=sys.stderr)
+    reasons = {c.key: suite.skip_reason(c) for c in cells}
+    for note in sorted({r for r in reasons.values() if r}):
+        print(f"skipped: {note}", file=sys.stderr)
+    unsupported += [c for c in cells if reasons[c.key]]
+    cells = [c for c in cells if not reasons[c.key]]
     repeat = args.repeat if args.repeat is not None else (1 if (args.quick or args.smoke) else 3)
     if repeat < 1 or args.jobs < 1:
         print("error: --repeat and --jobs must be at least 1", file=sys.stderr)
@@ -225,7 +236,11 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     try:
-        return {"list": cmd_list, "run": cmd_run, "report": cmd_report, "check": cmd_check}[args.command](args)
+        commands = {"list": cmd_list, "run": cmd_run, "report": cmd_report, "check": cmd_check}
+        if args.command == "train":
+            from bench.train import cmd_train
+            commands["train"] = cmd_train
+        return commands[args.command](args)
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code

@@ -24,6 +24,11 @@ class Table:
     label: str
     fmt: Callable[[float], str] | str = "{:.2f}"
     index_name: str = ""
+    #: "column" (default): best per column, ``directions`` keyed by column; "row": best per
+    #: row, ``directions`` keyed by row label (tables whose rows are metrics)
+    bold_axis: str = "column"
+    #: row label -> format, overriding ``fmt`` (rows holding different metrics)
+    row_fmt: dict | None = None
 
 
 def _format(fmt, v) -> str:
@@ -34,8 +39,11 @@ def _format(fmt, v) -> str:
     return fmt.format(v)
 
 
-def best_mask(values: pd.DataFrame, directions: dict) -> pd.DataFrame:
-    """True where a cell holds the best value of its column (ties all bold)."""
+def best_mask(values: pd.DataFrame, directions: dict, axis: str = "column") -> pd.DataFrame:
+    """True where a cell holds the best value of its column (of its row with
+    ``axis="row"``; ties all bold)."""
+    if axis == "row":
+        return best_mask(values.T, directions).T
     mask = pd.DataFrame(False, index=values.index, columns=values.columns)
     for col in values.columns:
         d = directions.get(col)
@@ -49,10 +57,12 @@ def best_mask(values: pd.DataFrame, directions: dict) -> pd.DataFrame:
 
 def formatted(table: Table, bold: Callable[[str], str]) -> pd.DataFrame:
     fmt_cols = {}
-    mask = best_mask(table.values, table.directions)
+    mask = best_mask(table.values, table.directions, table.bold_axis)
+    row_fmt = table.row_fmt or {}
     for col in table.values.columns:
         fmt = table.fmt.get(col, "{:.2f}") if isinstance(table.fmt, dict) else table.fmt
-        fmt_cols[col] = [bold(_format(fmt, v)) if mask.at[idx, col] else _format(fmt, v)
+        fmt_cols[col] = [bold(_format(row_fmt.get(idx, fmt), v)) if mask.at[idx, col]
+                         else _format(row_fmt.get(idx, fmt), v)
                          for idx, v in zip(table.values.index, table.values[col])]
     out = pd.DataFrame(fmt_cols, index=table.values.index)
     out.columns = table.values.columns

@@ -92,7 +92,8 @@ def execute(cell: Cell, opts: RunOptions) -> tuple[dict[str, Any], float]:
         method = mcls(**cell.mparams)
         torch.manual_seed(cell.method_seed())
         method.setup(R.MethodContext(device=cell.device, seed=cell.method_seed(),
-                                     data_root=opts.data_root, problem_id=task.problem_id))
+                                     data_root=opts.data_root, problem_id=task.problem_id,
+                                     extra=dict(task.info)))
         base["parameter_count"] = method.parameter_count()
         curves: dict[str, list[float]] = {}
         warmup_s = None
@@ -118,12 +119,16 @@ def execute(cell: Cell, opts: RunOptions) -> tuple[dict[str, Any], float]:
             method_time += warmup_s
         times = []
         output = None
-        for _ in range(max(1, opts.repeat)):
+        n_repeat = max(1, opts.repeat)
+        if getattr(method, "max_repeat", None):  # minutes-long methods time a single run
+            n_repeat = min(n_repeat, max(1, int(method.max_repeat)))
+        for _ in range(n_repeat):
             output, dt = timed(lambda: method.run(task.inputs), cell.device)
             times.append(dt)
         method_time += sum(times)
         suite.validate_output(task, output)
         metrics, extras = suite.score(task, output)
+        extras = {**(extras or {}), **method.row_extras()}
         bad = [k for k, v in metrics.items() if v is not None and v != v]
         if bad:
             raise ValueError(f"metric(s) {', '.join(bad)} are NaN")

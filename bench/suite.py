@@ -59,6 +59,10 @@ class Suite:
         """Curve metrics for one iterate (NMSE per iteration, ...)."""
         return {}
 
+    def skip_reason(self, cell) -> str | None:
+        """Why a cell of a grid cannot run here and is left out (shown as '-'), or None."""
+        return None
+
     def tiny_task(self, method_name: str, device: str, seed: int) -> tuple[Task, dict[str, Any]]:
         """A tiny problem and the parameters to run a method on it (contract tests)."""
         raise NotImplementedError

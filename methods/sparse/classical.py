@@ -25,8 +25,11 @@ class LassoInput:
 
 
 def soft_threshold(z: torch.Tensor, theta) -> torch.Tensor:
-    """eta_theta(z) = sign(z) max(|z| - theta, 0)."""
-    return torch.sign(z) * torch.clamp(z.abs() - theta, min=0)
+    """eta_theta(z) = sign(z) max(|z| - theta, 0), computed as z - clamp(z, -theta, theta)
+    (the same value in floating point, two passes over memory instead of four)."""
+    if not isinstance(theta, torch.Tensor):
+        theta = torch.as_tensor(theta, dtype=z.dtype, device=z.device)
+    return z - torch.clamp(z, -theta, theta)
 
 
 def lipschitz_scale(A: torch.Tensor) -> torch.Tensor:
@@ -62,7 +65,7 @@ class Ista(_Lasso):
         A, y = inputs.A, inputs.y
         lam, n_iter = float(self.params["lam"]), int(self.params["n_iter"])
         scale = lipschitz_scale(A)
-        step, theta = 1.0 / scale, lam / scale
+        step, theta = float(1.0 / scale), lam / scale
         x = y.new_zeros(y.shape[0], A.shape[1])
         yield x
         for _ in range(n_iter):
@@ -81,7 +84,7 @@ class Fista(_Lasso):
         A, y = inputs.A, inputs.y
         lam, n_iter = float(self.params["lam"]), int(self.params["n_iter"])
         scale = lipschitz_scale(A)
-        step, theta = 1.0 / scale, lam / scale
+        step, theta = float(1.0 / scale), lam / scale
         x = y.new_zeros(y.shape[0], A.shape[1])
         v, t = x, 1.0
         yield x
@@ -89,7 +92,8 @@ class Fista(_Lasso):
             r = torch.addmm(y, v, A.T, alpha=1, beta=-1)
             x_new = soft_threshold(torch.addmm(v, r, A, alpha=-step), theta)
             t_new = (1 + (1 + 4 * t * t) ** 0.5) / 2
-            v = x_new + ((t - 1) / t_new) * (x_new - x)
+            # v = x_new + beta (x_new - x) = lerp(x, x_new, 1 + beta): one pass over memory
+            v = torch.lerp(x, x_new, 1.0 + (t - 1) / t_new)
             x, t = x_new, t_new
             yield x
 

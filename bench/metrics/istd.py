@@ -1,0 +1,205 @@
+"""Metrics and segmentation rules of the ISTD suite (SPECS section 2).
+
+Default protocol: BasicIRSTD (XinyiYing/BasicIRSTD, metrics.py) at each image's own
+resolution, accumulated over the whole test set:
+
+* ``iou`` (papers' "mIoU"): total intersection / total union over the set, in %;
+* ``niou``: mean over images of intersection_i / (union_i + eps), in % (BasicIRSTD's code:
+  an image with an empty union, no target and no prediction, counts as 0);
+* ``precision``, ``recall``, ``f1``: from the set's total TP, FP and FN pixels, in %;
+* ``pd``: 8-connected components; a true target is detected when a predicted component's
+  centroid lies at distance < 3 pixels from its centroid; greedy: targets in label order
+  (raster order of their first pixel), each takes the first still unused prediction within
+  reach; Pd = detected targets / all targets, in %;
+* ``fa``: pixels of predicted components that matched no target / all pixels, x 1e-6;
+* ``pd_fa_auc``: area under the threshold-free Pd-Fa curve (below), Fa from 0 to 100e-6,
+  as % of that box. The curve thresholds each map, normalised as by ``max_norm``
+  (negatives to 0, divided by the max), at ``CURVE_THRESHOLDS``; it starts at (0, 0) and is
+  held flat after its last point; linear between points.
+
+Segmentation rules (turn a target map into a mask; named, stored with every row as the
+method parameter ``segmentation``):
+
+* ``max_norm`` (default for classical maps): negatives to 0, divided by the max, > 0.5;
+* ``minmax``: per-image min-max normalisation, > 0.5 (collapses on maps with negative values);
+* ``mean_std3`` / ``mean_std5`` / ``mean_std10``: > mean + k std of the map;
+* ``mean_range0.5``: > mean + 0.5 (max - mean), MPCM's adaptive threshold (a public port);
+* ``prob``: > 0.5 on a probability map (learned networks: sigmoid output).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from bench.registry import Metric, register_metric
+
+EPS = float(np.spacing(1))
+PD_DISTANCE = 3.0
+FA_MAX = 100e-6
+CURVE_THRESHOLDS = (0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6,
+                    0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98)
+
+
+def _max_norm(m: torch.Tensor) -> torch.Tensor:
+    m = m.clamp(min=0)
+    top = m.max()
+    return m / top if float(top) > 0 else torch.zeros_like(m)
+
+
+def _minmax(m: torch.Tensor) -> torch.Tensor:
+    lo, hi = m.min(), m.max()
+    return (m - lo) / (hi - lo) if float(hi - lo) > 0 else torch.zeros_like(m)
+
+
+def _mean_std(k: float) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda m: m > m.mean() + k * m.std(unbiased=False)
+
+
+def _mean_range(k: float) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda m: m > m.mean() + k * (m.max() - m.mean())
+
+
+SEGMENTATION_RULES: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], str]] = {
+    "max_norm": (lambda m: _max_norm(m) > 0.5, "negatives set to 0, divided by the max, > 0.5"),
+    "minmax": (lambda m: _minmax(m) > 0.5, "per-image min-max normalisation, > 0.5"),
+    "mean_std3": (_mean_std(3.0), "> mean + 3 std"),
+    "mean_std5": (_mean_std(5.0), "> mean + 5 std"),
+    "mean_std10": (_mean_std(10.0), "> mean + 10 std"),
+    "mean_range0.5": (_mean_range(0.5), "> mean + 0.5 (max - mean) (MPCM's adaptive threshold)"),
+    "prob": (lambda m: m > 0.5, "probability map > 0.5 (learned networks)"),
+}
+
+
+def segment(target_map: torch.Tensor, rule: str) -> torch.Tensor:
+    """Mask (bool) of one target map under a named rule."""
+    if rule not in SEGMENTATION_RULES:
+        raise ValueError(f"unknown segmentation rule {rule!r}; valid: {', '.join(SEGMENTATION_RULES)}")
+    return SEGMENTATION_RULES[rule][0](target_map.to(torch.float64))
+
+
+def describe_rule(rule: str) -> str:
+    return f"{rule} ({SEGMENTATION_RULES[rule][1]})" if rule in SEGMENTATION_RULES else rule
+
+
+# --------------------------------------------------------------------------- Pd / Fa
+def components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    from scipy import ndimage
+    return ndimage.label(mask, structure=np.ones((3, 3), dtype=int))
+
+
+def _centroids_and_areas(labels: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    if n == 0:
+        return np.zeros((0, 2)), np.zeros(0, dtype=np.int64)
+    flat = labels.ravel()
+    rows, cols = np.divmod(np.arange(flat.size), labels.shape[1])
+    area = np.bincount(flat, minlength=n + 1)[1:]
+    cy = np.bincount(flat, weights=rows, minlength=n + 1)[1:] / area
+    cx = np.bincount(flat, weights=cols, minlength=n + 1)[1:] / area
+    return np.stack([cy, cx], 1), area
+
+
+def match_targets(pred: np.ndarray, gt: np.ndarray) -> tuple[int, int, int, int]:
+    """BasicIRSTD's PD_FA for one image: (targets, detected, unmatched predicted pixels,
+    all pixels)."""
+    pl, pn = components(pred)
+    gl, gn = components(gt)
+    pc, parea = _centroids_and_areas(pl, pn)
+    gc, _ = _centroids_and_areas(gl, gn)
+    used = np.zeros(pn, dtype=bool)
+    detected = 0
+    for t in range(gn):
+        for m in range(pn):
+            if used[m]:
+                continue
+            if float(np.linalg.norm(pc[m] - gc[t])) < PD_DISTANCE:
+                used[m] = True
+                detected += 1
+                break
+    false_pixels = int(parea[~used].sum()) if pn else 0
+    return gn, detected, false_pixels, int(pred.size)
+
+
+# --------------------------------------------------------------------------- scores
+def score_masks(preds: Sequence, gts: Sequence) -> dict[str, float]:
+    """All BasicIRSTD metrics of predicted masks against true masks (whole set)."""
+    inter = union = tp = fp = fn = 0
+    per_image_iou = []
+    n_targets = n_detected = false_pixels = all_pixels = 0
+    for p, g in zip(preds, gts):
+        p = np.asarray(p.cpu() if isinstance(p, torch.Tensor) else p, dtype=bool)
+        g = np.asarray(g.cpu() if isinstance(g, torch.Tensor) else g, dtype=bool)
+        if p.shape != g.shape:
+            raise ValueError(f"mask shape {p.shape} != reference {g.shape}")
+        i = int((p & g).sum()); u = int((p | g).sum())
+        inter += i; union += u
+        tp += i; fp += int((p & ~g).sum()); fn += int((~p & g).sum())
+        per_image_iou.append(i / (u + EPS))
+        nt, nd, fpix, npix = match_targets(p, g)
+        n_targets += nt; n_detected += nd; false_pixels += fpix; all_pixels += npix
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "iou": 100.0 * inter / union if union else 0.0,
+        "niou": 100.0 * float(np.mean(per_image_iou)) if per_image_iou else 0.0,
+        "precision": 100.0 * precision,
+        "recall": 100.0 * recall,
+        "f1": 100.0 * f1,
+        "pd": 100.0 * n_detected / n_targets if n_targets else 0.0,
+        "fa": 1e6 * false_pixels / all_pixels if all_pixels else 0.0,
+    }
+
+
+def pd_fa_curve(maps: Sequence[torch.Tensor], gts: Sequence, thresholds=CURVE_THRESHOLDS
+                ) -> tuple[list[float], list[float]]:
+    """(Pd in %, Fa x 1e-6) at each threshold of the max-normalised maps, over the set."""
+    norm = [_max_norm(m.to(torch.float64)).cpu().numpy() for m in maps]
+    gts = [np.asarray(g.cpu() if isinstance(g, torch.Tensor) else g, dtype=bool) for g in gts]
+    pds, fas = [], []
+    for t in thresholds:
+        nt = nd = fpix = npix = 0
+        for m, g in zip(norm, gts):
+            a, b, c, d = match_targets(m > t, g)
+            nt += a; nd += b; fpix += c; npix += d
+        pds.append(100.0 * nd / nt if nt else 0.0)
+        fas.append(1e6 * fpix / npix if npix else 0.0)
+    return pds, fas
+
+
+def pd_fa_auc(pds: Sequence[float], fas: Sequence[float], fa_max: float = FA_MAX * 1e6) -> float:
+    """Area under Pd(Fa) for Fa in [0, fa_max] (x 1e-6 units), in % of the box; the curve
+    starts at (0, 0), is linear between points (sorted by Fa) and flat after the last."""
+    pts = sorted(zip(fas, pds))
+    xs, ys = [0.0], [0.0]
+    for fa, pd in pts:
+        if fa > xs[-1] or (fa == xs[-1] and pd > ys[-1]):
+            xs.append(float(fa)); ys.append(float(pd))
+    area = 0.0
+    for (x0, y0), (x1, y1) in zip(zip(xs, ys), zip(xs[1:], ys[1:])):
+        if x0 >= fa_max:
+            break
+        if x1 > fa_max:
+            y1 = y0 + (y1 - y0) * (fa_max - x0) / (x1 - x0) if x1 > x0 else y1
+            x1 = fa_max
+        area += 0.5 * (y0 + y1) * (x1 - x0)
+    if xs[-1] < fa_max:
+        area += ys[-1] * (fa_max - xs[-1])
+    return area / fa_max  # Pd is already in %, so this is a percentage
+
+
+_DEFS = [
+    ("iou", "max", "%", "dataset-level IoU (papers' mIoU): total intersection / total union over the test set", 0.5),
+    ("niou", "max", "%", "mean over images of intersection_i / (union_i + eps) (BasicIRSTD)", 0.5),
+    ("precision", "max", "%", "TP / (TP + FP), pixels summed over the test set", 0.5),
+    ("recall", "max", "%", "TP / (TP + FN), pixels summed over the test set", 0.5),
+    ("f1", "max", "%", "2 P R / (P + R) of the set-level precision and recall", 0.5),
+    ("pd", "max", "%", "detected / all targets; 8-connected components, centroid distance < 3, greedy", 0.5),
+    ("fa", "min", "x1e-6", "unmatched predicted pixels / all pixels of the test set", 1.0),
+    ("pd_fa_auc", "max", "%", "area under the threshold-free Pd-Fa curve, Fa in [0, 100e-6], % of the box", 0.5),
+]
+for _name, _dir, _unit, _def, _tol in _DEFS:
+    register_metric(Metric(name=_name, suite="istd", direction=_dir, unit=_unit, definition=_def,
+                           tolerance=_tol, scope="dataset"))

@@ -1,0 +1,376 @@
+"""The ``hsi`` suite: hyperspectral image denoising (SPECS section 3, QRNN3D protocol).
+
+Task: every clean cube of a dataset (bands last, [0, 1] as a whole) gets the cell's noise
+(seeded per cell); a method receives :class:`~bench.methods.hsi.common.HsiInput` (the noisy
+cubes and the sigma it may use: the true sigma in the Gaussian cases, the MAD estimate of
+:func:`~bench.datasets.hsi_noise.estimate_sigma` in the blind and mixed cases) and returns
+one denoised cube per noisy cube. Metrics: both named metric sets (``standard``: PSNR,
+SSIM, SAM, ERGAS and ERGAS-MSIQA; ``starnet``: the STAR-Net code's conventions) are
+computed for every cell, per cube, and averaged over the cubes; the report writes one
+table per dataset and metric set and names the set in the caption. The seconds per cube
+are the cell's time divided by its number of cubes. ``noisy`` (family ``reference``) is the
+tables' "Noisy" column.
+"""
+from __future__ import annotations
+
+import base64
+import math
+
+import numpy as np
+import torch
+
+from bench import registry as R
+from bench.datasets.hsi import HsiData, synthetic_cube
+from bench.datasets.hsi_noise import HsiGaussian, estimate_sigma
+from bench.metrics.hsi import HSI_METRICS, METRIC_SET_CAPTIONS, METRIC_SETS
+from bench.methods.hsi.common import HsiInput
+from bench.suite import GridSpec, Suite, Task
+
+SIGMAS = (10, 30, 50, 70)
+METHODS = ("noisy", "bm4d", "lrtdtv", "subspace_tv")
+PREVIEW_MAX = 128  # edge of the stored false-colour previews (pixels)
+
+
+class HsiSuite(Suite):
+    name = "hsi"
+    description = "hyperspectral denoising: BM4D, LRTDTV and a subspace baseline (later STAR-Net) on real cubes"
+    metrics = HSI_METRICS
+    grid = GridSpec(
+        datasets=("hsi_synthetic", "cave", "simu_indian", "pavia", "jasper_ridge", "samson", "abu"),
+        degradations=("hsi_gaussian[sigma=[10,30,50,70]]", "hsi_blind", "hsi_mixed"),
+        methods=METHODS,
+    )
+    quick = GridSpec(
+        datasets=("hsi_synthetic[n_cubes=1]", "cave[size=64]"),
+        degradations=("hsi_gaussian[sigma=[10,50]]", "hsi_mixed"),
+        methods=METHODS,
+    )
+    smoke = GridSpec(
+        datasets=("hsi_synthetic[n_cubes=1,size=32]", "cave[size=32]"),
+        degradations=("hsi_gaussian[sigma=30]", "hsi_mixed"),
+        methods=METHODS,
+    )
+    dtype = torch.float32
+
+    # ------------------------------------------------------------------ task
+    def make_task(self, data: HsiData, degradation, seed: int, device: str) -> Task:
+        g = torch.Generator().manual_seed(seed)
+        noisy, sigma, sigma_bands, sigma_true, known = [], [], [], [], []
+        for cube in data.cubes:
+            y, draw = degradation.apply(cube, g)
+            noisy.append(y)
+            sigma_true.append(draw.sigma)
+            known.append(draw.known)
+            if draw.known:
+                sigma.append(draw.sigma)
+                sigma_bands.append(draw.sigma_bands)
+            else:
+                s, sb = estimate_sigma(y)
+                sigma.append(s)
+                sigma_bands.append(sb)
+        source = "true" if all(known) else "estimated"
+        inputs = HsiInput(noisy=tuple(y.to(device, self.dtype) for y in noisy), sigma=tuple(sigma),
+                          sigma_bands=tuple(sb.to(device, self.dtype) for sb in sigma_bands),
+                          sigma_source=source)
+        info = {"names": list(data.names), "rgb_bands": list(data.rgb_bands), "sigma_true": sigma_true,
+                "sigma_used": sigma, "sigma_source": source, "shapes": [list(c.shape) for c in data.cubes]}
+        return Task(inputs=inputs, reference=tuple(data.cubes), n_samples=len(data.cubes),
+                    problem_id=data.instance_id, info=info)
+
+    def validate_output(self, task: Task, output) -> None:
+        if not isinstance(output, (tuple, list)) or len(output) != len(task.reference):
+            raise ValueError(f"expected a tuple of {len(task.reference)} cube(s), got {type(output).__name__}")
+        for out, ref in zip(output, task.reference):
+            if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(ref.shape):
+                raise ValueError(f"output cube of shape {getattr(out, 'shape', None)} != {tuple(ref.shape)}")
+            if not torch.isfinite(out).all():
+                raise ValueError(f"output has {int((~torch.isfinite(out)).sum())} non-finite value(s): "
+                                 f"the method diverged")
+
+    def score(self, task: Task, output):
+        per_cube = {m: [] for m in HSI_METRICS}
+        for out, ref in zip(output, task.reference):
+            est = out.detach().cpu().to(torch.float64)
+            for m in HSI_METRICS:
+                per_cube[m].append(R.METRICS[m].fn(est, ref))
+        metrics = {m: float(np.mean(v)) for m, v in per_cube.items()}
+        rgb = task.info.get("rgb_bands") or [0, 0, 0]
+        ref0 = task.reference[0]
+        scale = float(np.percentile(ref0[..., rgb].numpy(), 99.5)) or 1.0
+        extras = {
+            "per_cube": per_cube, "names": task.info.get("names"),
+            "sigma_true": task.info.get("sigma_true"), "sigma_used": task.info.get("sigma_used"),
+            "sigma_source": task.info.get("sigma_source"),
+            "preview": encode_preview(output[0].detach().cpu(), rgb, scale),
+            "reference_preview": encode_preview(ref0, rgb, scale),
+        }
+        return metrics, extras
+
+    def check_values(self, row) -> dict[str, float]:
+        return {k: v for k, v in row["metrics"].items() if k in HSI_METRICS}
+
+    def tiny_task(self, method_name: str, device: str, seed: int):
+        clean = torch.from_numpy(synthetic_cube(16, 16, 8, 3, seed))
+        data = HsiData(cubes=(clean,), names=("tiny",), rgb_bands=(6, 4, 1), instance_id="tiny")
+        task = self.make_task(data, HsiGaussian(sigma=30.0), seed, device)
+        params = {"n_iter": 5} if "n_iter" in R.METHODS[method_name].parameters else {}
+        return task, params
+
+    # ------------------------------------------------------------------ report
+    def report(self, frame, outdir: str, options) -> list[str]:
+        from bench.report import Table, latest, provenance_line, write_table
+
+        options = options or {}
+        sets = options.get("metric_sets") or ("standard", "starnet")
+        if isinstance(sets, str):
+            sets = tuple(s.strip() for s in sets.split(","))
+        for s in sets:
+            if s not in METRIC_SETS:
+                from bench.errors import UnknownNameError
+                raise UnknownNameError(f"unknown metric set {s!r}", valid=sorted(METRIC_SETS), what="metric set")
+        paths: list[str] = []
+        frame = latest(frame, ["dataset", "degradation", "method_label", "device"])
+        frame = frame.assign(case=frame.apply(_case_label, axis=1),
+                             per_cube_s=frame["time_s"] / frame["n_samples"].clip(lower=1))
+        methods = _method_order(frame)
+        datasets = list(dict.fromkeys(frame["dataset"]))
+        # accuracy does not depend on the device: read it from the CPU row where there is one
+        acc = frame.sort_values("device", key=lambda s: s.map(lambda d: 0 if d == "cpu" else 1))
+        acc = acc.groupby(["dataset", "case", "method_label"], as_index=False, sort=False).head(1)
+        prov = provenance_line(frame)
+
+        for mset in sets:
+            names = METRIC_SETS[mset]
+            for ds in datasets:
+                d = acc[acc["dataset"] == ds]
+                values, directions = _result_table(d, methods, names)
+                if values.empty:
+                    continue
+                shapes = d["extras"].iloc[0].get("names") if isinstance(d["extras"].iloc[0], dict) else None
+                n_cubes = int(d["n_samples"].iloc[0])
+                caption = (f"{ds}: HSI denoising, {n_cubes} cube(s) ({', '.join(shapes or [])}), rows are noise case x "
+                           f"metric, 'avg' the mean over the Gaussian sigmas present; Noisy = the noisy input; best "
+                           f"per row in bold. Sigma on the [0,255] scale for [0,1] cubes; blind: sigma ~ U(10,70) "
+                           f"per cube; mixed: non-iid Gaussian + impulse + stripes (QRNN3D). Methods get the true "
+                           f"sigma in the Gaussian cases and a MAD wavelet estimate otherwise. "
+                           f"{METRIC_SET_CAPTIONS[mset]}. {prov}.")
+                table = Table(values, directions, caption, f"tab:hsi_{_slug(ds)}_{mset}",
+                              row_fmt=_row_formatter(values.index), index_name="case / metric", bold_axis="row")
+                paths += write_table(table, outdir, f"hsi_table_{_slug(ds)}_{mset}")
+
+        paths += self._runtime_tables(frame, methods, datasets, outdir, prov)
+        paths += self._figures(frame, acc, methods, datasets, outdir, options)
+        return paths
+
+    def _runtime_tables(self, frame, methods, datasets, outdir, prov) -> list[str]:
+        import pandas as pd
+
+        from bench.report import Table, write_table
+
+        real = [m for m in methods if m != "noisy"]
+        cols = pd.MultiIndex.from_tuples([(m, dev) for m in real for dev in ("CPU", "GPU")])
+        rt = pd.DataFrame(math.nan, index=datasets, columns=cols)
+        for (ds, m, dev), s in frame.groupby(["dataset", "method_label", "device"])["per_cube_s"]:
+            if m in real:
+                rt.at[ds, (m, "GPU" if dev.startswith("cuda") else "CPU")] = float(s.median())
+        threads = sorted({str(p.get("threads")) for p in frame["provenance"] if isinstance(p, dict)})
+        caption = ("Seconds per cube (time of the method only, whole cell divided by its cubes), median over the "
+                   "noise cases; BM4D and LRTDTV: one timed run without warm-up (minutes-long), others: median of "
+                   f"timed repeats after a warm-up; - where not measured (BM4D has no GPU path). Threads per worker: "
+                   f"{', '.join(threads)}. {prov}.")
+        paths = write_table(Table(rt, {}, caption, "tab:hsi_runtime", fmt="{:.2f}", index_name="dataset"),
+                            outdir, "hsi_runtime")
+        pc = pd.DataFrame(index=real, columns=["family", "parameters"], dtype=object)
+        for m in real:
+            r = frame[frame["method_label"] == m].iloc[0]
+            pc.at[m, "family"] = r["family"]
+            v = r.get("parameter_count")
+            pc.at[m, "parameters"] = float(v) if v is not None and v == v else math.nan
+        caption = ("Learned parameters per method (- for classical methods, which have none). " + prov + ".")
+        paths += write_table(Table(pc, {}, caption, "tab:hsi_parameters",
+                                   fmt={"family": str, "parameters": lambda v: f"{v:,.0f}"}, index_name="method"),
+                             outdir, "hsi_parameters")
+        return paths
+
+    def _figures(self, frame, acc, methods, datasets, outdir, options) -> list[str]:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from bench.report import save_figure
+
+        paths = []
+        styles = {m: (f"C{i}", "o") for i, m in enumerate(methods)}
+        # PSNR against sigma, one panel per dataset
+        gauss = acc[acc["case"].str.startswith("sigma=")]
+        if not gauss.empty:
+            dsets = [d for d in datasets if d in set(gauss["dataset"])]
+            ncol = min(4, len(dsets))
+            nrow = math.ceil(len(dsets) / ncol)
+            fig, axes = plt.subplots(nrow, ncol, figsize=(3.8 * ncol, 3.2 * nrow), squeeze=False)
+            for ax, ds in zip(axes.flat, dsets):
+                for m in methods:
+                    r = gauss[(gauss["dataset"] == ds) & (gauss["method_label"] == m)]
+                    if r.empty:
+                        continue
+                    sig = r["case"].map(lambda c: float(c.split("=")[1]))
+                    order = np.argsort(sig.values)
+                    ax.plot(sig.values[order], r["metrics"].map(lambda x: x["psnr"]).values[order],
+                            "--" if m == "noisy" else "-", marker="o", color=styles[m][0], label=_col(m))
+                ax.set_title(ds, fontsize=9)
+                ax.set_xlabel("sigma ([0,255] scale)")
+                ax.grid(True, alpha=0.3)
+            for ax in axes.flat[len(dsets):]:
+                ax.axis("off")
+            axes[0][0].set_ylabel("PSNR (dB)")
+            axes[0][0].legend(fontsize=7)
+            fig.suptitle("PSNR (metric set 'standard') against the noise level")
+            paths += save_figure(fig, outdir, "hsi_psnr_vs_sigma")
+
+            # accuracy against time: mean PSNR over the Gaussian sigmas vs seconds per cube
+            fig, ax = plt.subplots(figsize=(6, 4.2))
+            for m in methods:
+                if m == "noisy":
+                    continue
+                for dev, marker in (("cpu", "o"), ("cuda", "s")):
+                    sub = frame[(frame["method_label"] == m) & (frame["device"] == dev)
+                                & frame["case"].str.startswith("sigma=")]
+                    if sub.empty:
+                        continue
+                    pts = sub.groupby("dataset").agg(t=("per_cube_s", "median"),
+                                                     p=("metrics", lambda s: float(np.mean([x["psnr"] for x in s]))))
+                    ax.scatter(pts["t"], pts["p"], marker=marker, color=styles[m][0],
+                               label=f"{m} ({'GPU' if dev == 'cuda' else 'CPU'})")
+            ax.set_xscale("log")
+            ax.set_xlabel("seconds per cube (log)")
+            ax.set_ylabel("PSNR (dB), mean over Gaussian sigmas")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=7)
+            ax.set_title("Accuracy against time (one point per dataset)")
+            paths += save_figure(fig, outdir, "hsi_accuracy_vs_time")
+
+        # false-colour comparison of one cube (and one band) at one noise case
+        ds = options.get("figure_dataset") or next(
+            (d for d in ("cave", "hsi_synthetic") if d in datasets), datasets[0] if datasets else None)
+        if ds is not None:
+            d = acc[acc["dataset"] == ds]
+            cases = list(dict.fromkeys(d["case"]))
+            case = options.get("figure_case") or ("sigma=50" if "sigma=50" in cases else (cases[0] if cases else None))
+            rows = d[d["case"] == case]
+            panels = []
+            if not rows.empty and isinstance(rows["extras"].iloc[0], dict) and rows["extras"].iloc[0].get("reference_preview"):
+                panels.append(("clean", rows["extras"].iloc[0]["reference_preview"], None))
+                for m in methods:
+                    r = rows[rows["method_label"] == m]
+                    if not r.empty and isinstance(r["extras"].iloc[0], dict) and r["extras"].iloc[0].get("preview"):
+                        panels.append((_col(m), r["extras"].iloc[0]["preview"], r["metrics"].iloc[0]["psnr"]))
+            if panels:
+                fig, axes = plt.subplots(2, len(panels), figsize=(2.4 * len(panels), 5.0), squeeze=False)
+                for j, (title, prev, p) in enumerate(panels):
+                    img = decode_preview(prev)
+                    axes[0][j].imshow(img)
+                    axes[1][j].imshow(img[..., 1], cmap="gray", vmin=0, vmax=1)
+                    axes[0][j].set_title(title + ("" if p is None else f"\n{p:.2f} dB"), fontsize=8)
+                    for a in axes[:, j]:
+                        a.set_xticks([])
+                        a.set_yticks([])
+                rgb = rows["extras"].iloc[0].get("preview", {}).get("bands")
+                axes[0][0].set_ylabel(f"false colour, bands {rgb}", fontsize=7)
+                axes[1][0].set_ylabel(f"band {rgb[1] if rgb else '?'}", fontsize=7)
+                fig.suptitle(f"{ds}, {case}: first cube (PSNR, metric set 'standard')", fontsize=9)
+                paths += save_figure(fig, outdir, "hsi_false_colour")
+        return paths
+
+
+# --------------------------------------------------------------------------- helpers
+def encode_preview(cube: torch.Tensor, bands, scale: float) -> dict:
+    """Three bands of a cube as uint8 (stride-subsampled to at most PREVIEW_MAX pixels),
+    base64: what the report's false-colour figure shows (reports never rerun methods)."""
+    x = cube.to(torch.float64).numpy()[..., list(bands)]
+    step = max(1, math.ceil(max(x.shape[:2]) / PREVIEW_MAX))
+    x = x[::step, ::step]
+    q = np.clip(np.round(x / scale * 255), 0, 255).astype(np.uint8)
+    return {"shape": list(q.shape), "bands": [int(b) for b in bands], "b64": base64.b64encode(q.tobytes()).decode()}
+
+
+def decode_preview(p: dict) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(p["b64"]), dtype=np.uint8).reshape(p["shape"]) / 255.0
+
+
+def _case_label(row) -> str:
+    p = row["degradation_params"] or {}
+    name = row["degradation"].split("[")[0]
+    if name == "hsi_gaussian":
+        return f"sigma={float(p.get('sigma')):g}"
+    if name == "hsi_blind":
+        return "blind"
+    if name == "hsi_mixed":
+        return "mixed"
+    return row["degradation"]
+
+
+def _case_order(cases) -> list[str]:
+    def key(c):
+        if c.startswith("sigma="):
+            return (0, float(c.split("=")[1]))
+        return (1 if c == "blind" else 2 if c == "mixed" else 3, c)
+    return sorted(cases, key=key)
+
+
+SHORT = {"psnr": "PSNR", "ssim": "SSIM", "sam": "SAM", "ergas": "ERGAS", "ergas_msiqa": "ERGAS"}
+
+
+def _short(metric: str) -> str:
+    return SHORT.get(metric.replace("starnet_", ""), metric)
+
+
+def _col(m: str) -> str:
+    return "Noisy" if m == "noisy" else m
+
+
+def _result_table(d, methods, names):
+    import pandas as pd
+
+    cases = _case_order(list(dict.fromkeys(d["case"])))
+    gauss = [c for c in cases if c.startswith("sigma=")]
+    blocks = gauss + (["avg"] if len(gauss) >= 2 else []) + [c for c in cases if not c.startswith("sigma=")]
+    cols = [m for m in methods if m in set(d["method_label"])]
+    index = [f"{b} {_short(n)}" for b in blocks for n in names]
+    values = pd.DataFrame(math.nan, index=index, columns=[_col(m) for m in cols])
+    for _, r in d.iterrows():
+        for n in names:
+            v = (r["metrics"] or {}).get(n)
+            if v is not None:
+                values.at[f"{r['case']} {_short(n)}", _col(r["method_label"])] = v
+    if "avg" in blocks:
+        for n in names:
+            values.loc[f"avg {_short(n)}"] = values.loc[[f"{g} {_short(n)}" for g in gauss]].mean(skipna=False)
+    directions = {f"{b} {_short(n)}": R.METRICS[n].direction for b in blocks for n in names}
+    return values, directions
+
+
+def _row_formatter(index):
+    fmts = {}
+    for label in index:
+        metric = label.split()[-1]
+        fmts[label] = {"PSNR": "{:.2f}", "SSIM": "{:.4f}", "SAM": "{:.4f}", "ERGAS": "{:.2f}"}.get(metric, "{:.3f}")
+    return fmts
+
+
+def _slug(s: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in s).strip("_")
+
+
+def _method_order(frame) -> list[str]:
+    names = list(R.METHODS)
+    fam_rank = {"reference": 0, "classical": 1, "learned": 2}
+
+    def key(label):
+        fam = frame.loc[frame["method_label"] == label, "family"].iloc[0]
+        base = label.split("[")[0]
+        return (fam_rank.get(fam, 3), names.index(base) if base in names else 99, label)
+    return sorted(frame["method_label"].unique(), key=key)
+
+
+R.register_suite(HsiSuite())

@@ -1,0 +1,50 @@
+"""Degradations of the ISTD robustness study (the slides): clean, additive Gaussian noise
+and salt-and-pepper noise on 8-bit gray levels, seeded per cell by the generator the suite
+passes (the same noisy images for every method of a (dataset, degradation) pair).
+
+Each ``apply`` takes one (H, W) image in gray levels 0..255 and returns a new one.
+"""
+from __future__ import annotations
+
+import torch
+
+from bench.registry import Degradation, register_degradation
+
+
+@register_degradation
+class Clean(Degradation):
+    name = "clean"
+    suites = ("istd",)
+    description = "no degradation (the images as read)"
+    parameters = {}
+
+    def apply(self, image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return image.clone()
+
+
+@register_degradation
+class GaussianNoise(Degradation):
+    name = "gaussian_noise"
+    suites = ("istd",)
+    description = "additive white Gaussian noise of std sigma gray levels, result clipped to 0..255"
+    parameters = {"sigma": 10.0}
+
+    def apply(self, image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        noise = torch.randn(image.shape, generator=generator, dtype=torch.float64)
+        return (image.double() + float(self.params["sigma"]) * noise).clamp(0, 255).to(image.dtype)
+
+
+@register_degradation
+class SaltPepper(Degradation):
+    name = "salt_pepper"
+    suites = ("istd",)
+    description = "salt-and-pepper noise: a fraction `density` of pixels set to 0 or 255 (half each)"
+    parameters = {"density": 0.01}
+
+    def apply(self, image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        density = float(self.params["density"])
+        r = torch.rand(image.shape, generator=generator, dtype=torch.float64)
+        out = image.clone()
+        out[r < density / 2] = 0
+        out[(r >= density / 2) & (r < density)] = 255
+        return out

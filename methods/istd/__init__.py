@@ -1,0 +1,1 @@
+"""Infrared small target detection methods (classical and learned)."""

@@ -1,0 +1,325 @@
+"""Classical ISTD methods of SPECS section 2, in torch (cpu and cuda): IPI, MPCM, PSTNN.
+
+Each returns :class:`TargetMaps` (one target map per image, the image's size) with the
+name of the segmentation rule of the cell (``segmentation`` parameter, default
+``max_norm``: negatives to 0, divided by the max, > 0.5; the rules are defined in
+``bench.metrics.istd``). Images of the same size are processed as one batch.
+
+* IPI (Gao et al., TIP 2013; code gaocq/IPI-for-small-target-detection, winRPCA_median +
+  APG_IR): 50x50 patches with step 10 as columns of D, D min-max normalised (mat2gray),
+  lambda = 1/sqrt(max(M, N)) with M x N the image size, RPCA by accelerated proximal
+  gradient (tau = 2, mu_0 = sigma_2(D), mu <- max(0.9 mu, 0.005 sigma_4(D)), stop when
+  ||S||_F / (tau max(1, ||X||_F)) <= 1e-6, after 1000 iterations, or when the rank of A has
+  not changed for more than 10 iterations and the support of E changed by fewer than 20
+  entries, or as soon as rank(A) > 0.3 min(m, n): the authors' truncation); target image = median of the overlapping patch values of E.
+  The singular value thresholding uses the eigen-decomposition of the Gram matrix
+  Y^T Y (n_patches x n_patches, float64) instead of an SVD of the 2500 x n_patches
+  matrix: the same operator, several times faster.
+* PSTNN (Zhang and Peng, Remote Sensing 2019; code Lanneeee/...PSTNN): 40x40 patches,
+  step 40 (last patch aligned to the border) as frontal slices; lambda =
+  0.7/sqrt(max(n1, n2) n3); structure-tensor prior (Gaussian 3x3, sigma 2 on the image, sigma
+  9 on the tensor; corner strength l1 l2/(l1 + l2) times max(l1, l2), min-max normalised);
+  ADMM (mu_0 = 2e-3, rho = 1.05, tol 1e-3, at most 500 iterations, stop also when the number
+  of positive target entries does not change); partial sum of the tensor nuclear norm in the
+  Fourier domain (keep the top N singular values of each slice, N = number of singular
+  values of the mode-1 unfolding with sigma_i/sigma_1 >= 0.1, at least 1); reweighted l1
+  with weight N/(|T| + 0.01)/W_prior; target image = mean of overlapping patch values.
+  Divide-by-zero guards (the authors' code gives NaN/Inf on real images):
+  ``CORNER_STRENGTH_GUARD``: l1 l2/(l1 + l2) := 0 where l1 + l2 <= CORNER_STRENGTH_EPS (flat
+  regions, 0/0 in the original); ``PRIOR_WEIGHT_FLOOR``: W_prior := max(W_prior, 1e-6) before
+  dividing (W_prior = 0 after min-max on flat regions; the floor keeps those pixels out of
+  the target, which is what an infinite weight means, without Inf * 0 = NaN).
+* MPCM (Wei et al., Pattern Recognition 2016): per scale l in (3, 5, 7), cell means by an
+  l x l mean filter, d_i = m_centre - m_neighbour_i for the 8 neighbour cells at distance l,
+  products of opposite pairs clipped at 0, minimum over the 4 pairs, maximum over scales.
+  ``polarity=bright`` (default) counts a product only when both differences are positive
+  (the paper's bright-target case); ``polarity=any`` is SPECS's literal rule (a product of
+  two negatives, i.e. a dark spot, also responds).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from bench.metrics.istd import SEGMENTATION_RULES
+from bench.methods.istd.common import (IstdInput, TargetMaps, covering_positions, extract_patches,
+                                       groups_by_shape, mat2gray, reassemble, sliding_positions)
+from bench.registry import Method, register_method
+
+CORNER_STRENGTH_EPS = 1e-12
+PRIOR_WEIGHT_FLOOR = 1e-6
+
+
+class _IstdClassical(Method):
+    suite = "istd"
+    family = "classical"
+    devices = ("cpu", "cuda")
+    dtype = torch.float64
+    source_dependencies = ("bench.methods.istd.common",)
+
+    def run(self, inputs: IstdInput) -> TargetMaps:
+        rule = self.params["segmentation"]
+        if rule not in SEGMENTATION_RULES:
+            raise ValueError(f"{self.name}: unknown segmentation rule {rule!r}; valid: "
+                             f"{', '.join(SEGMENTATION_RULES)}")
+        maps: list = [None] * len(inputs.images)
+        for shape, idx in groups_by_shape(inputs.images).items():
+            batch = torch.stack([inputs.images[i] for i in idx]).to(self.dtype)
+            out = self.detect(batch)
+            for k, i in enumerate(idx):
+                maps[i] = out[k].to(torch.float32)
+        return TargetMaps(tuple(maps), rule)
+
+    def detect(self, images: torch.Tensor) -> torch.Tensor:  # (B, H, W) -> (B, H, W)
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- IPI
+def svt_gram(Y: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Singular value thresholding of each (m, n) matrix of Y (B, m, n), m >= n, through the
+    eigen-decomposition of Y^T Y. Returns (X, rank per item, singular values ascending)."""
+    G = Y.transpose(-1, -2) @ Y
+    evals, V = torch.linalg.eigh(G)
+    s = evals.clamp(min=0).sqrt()
+    shrink = torch.where(s > threshold, (s - threshold) / torch.where(s > 0, s, torch.ones_like(s)),
+                         torch.zeros_like(s))
+    rank = (s > threshold).sum(-1)
+    k = int(rank.max())
+    if k == 0:
+        return torch.zeros_like(Y), rank, s
+    Vk, fk = V[..., -k:], shrink[..., -k:]
+    X = (Y @ Vk) @ (fk.unsqueeze(-1) * Vk.transpose(-1, -2))
+    return X, rank, s
+
+
+def singular_values(D: torch.Tensor) -> torch.Tensor:
+    """Singular values, descending, of each matrix of D (B, m, n)."""
+    m, n = D.shape[-2:]
+    G = D.transpose(-1, -2) @ D if m >= n else D @ D.transpose(-1, -2)
+    return torch.linalg.eigvalsh(G).clamp(min=0).sqrt().flip(-1)
+
+
+def apg_rpca(D: torch.Tensor, lam: float, max_iter: int = 1000, tol: float = 1e-6,
+             tau: float = 2.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """IPI's APG_IR on each matrix of D (B, m, n), m >= n: min mu ||A||_* + lam mu ||E||_1 +
+    0.5 ||A + E - D||^2 with continuation. Returns (A, E, iterations per item)."""
+    B, m, n = D.shape
+    s = singular_values(D)
+    mu = s[:, 1].clone() if n > 1 else s[:, 0].clone()
+    mu_bar = 0.005 * (s[:, 3] if n > 3 else s[:, -1])
+    t_k = t_km1 = 1.0
+    A_prev = torch.zeros_like(D); E_prev = torch.zeros_like(D)
+    A = torch.zeros_like(D); E = torch.zeros_like(D)
+    active = torch.ones(B, dtype=torch.bool, device=D.device)
+    iters = torch.zeros(B, dtype=torch.long, device=D.device)
+    no_change = torch.zeros(B, dtype=torch.long, device=D.device)
+    pre_rank = torch.zeros(B, dtype=torch.long, device=D.device)
+    pre_card = torch.zeros(B, dtype=torch.long, device=D.device)
+    for _ in range(max_iter):
+        a = (t_km1 - 1) / t_k
+        YA = A + a * (A - A_prev)
+        YE = E + a * (E - E_prev)
+        R = (YA + YE - D) / tau
+        GA, GE = YA - R, YE - R
+        thr = (mu / tau).view(B, 1, 1)
+        # per-item thresholds: SVT item by item when they differ (they do across images)
+        if B == 1:
+            A_new, rank, _ = svt_gram(GA, float(thr))
+        else:
+            parts = [svt_gram(GA[b:b + 1], float(thr[b])) for b in range(B)]
+            A_new = torch.cat([p[0] for p in parts])
+            rank = torch.cat([p[1] for p in parts])
+        E_new = torch.sign(GE) * (GE.abs() - lam * thr).clamp(min=0)
+        card = (E_new != 0).sum((-1, -2))
+        t_kp1 = 0.5 * (1 + math.sqrt(1 + 4 * t_k * t_k))
+        common = A_new + E_new - YA - YE
+        SA = tau * (YA - A_new) + common
+        SE = tau * (YE - E_new) + common
+        crit = torch.sqrt((SA ** 2).sum((-1, -2)) + (SE ** 2).sum((-1, -2))) / (
+            tau * torch.sqrt((A_new ** 2).sum((-1, -2)) + (E_new ** 2).sum((-1, -2))).clamp(min=1))
+        done = crit <= tol
+        mu = torch.where(active, torch.maximum(0.9 * mu, mu_bar), mu)
+        t_km1, t_k = t_k, t_kp1
+        keep = active.view(B, 1, 1)
+        A_prev = torch.where(keep, A, A_prev); E_prev = torch.where(keep, E, E_prev)
+        A = torch.where(keep, A_new, A); E = torch.where(keep, E_new, E)
+        iters = iters + active.long()
+        # early stop on a stable rank (the authors' NOChange_counter)
+        same = rank == pre_rank
+        no_change = torch.where(same, no_change + 1, torch.zeros_like(no_change))
+        done = done | (same & (no_change > 10) & ((card - pre_card).abs() < 20))
+        # the authors' truncation: stop once rank(A) exceeds 0.3 min(m, n)
+        done = done | (rank > 0.3 * min(m, n))
+        pre_card = torch.where(same, pre_card, card)
+        pre_rank = rank
+        active = active & ~done
+        if not bool(active.any()):
+            break
+    return A, E, iters
+
+
+@register_method
+class Ipi(_IstdClassical):
+    name = "ipi"
+    description = "infrared patch-image model: RPCA (APG) on 50x50 patches, step 10, median reassembly"
+    parameters = {"patch": 50, "step": 10, "lambda_scale": 1.0, "max_iter": 1000, "tol": 1e-6,
+                  "segmentation": "max_norm"}
+
+    def detect(self, images: torch.Tensor) -> torch.Tensor:
+        B, H, W = images.shape
+        p, st = int(self.params["patch"]), int(self.params["step"])
+        p = min(p, H, W)
+        rows, cols = sliding_positions(H, p, st), sliding_positions(W, p, st)
+        patches = extract_patches(images, rows, cols, p)                 # (B, nR, nC, p, p)
+        D = patches.reshape(B, len(rows) * len(cols), p * p).transpose(1, 2)  # columns = patches
+        D = mat2gray(D)
+        lam = float(self.params["lambda_scale"]) / math.sqrt(max(H, W))
+        if D.shape[-2] >= D.shape[-1]:
+            _, E, iters = apg_rpca(D, lam, int(self.params["max_iter"]), float(self.params["tol"]))
+        else:  # fewer pixels per patch than patches: solve the transposed problem (same model)
+            _, E, iters = apg_rpca(D.transpose(1, 2).contiguous(), lam, int(self.params["max_iter"]),
+                                   float(self.params["tol"]))
+            E = E.transpose(1, 2)
+        self.last_iterations = iters.tolist()
+        E = E.transpose(1, 2).reshape(B, len(rows), len(cols), p, p)
+        return reassemble(E, H, W, rows, cols, "median")
+
+
+# --------------------------------------------------------------------------- PSTNN
+def _gauss3(sigma: float, dtype, device) -> torch.Tensor:
+    x = torch.tensor([-1.0, 0.0, 1.0], dtype=dtype, device=device)
+    k = torch.exp(-(x[:, None] ** 2 + x[None, :] ** 2) / (2 * sigma * sigma))
+    return (k / k.sum()).view(1, 1, 3, 3)
+
+
+def _filter_symmetric(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """imfilter(x, k, 'symmetric') for a 3x3 kernel (x: (B, H, W))."""
+    xp = F.pad(x[:, None], (1, 1, 1, 1), mode="replicate")  # 1-pixel mirror = edge copy
+    return F.conv2d(xp, kernel)[:, 0]
+
+
+def structure_tensor_prior(images: torch.Tensor) -> torch.Tensor:
+    """PSTNN's prior weight map (B, H, W) in [0, 1] with both guards (module docstring)."""
+    u = _filter_symmetric(images, _gauss3(2.0, images.dtype, images.device))
+    gy, gx = torch.gradient(u, dim=(1, 2))
+    K = _gauss3(9.0, images.dtype, images.device)
+    j11 = _filter_symmetric(gx * gx, K)
+    j12 = _filter_symmetric(gx * gy, K)
+    j22 = _filter_symmetric(gy * gy, K)
+    delta = torch.sqrt((j11 - j22) ** 2 + 4 * j12 ** 2)
+    l1 = 0.5 * (j11 + j22 + delta)
+    l2 = 0.5 * (j11 + j22 - delta)
+    total = l1 + l2
+    # CORNER_STRENGTH_GUARD: 0/0 on flat regions -> 0
+    corner = torch.where(total > CORNER_STRENGTH_EPS, l1 * l2 / torch.where(total > CORNER_STRENGTH_EPS,
+                         total, torch.ones_like(total)), torch.zeros_like(total))
+    return mat2gray(corner * torch.maximum(l1, l2))
+
+
+def rank_n(X: torch.Tensor, ratio: float = 0.1) -> int:
+    """N of PSTNN: how many singular values of the mode-1 unfolding (n1 x n2 n3) reach
+    ratio * sigma_1 (at least 1). X: (n3, n1, n2)."""
+    n3, n1, n2 = X.shape
+    unfold = X.permute(1, 2, 0).reshape(n1, n2 * n3)
+    s = singular_values(unfold[None])[0]
+    below = (s / s[0] < ratio).nonzero()
+    first = int(below[0]) if len(below) else len(s)
+    return max(1, first)
+
+
+def prox_pstnn(Y: torch.Tensor, N: int, mu: float) -> torch.Tensor:
+    """Partial sum of the tensor nuclear norm prox: slices in the Fourier domain along n3,
+    top N singular values kept, the others soft-thresholded by 1/mu. Y: (n3, n1, n2)."""
+    n3 = Y.shape[0]
+    Yf = torch.fft.rfft(Y, dim=0)
+    U, S, Vh = torch.linalg.svd(Yf, full_matrices=False)
+    S2 = S.clone()
+    S2[:, N:] = (S[:, N:] - 1.0 / mu).clamp(min=0)
+    Xf = (U * S2.unsqueeze(-2).to(U.dtype)) @ Vh
+    return torch.fft.irfft(Xf, n=n3, dim=0)
+
+
+def pstnn_admm(X: torch.Tensor, lam: float, W: torch.Tensor, max_iter: int = 500, tol: float = 1e-3,
+               mu: float = 2e-3, rho: float = 1.05, max_mu: float = 1e10):
+    """trpca_pstnn: X = L + S with L low PSTNN, S sparse (reweighted l1 / prior W)."""
+    N = rank_n(X)
+    L = torch.zeros_like(X); S = torch.zeros_like(X); Y = torch.zeros_like(X)
+    weight = torch.ones_like(X)
+    W = W.clamp(min=PRIOR_WEIGHT_FLOOR)  # PRIOR_WEIGHT_FLOOR guard
+    normX = torch.linalg.vector_norm(X)
+    it = 0
+    for it in range(1, max_iter + 1):
+        pre_t = int((S > 0).sum())
+        L = prox_pstnn(-S + X - Y / mu, N, mu)
+        T = -L + X - Y / mu
+        S = torch.sign(T) * (T.abs() - weight * lam / mu).clamp(min=0)
+        weight = N / (S.abs() + 0.01) / W
+        dY = L + S - X
+        err = float(torch.linalg.vector_norm(dY) / normX)
+        if err < tol:
+            break
+        Y = Y + mu * dY
+        mu = min(rho * mu, max_mu)
+        if int((S > 0).sum()) == pre_t:
+            break
+    return L, S, it
+
+
+@register_method
+class Pstnn(_IstdClassical):
+    name = "pstnn"
+    description = "partial sum of tensor nuclear norm with structure-tensor prior (ADMM), 40x40 patches"
+    parameters = {"patch": 40, "step": 40, "lambda_scale": 0.7, "max_iter": 500, "tol": 1e-3,
+                  "segmentation": "max_norm"}
+
+    def detect(self, images: torch.Tensor) -> torch.Tensor:
+        B, H, W = images.shape
+        p, st = int(self.params["patch"]), int(self.params["step"])
+        p = min(p, H, W)
+        rows, cols = covering_positions(H, p, st), covering_positions(W, p, st)
+        prior = structure_tensor_prior(images)
+        tenD = extract_patches(images, rows, cols, p).reshape(B, -1, p, p)   # (B, n3, n1, n2)
+        tenW = extract_patches(prior, rows, cols, p).reshape(B, -1, p, p)
+        n3 = tenD.shape[1]
+        lam = float(self.params["lambda_scale"]) / math.sqrt(max(p, p) * n3)
+        out, iters = [], []
+        for b in range(B):  # the ADMM stops per image; slices are batched inside
+            _, S, it = pstnn_admm(tenD[b], lam, tenW[b], int(self.params["max_iter"]), float(self.params["tol"]))
+            out.append(S)
+            iters.append(it)
+        self.last_iterations = iters
+        S = torch.stack(out).reshape(B, len(rows), len(cols), p, p)
+        return reassemble(S, H, W, rows, cols, "mean")
+
+
+# --------------------------------------------------------------------------- MPCM
+@register_method
+class Mpcm(_IstdClassical):
+    name = "mpcm"
+    description = "multiscale patch-based contrast measure (scales 3, 5, 7), bright targets"
+    parameters = {"scales": (3, 5, 7), "polarity": "bright", "segmentation": "max_norm"}
+    dtype = torch.float32
+
+    def detect(self, images: torch.Tensor) -> torch.Tensor:
+        if self.params["polarity"] not in ("bright", "any"):
+            raise ValueError(f"mpcm: polarity {self.params['polarity']!r}: use bright or any")
+        x = images[:, None]
+        out = None
+        for l in self.params["scales"]:
+            l = int(l)
+            m = F.avg_pool2d(F.pad(x, (l // 2,) * 4, mode="replicate"), l, stride=1)
+            mp = F.pad(m, (l,) * 4, mode="replicate")
+            H, W = m.shape[-2:]
+            shift = lambda dy, dx: mp[..., l + dy: l + dy + H, l + dx: l + dx + W]  # noqa: E731
+            pcm = None
+            for dy, dx in ((-l, -l), (-l, 0), (-l, l), (0, -l)):
+                d1 = m - shift(dy, dx)
+                d2 = m - shift(-dy, -dx)
+                if self.params["polarity"] == "bright":
+                    d1, d2 = d1.clamp(min=0), d2.clamp(min=0)
+                prod = (d1 * d2).clamp(min=0)
+                pcm = prod if pcm is None else torch.minimum(pcm, prod)
+            out = pcm if out is None else torch.maximum(out, pcm)
+        return out[:, 0]

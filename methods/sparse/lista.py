@@ -1,0 +1,600 @@
+"""The LISTA family: ISTA with its parameters made trainable (SPECS section 1).
+
+One iteration serves every variant; the table :data:`VARIANTS` says what each learns::
+
+    LISTA       z = W2_t x + B_t y                        (W2_t, B_t, theta_t per layer)
+    LISTA-CP    z = x + W_t^T (y - A x)                   (W_t, theta_t per layer)
+    LISTA-CPSS  LISTA-CP with support selection
+    TiLISTA     z = x + alpha_t W^T (y - A x), one W      (W shared; alpha_t, theta_t per layer)
+    ALISTA      z = x + alpha_t W^T (y - A x), W analytic (alpha_t, theta_t per layer: 2T scalars)
+    x_{t+1} = eta_ss(z; theta_t, p_t)
+
+A parameter a variant does not learn takes its fixed value: alpha = 1, W = A/scale, or the
+analytic weight for ALISTA. Initialisation (scale = 1.001 ||A||_2^2, lam = 0.4): B = A^T/scale,
+W2 = I - B A, W = A/scale, alpha = 1, theta = lam/scale; so an untrained network computes
+exactly the iterates of ISTA (step 1/scale, threshold lam/scale), the invariant the tests pin.
+
+Support selection (LISTA-CPSS, TiLISTA, ALISTA): at layer t (1-based) the entries of each
+sample with |z| above both theta_t and the (100 - p_t)-th percentile of |z|, p_t =
+min(1.2 t, 13) percent, pass unshrunk; the mask carries no gradient.
+
+Checkpoints (``checkpoint`` parameter): ``auto`` (default) reads the shipped checkpoint of
+this method trained at the cell's SNR from ``methods/sparse/checkpoints/``; a path reads that
+file; ``none`` evaluates the *untrained* initialisation (its label says so: for tests and
+ablations). A missing or foreign checkpoint fails the cell with a message saying how to
+train one: an untrained network is never evaluated as if it were trained.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from bench.errors import CheckpointError
+from bench.train import Stage, TrainingJob
+from bench.registry import Method, register_method
+from bench.methods.sparse.classical import LassoInput, lipschitz_scale, soft_threshold
+
+CHECKPOINT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints")
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CACHE_DIR = os.path.join(REPO_ROOT, "results", "cache", "sparse")
+
+
+# --------------------------------------------------------------------------- the table
+@dataclass(frozen=True)
+class Variant:
+    """What a variant learns: parameter name -> "layer" (one per layer) or "shared" (one
+    for all layers). Parameters absent from ``learns`` are fixed. ``weight`` is the fixed
+    coupled weight when W is not learned ("step": A/scale, "analytic": ALISTA's)."""
+
+    learns: dict[str, str]
+    support_selection: bool
+    weight: str = "step"
+    title: str = ""
+
+
+VARIANTS: dict[str, Variant] = {
+    "lista": Variant({"W2": "layer", "B": "layer", "theta": "layer"}, False,
+                     title="LISTA (Gregor and LeCun 2010), untied per-layer W2, B"),
+    "lista_cp": Variant({"W": "layer", "theta": "layer"}, False,
+                        title="LISTA-CP (Chen et al. 2018), coupled per-layer weight"),
+    "lista_cpss": Variant({"W": "layer", "theta": "layer"}, True,
+                          title="LISTA-CPSS (Chen et al. 2018), LISTA-CP with support selection"),
+    "tilista": Variant({"W": "shared", "alpha": "layer", "theta": "layer"}, True,
+                       title="TiLISTA (Liu et al. 2019), one shared weight, per-layer step and threshold"),
+    "alista": Variant({"alpha": "layer", "theta": "layer"}, True, weight="analytic",
+                      title="ALISTA (Liu et al. 2019), analytic weight, learns 2T scalars"),
+}
+
+
+def support_percent(t: int, per_layer: float = 1.2, max_percent: float = 13.0) -> float:
+    """p_t of support selection at layer t (1-based), in percent."""
+    return min(t * per_layer, max_percent)
+
+
+def shrink_ss(z: torch.Tensor, theta: torch.Tensor, percent: float) -> torch.Tensor:
+    """Soft threshold, except that per sample (row) the entries above both theta and the
+    (100 - percent)-th percentile of |z| pass unshrunk. percent 0 = plain soft threshold."""
+    if percent <= 0:
+        return soft_threshold(z, theta)
+    a = z.abs()
+    with torch.no_grad():
+        q = torch.quantile(a, 1.0 - percent / 100.0, dim=-1, keepdim=True, interpolation="nearest")
+        keep = (a > q) & (a > theta)
+    return torch.where(keep, z, soft_threshold(z, theta))
+
+
+# --------------------------------------------------------------------------- the network
+class UnrolledIsta(nn.Module):
+    """T layers of the shared iteration; ``variant`` picks what is a parameter."""
+
+    def __init__(self, A: torch.Tensor, variant: str, n_layers: int = 16, lam: float = 0.4,
+                 weight: torch.Tensor | None = None, support_selection: bool | None = None):
+        super().__init__()
+        spec = VARIANTS[variant]
+        self.variant, self.n_layers = variant, int(n_layers)
+        self.support_selection = spec.support_selection if support_selection is None else bool(support_selection)
+        A64 = A.detach().to(torch.float64)
+        scale = lipschitz_scale(A64)
+        m, n = A64.shape
+        B = A64.T / scale
+        init = {"W2": torch.eye(n, dtype=torch.float64) - B @ A64, "B": B, "W": A64 / scale,
+                "alpha": torch.tensor(1.0, dtype=torch.float64),
+                "theta": torch.tensor(float(lam), dtype=torch.float64) / scale}
+        dtype = A.dtype
+        self.lam = float(lam)
+        # the operator and the fixed weight are rebuilt from the problem, not stored
+        self.register_buffer("A", A.detach().clone(), persistent=False)
+        fixed_W = init["W"] if spec.weight == "step" or weight is None else weight.to(torch.float64)
+        if spec.weight == "analytic" and weight is None:
+            raise ValueError("alista needs its analytic weight (see analytic_weight)")
+        self.register_buffer("W_fixed", fixed_W.to(dtype), persistent=False)
+        self.layer = nn.ModuleList()
+        self.shared = nn.ParameterDict()
+        for name, tying in spec.learns.items():
+            if tying == "shared":
+                self.shared[name] = nn.Parameter(init[name].to(dtype).clone())
+        for _ in range(self.n_layers):
+            self.layer.append(nn.ParameterDict({
+                name: nn.Parameter(init[name].to(dtype).clone())
+                for name, tying in spec.learns.items() if tying == "layer"}))
+        self.free_form = "W2" in spec.learns  # LISTA's z = W2 x + B y; otherwise the coupled form
+
+    def value(self, name: str, t: int) -> torch.Tensor | float:
+        """Layer t's (0-based) value of a parameter, learned or fixed."""
+        if name in self.layer[t]:
+            return self.layer[t][name]
+        if name in self.shared:
+            return self.shared[name]
+        return {"W": self.W_fixed, "alpha": 1.0}[name]
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, t: int) -> torch.Tensor:
+        """x^{t+1} from x^t (rows are samples), t 0-based."""
+        if self.free_form:
+            z = x @ self.value("W2", t).T + y @ self.value("B", t).T
+        else:
+            r = y - x @ self.A.T
+            z = x + self.value("alpha", t) * (r @ self.value("W", t))
+        percent = support_percent(t + 1) if self.support_selection else 0.0
+        return shrink_ss(z, self.value("theta", t), percent)
+
+    def iterates(self, y: torch.Tensor, depth: int | None = None) -> Iterator[torch.Tensor]:
+        x = y.new_zeros(y.shape[0], self.A.shape[1])
+        yield x
+        for t in range(self.n_layers if depth is None else depth):
+            x = self.step(x, y, t)
+            yield x
+
+    def forward(self, y: torch.Tensor, depth: int | None = None) -> torch.Tensor:
+        x = None
+        for x in self.iterates(y, depth):
+            pass
+        return x
+
+    def layer_parameters(self, t: int) -> list[nn.Parameter]:
+        return list(self.layer[t].values())
+
+    def learned_parameter_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+# --------------------------------------------------------------------------- ALISTA's weight
+def analytic_weight_closed_form(A: torch.Tensor) -> torch.Tensor:
+    """w_i = G^{-1} a_i / (a_i^T G^{-1} a_i), G = A A^T: the solution of
+    min ||W^T A||_F^2 s.t. diag(W^T A) = 1 (one Cholesky solve)."""
+    A = A.to(torch.float64)
+    L = torch.linalg.cholesky(A @ A.T)
+    GiA = torch.cholesky_solve(A, L)
+    return GiA / (A * GiA).sum(0, keepdim=True)
+
+
+def analytic_weight_objective(W: torch.Tensor, A: torch.Tensor) -> float:
+    return float(((W.to(torch.float64).T @ A.to(torch.float64)) ** 2).sum())
+
+
+def analytic_weight_qp(A: torch.Tensor, solver: str = "CLARABEL") -> torch.Tensor:
+    """The same W from cvxpy, column by column: the problem separates into n QPs
+    min_w ||L^T w||^2 s.t. a_i^T w = 1 (G = L L^T), compiled once (a DPP problem with a_i a
+    parameter) and re-solved per column."""
+    import cvxpy as cp
+
+    A64 = A.to(torch.float64).cpu().numpy()
+    m, n = A64.shape
+    Lt = np.linalg.cholesky(A64 @ A64.T).T
+    w = cp.Variable(m)
+    a = cp.Parameter(m)
+    prob = cp.Problem(cp.Minimize(cp.sum_squares(Lt @ w)), [a @ w == 1])
+    W = np.empty((m, n))
+    for i in range(n):
+        a.value = A64[:, i]
+        prob.solve(solver=solver)
+        if prob.status not in ("optimal", "optimal_inaccurate"):
+            raise RuntimeError(f"cvxpy ({solver}) returned {prob.status} on column {i}")
+        W[:, i] = w.value
+    return torch.from_numpy(W)
+
+
+def analytic_weight_qp_joint(A: torch.Tensor, solver: str | None = None) -> torch.Tensor:
+    """The card's formulation in one problem: min ||W^T A||_F^2 s.t. diag(W^T A) = 1
+    (slow: about 108 s with cvxpy's default solver on 250 x 500, SPECS)."""
+    import cvxpy as cp
+
+    A64 = A.to(torch.float64).cpu().numpy()
+    m, n = A64.shape
+    W = cp.Variable((m, n))
+    prob = cp.Problem(cp.Minimize(cp.sum_squares(W.T @ A64)), [cp.sum(cp.multiply(W, A64), axis=0) == 1])
+    prob.solve(solver=solver)
+    return torch.from_numpy(W.value)
+
+
+def instance_key(A: torch.Tensor) -> str:
+    return hashlib.sha256(A.detach().cpu().to(torch.float64).contiguous().numpy().tobytes()).hexdigest()[:16]
+
+
+def analytic_weight(A: torch.Tensor, source: str = "qp", cache_dir: str | None = CACHE_DIR,
+                    tol: float = 1e-4) -> tuple[torch.Tensor, dict[str, Any]]:
+    """ALISTA's W (float64, m x n) and a report of how it was obtained.
+
+    ``source`` "qp": cvxpy column-separable QP, checked against the closed form (relative
+    difference and both objectives), cached per problem instance under ``cache_dir``;
+    "closed_form": the closed form only.
+    """
+    t0 = time.perf_counter()
+    Wc = analytic_weight_closed_form(A)
+    t_closed = time.perf_counter() - t0
+    info: dict[str, Any] = {"source": source, "closed_form_s": t_closed,
+                            "objective_closed_form": analytic_weight_objective(Wc, A)}
+    if source == "closed_form":
+        return Wc, info
+    if source != "qp":
+        raise ValueError(f"analytic_weight: unknown source {source!r} (qp or closed_form)")
+    key = instance_key(A)
+    path = os.path.join(cache_dir, f"alista_weight_{key}.npz") if cache_dir else None
+    if path and os.path.exists(path):
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                Wq = torch.from_numpy(z["W"])
+                cached = json.loads(bytes(z["info"]).decode())
+            info.update({k: v for k, v in cached.items() if k not in ("closed_form_s", "objective_closed_form")})
+            info["cached"] = path
+        except Exception:  # noqa: BLE001 - a broken cache is recomputed
+            Wq = None
+    else:
+        Wq = None
+    if Wq is None or tuple(Wq.shape) != tuple(A.shape):
+        t0 = time.perf_counter()
+        Wq = analytic_weight_qp(A)
+        info.update({"solver": "cvxpy/CLARABEL, column-separable DPP", "qp_s": time.perf_counter() - t0,
+                     "objective_qp": analytic_weight_objective(Wq, A)})
+        if path:
+            os.makedirs(cache_dir, exist_ok=True)
+            blob = json.dumps({k: v for k, v in info.items()}).encode()
+            np.savez(path + ".tmp.npz", W=Wq.numpy(), info=np.frombuffer(blob, dtype=np.uint8))
+            os.replace(path + ".tmp.npz", path)
+    rel = float((Wq - Wc).norm() / Wc.norm())
+    info["relative_difference"] = rel
+    if rel > tol:
+        raise RuntimeError(f"ALISTA weight: the QP and the closed form differ by {rel:.2e} (> {tol:g})")
+    return Wq, info
+
+
+# --------------------------------------------------------------------------- checkpoints
+def snr_label(snr) -> str:
+    v = float(snr)
+    return "inf" if math.isinf(v) else f"{v:g}"
+
+
+def default_checkpoint(method: str, snr) -> str:
+    return os.path.join(CHECKPOINT_DIR, f"{method}_snr{snr_label(snr)}.npz")
+
+
+def train_command(method: str, snr, recipe: str = "cpu") -> str:
+    return f"python -m bench train --suite sparse --method {method} --snr {snr_label(snr)} --recipe {recipe}"
+
+
+# --------------------------------------------------------------------------- the methods
+class _Unrolled(Method):
+    """A registered LISTA-family network; ``variant`` is its row of :data:`VARIANTS`."""
+
+    suite = "sparse"
+    family = "learned"
+    devices = ("cpu", "cuda")
+    parameters = {"n_layers": 16, "checkpoint": "auto", "lam": 0.4}
+    variant: ClassVar[str] = ""
+
+    # -- what the runner calls
+    def setup(self, context) -> None:
+        super().setup(context)
+        self._net = None
+        self._net_for = None
+        self._state = self._meta = None
+        ckpt = str(self.params["checkpoint"])
+        if ckpt == "none":
+            return
+        if ckpt == "auto":
+            snr = (context.extra or {}).get("snr_db")
+            if snr is None:
+                raise CheckpointError(f"{self.name}: checkpoint=auto needs the cell's SNR; pass checkpoint=<path> "
+                                      f"or checkpoint=none (untrained)")
+            path = default_checkpoint(self.name, snr)
+            if not os.path.exists(path):
+                raise CheckpointError(
+                    f"{self.name}: no checkpoint trained at SNR {snr_label(snr)} ({path}); train it with "
+                    f"`{train_command(self.name, snr)}` or pass checkpoint=<path>")
+        else:
+            path = ckpt
+        from bench.train import read_checkpoint_meta
+        meta = read_checkpoint_meta(path)
+        if meta.get("method") != self.name:
+            raise CheckpointError(f"checkpoint {path} belongs to method {meta.get('method')!r}, not {self.name!r}: "
+                                  f"pass {self.name}'s checkpoint (`{train_command(self.name, meta.get('snr_db', 'inf'))}`)")
+        if context.problem_id and meta.get("instance") != context.problem_id:
+            raise CheckpointError(
+                f"checkpoint {path} was trained on problem instance {meta.get('instance')}, this cell's instance is "
+                f"{context.problem_id}: train one for this instance (`{train_command(self.name, meta.get('snr_db', 'inf'))}"
+                f" --dataset '<this dataset selector>'`)")
+        if int(meta.get("n_layers", 0)) < int(self.params["n_layers"]):
+            raise CheckpointError(f"checkpoint {path} has {meta.get('n_layers')} layers, n_layers="
+                                  f"{self.params['n_layers']} asked for")
+        self._path, self._meta = path, meta
+
+    def run(self, inputs: LassoInput) -> torch.Tensor:
+        with torch.no_grad():
+            return self.network(inputs.A)(inputs.y, depth=int(self.params["n_layers"]))
+
+    def iterates(self, inputs: LassoInput) -> Iterator[torch.Tensor]:
+        net = self.network(inputs.A)
+        with torch.no_grad():
+            yield from net.iterates(inputs.y, depth=int(self.params["n_layers"]))
+
+    def parameter_count(self) -> int | None:
+        if self._meta is not None:
+            return int(self._meta["parameter_count_per_layer"] * int(self.params["n_layers"])
+                       + self._meta["parameter_count_shared"])
+        if self._net is not None:
+            return self._net.learned_parameter_count()
+        shape = (getattr(self, "context", None) and (self.context.extra or {}).get("operator_shape"))
+        return parameter_count(self.variant, tuple(shape), int(self.params["n_layers"])) if shape else None
+
+    def row_extras(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"checkpoint": "none (untrained)" if self._meta is None else os.path.relpath(self._path, REPO_ROOT)}
+        if self._meta is not None:
+            tr = self._meta.get("training", {})
+            out["training"] = {"recipe": self._meta.get("recipe", {}).get("name"), "steps": tr.get("steps"),
+                               "seconds": tr.get("seconds"), "snr_db": self._meta.get("snr_db"),
+                               "val_nmse_db": self._meta.get("validation", {}).get("val_nmse_db")}
+        if getattr(self, "_weight_info", None):
+            out["analytic_weight"] = self._weight_info
+        return out
+
+    # -- the network for an operator
+    def network(self, A: torch.Tensor) -> UnrolledIsta:
+        if self._net is not None and self._net_for is A:
+            return self._net
+        n_ckpt = int(self._meta["n_layers"]) if self._meta is not None else int(self.params["n_layers"])
+        net = build_network(self.name, A.detach().cpu().to(torch.float64), n_ckpt, float(self.params["lam"]),
+                            getattr(self, "weight_source", lambda: "closed_form")())
+        self._weight_info = getattr(net, "weight_info", None)
+        if self._meta is not None:
+            from bench.train import load_checkpoint
+            state, _ = load_checkpoint(self._path, reference=initial_state(net))
+            try:
+                net.load_state_dict({**net.state_dict(), **state})
+            except RuntimeError as e:
+                raise CheckpointError(f"checkpoint {self._path} does not fit {self.name}: {e}") from None
+        self._net = net.to(A.device, A.dtype).eval()
+        self._net_for = A
+        return self._net
+
+    # -- training
+    @classmethod
+    def training_job(cls, recipe: str = "cpu", snr=None, dataset: str | None = None, seed: int | None = None,
+                     overrides: dict[str, Any] | None = None):
+        job = LassoTrainingJob(cls.name, recipe, snr if snr is not None else "inf", dataset, seed, overrides or {})
+        return job, default_checkpoint(cls.name, job.snr_db) if dataset is None else job.default_path()
+
+    @classmethod
+    def source_hash(cls) -> str:
+        """Source hash plus the hash of the shipped checkpoints of this method, so that a
+        retrained checkpoint invalidates the stored cells."""
+        return _hash_with_checkpoints(cls, super().source_hash())
+
+
+def _hash_with_checkpoints(cls, base: str) -> str:
+    h = hashlib.sha256(base.encode())
+    if os.path.isdir(CHECKPOINT_DIR):
+        for f in sorted(os.listdir(CHECKPOINT_DIR)):
+            if f.startswith(cls.name + "_snr") and f.endswith(".npz"):
+                h.update(f.encode() + _file_digest(os.path.join(CHECKPOINT_DIR, f)).encode())
+    return h.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=64)
+def _file_digest_cached(path: str, size: int, mtime: float) -> str:
+    from bench.train import file_sha256
+    return file_sha256(path)
+
+
+def _file_digest(path: str) -> str:
+    st = os.stat(path)
+    return _file_digest_cached(path, st.st_size, st.st_mtime)
+
+
+def build_network(method: str, A: torch.Tensor, n_layers: int, lam: float, weight_source: str = "closed_form",
+                  support_selection: bool | None = None) -> UnrolledIsta:
+    """The network of ``method`` for operator A (float64 on the CPU), untrained."""
+    weight, info = None, None
+    if VARIANTS[method].weight == "analytic":
+        W, info = analytic_weight(A, weight_source)
+        weight = W
+    net = UnrolledIsta(A.to(torch.float32), method, n_layers, lam, weight=weight, support_selection=support_selection)
+    net.weight_info = info
+    return net
+
+
+def initial_state(net: UnrolledIsta) -> dict[str, torch.Tensor]:
+    """The untrained state of a network like ``net`` (checkpoints store deltas from it)."""
+    spec = VARIANTS[net.variant]
+    fresh = UnrolledIsta(net.A.detach().cpu().to(torch.float64).to(torch.float32), net.variant, net.n_layers,
+                         lam=net.lam, weight=net.W_fixed.detach().cpu().double()
+                         if spec.weight == "analytic" else None)
+    return {k: v for k, v in fresh.state_dict().items()}
+
+
+def parameter_count(variant: str, shape: tuple[int, int], n_layers: int) -> int:
+    m, n = shape
+    sizes = {"W2": n * n, "B": n * m, "W": m * n, "alpha": 1, "theta": 1}
+    spec = VARIANTS[variant]
+    return sum(sizes[k] * (n_layers if tying == "layer" else 1) for k, tying in spec.learns.items())
+
+
+def _register(variant: str, extra_params: dict[str, Any] | None = None, **attrs):
+    cls = type(variant.title().replace("_", ""), (_Unrolled,), {
+        "name": variant, "variant": variant, "description": VARIANTS[variant].title,
+        "parameters": {**_Unrolled.parameters, **(extra_params or {})}, "__module__": __name__, **attrs})
+    return register_method(cls)
+
+
+for _v in ("lista", "lista_cp", "lista_cpss", "tilista"):
+    globals()[_v.title().replace("_", "")] = _register(_v)
+Alista = _register("alista", {"analytic_weight": "qp"},
+                   weight_source=lambda self: str(self.params["analytic_weight"]))
+
+
+# --------------------------------------------------------------------------- training
+RECIPES: dict[str, dict[str, Any]] = {
+    # CPU budget: the layer-wise protocol of SPECS, shortened so that one network trains in
+    # minutes on two shared cores: per layer a stage on the new layer (lr 5e-4), then one on
+    # all layers so far at 0.2 x lr, with early stopping on the validation NMSE.
+    "cpu": {"schedule": "layerwise", "batch_size": 64, "lr": 5e-4, "lr_decay": [0.2],
+            "steps_new": 150, "steps_all": 60, "patience": 100, "eval_every": 25, "damping": 0.3,
+            "n_val": 1000, "seed": 0},
+    # The papers' recipe (LISTA-CPSS / ALISTA code): layer-wise, lr 5e-4 then 1e-4 and 1e-5,
+    # each stage stopped when the validation NMSE has not improved for 4000 steps.
+    "paper": {"schedule": "layerwise", "batch_size": 64, "lr": 5e-4, "lr_decay": [0.2, 0.02],
+              "steps_new": 200000, "steps_all": 200000, "patience": 4000, "eval_every": 10, "damping": 0.3,
+              "n_val": 1000, "seed": 0},
+}
+#: per-method adjustments of the cpu recipe (LISTA's 6M parameters cost 3x a LISTA-CP step;
+#: ALISTA's and TiLISTA's few scalars need a larger step to move in a short budget)
+CPU_ADJUST: dict[str, dict[str, Any]] = {
+    "lista": {"steps_new": 100, "steps_all": 40},
+    "tilista": {"lr_scalars": 5e-3},
+    "alista": {"lr_scalars": 5e-3, "steps_new": 200, "steps_all": 80},
+}
+
+
+class LassoTrainingJob(TrainingJob):
+    """Layer-wise training of a LISTA-family network on the suite's generator: fresh
+    Bernoulli-Gaussian codes each step, AWGN at the training SNR, a fixed validation set
+    (its own seed stream, disjoint from the test set's), loss 0.5 ||x_t - x*||^2."""
+
+    score_name = "val_nmse_db"
+    score_direction = "min"
+
+    def __init__(self, method: str, recipe: str, snr, dataset: str | None, seed: int | None,
+                 overrides: dict[str, Any]):
+        from bench import registry as R
+        from bench.datasets.noise import AwgnSnr
+        from bench.errors import UnknownNameError
+        from bench.selectors import parse_selector
+
+        if recipe not in RECIPES:
+            raise UnknownNameError(f"unknown recipe {recipe!r}", valid=sorted(RECIPES), what="recipe")
+        cfg = {**RECIPES[recipe], **(CPU_ADJUST.get(method, {}) if recipe == "cpu" else {})}
+        unknown = sorted(set(overrides) - set(cfg) - {"lr_scalars", "n_layers"})
+        if unknown:
+            raise UnknownNameError(f"unknown recipe key(s) {', '.join(unknown)}", valid=sorted(cfg), what="recipe key")
+        cfg.update(overrides)
+        if seed is not None:
+            cfg["seed"] = int(seed)
+        self.method, self.snr_db = method, float(snr)
+        self.dataset_selector = dataset or "gaussian_lasso"
+        name, dparams = parse_selector(self.dataset_selector)
+        ds = (R.DATASETS[name] if name in R.DATASETS else R.DATASETS.get_or_fail(name))(**dparams)
+        self.dataset_params = ds.params
+        m, n, self.p = int(ds.params["m"]), int(ds.params["n"]), float(ds.params["p"])
+        from bench.datasets.sparse import instance_hash, make_matrix
+        A = make_matrix(m, n, int(ds.params["instance_seed"]))
+        self.instance = instance_hash(A)
+        n_layers = int(cfg.get("n_layers", 16))
+        self.model = build_network(method, A, n_layers, 0.4, "qp")
+        self.A32 = A.to(torch.float32)
+        self.noise = AwgnSnr(snr_db=self.snr_db)
+        self.seed = int(cfg["seed"])
+        cfg_name = recipe if not overrides else recipe + "+" + ",".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+        self.recipe = {"name": cfg_name, "base": recipe, **cfg, "n_layers": n_layers}
+        # fixed validation set: its own stream (the test set uses instance_seed + 1_000_003)
+        g = torch.Generator().manual_seed(10_000_019 + 7919 * self.seed)
+        xv = _sample(int(cfg["n_val"]), n, self.p, g)
+        self.x_val = xv.to(torch.float32)
+        self.y_val = self.noise.apply(xv @ A.T, g).to(torch.float32)
+
+    # what the trainer calls
+    def schedule(self):
+        c, T = self.recipe, self.model.n_layers
+        stages = []
+        for t in range(1, T + 1):
+            stages.append(Stage(f"layer {t}/{T} new", int(c["steps_new"]), float(c["lr"]),
+                                {"depth": t, "which": "new"}, int(c["patience"]), int(c["eval_every"])))
+            for d in c["lr_decay"]:
+                stages.append(Stage(f"layer {t}/{T} all x{d:g}", int(c["steps_all"]), float(c["lr"]) * d,
+                                    {"depth": t, "which": "all", "decay": d}, int(c["patience"]),
+                                    int(c["eval_every"])))
+        return stages
+
+    def param_groups(self, stage):
+        t, which = stage.spec["depth"], stage.spec["which"]
+        mult_scalars = float(self.recipe.get("lr_scalars", self.recipe["lr"])) / float(self.recipe["lr"])
+        damping = float(self.recipe["damping"])
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        groups = []
+        layers = [t - 1] if which == "new" else range(t)
+        for l in layers:
+            # earlier layers' steps damped by `damping` per layer (Adam normalises gradient
+            # scale, so the damping is applied to the learning rate)
+            lr = stage.lr * (damping ** (t - 1 - l) if which == "all" else 1.0)
+            for name, p in self.model.layer[l].items():
+                p.requires_grad_(True)
+                groups.append({"params": [p], "lr": lr * (mult_scalars if p.numel() == 1 else 1.0)})
+        if which == "all" or t == 1:
+            for p in self.model.shared.values():
+                p.requires_grad_(True)
+                groups.append({"params": [p], "lr": stage.lr})
+        return groups
+
+    def batch(self, generator):
+        x = _sample(int(self.recipe["batch_size"]), self.A32.shape[1], self.p, generator)
+        y = self.noise.apply(x @ self.A32.T.double(), generator)
+        return x.to(torch.float32), y.to(torch.float32)
+
+    def loss(self, batch, stage):
+        x, y = batch
+        xt = self.model(y, depth=stage.spec["depth"])
+        return 0.5 * ((xt - x) ** 2).sum(-1).mean()
+
+    def validate(self, stage):
+        from bench.metrics.sparse import nmse_db
+        depth = None if stage is None else stage.spec["depth"]
+        return {"val_nmse_db": nmse_db(self.model(self.y_val, depth=depth), self.x_val)}
+
+    def checkpoint_meta(self):
+        per_layer = sum(p.numel() for p in self.model.layer[0].parameters())
+        shared = sum(p.numel() for p in self.model.shared.parameters())
+        return {"method": self.method, "instance": self.instance, "snr_db": self.snr_db,
+                "dataset": self.dataset_selector, "dataset_params": self.dataset_params,
+                "n_layers": self.model.n_layers, "parameter_count_per_layer": per_layer,
+                "parameter_count_shared": shared, "support_selection": self.model.support_selection,
+                "analytic_weight": self.model.weight_info,
+                "how_to_reproduce": self.command()}
+
+    def reference_state(self):
+        return initial_state(self.model)
+
+    # helpers
+    def command(self) -> str:
+        cmd = train_command(self.method, self.snr_db, self.recipe["base"])
+        if self.dataset_selector != "gaussian_lasso":
+            cmd += f" --dataset '{self.dataset_selector}'"
+        if self.recipe["name"] != self.recipe["base"]:
+            cmd += "".join(f" --set {kv}" for kv in self.recipe["name"].split("+", 1)[1].split(","))
+        return cmd
+
+    def default_path(self) -> str:
+        return os.path.join(REPO_ROOT, "results", "checkpoints", "sparse",
+                            f"{self.method}_snr{snr_label(self.snr_db)}_{self.instance}.npz")
+
+
+def _sample(count: int, n: int, p: float, generator: torch.Generator) -> torch.Tensor:
+    from bench.datasets.sparse import sample_codes
+    return sample_codes(count, n, p, generator)

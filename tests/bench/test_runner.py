@@ -1,0 +1,113 @@
+"""The runner: stores finished cells, turns raising/NaN methods into failed rows, goes on."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bench import registry as R
+from bench.cli import main
+from bench.grid import build_cells
+from bench.methods.sparse.classical import Ista
+from bench.runner import RunOptions, run_grid
+from bench.store import Store
+
+TINY = ["gaussian_lasso[m=20,n=40,n_test=16]"]
+
+
+class _Raises(Ista):
+    name = "test_raises"
+
+    def run(self, inputs):
+        raise RuntimeError("boom")
+
+    def iterates(self, inputs):
+        raise RuntimeError("boom")
+
+
+class _Nan(Ista):
+    name = "test_nan"
+
+    def run(self, inputs):
+        return torch.full((inputs.y.shape[0], inputs.A.shape[1]), float("nan"))
+
+    iterates = R.Method.iterates
+
+
+@pytest.fixture
+def bad_methods():
+    for cls in (_Raises, _Nan):
+        R.METHODS[cls.name] = cls
+    yield
+    for cls in (_Raises, _Nan):
+        R.METHODS.pop(cls.name, None)
+
+
+def test_failed_cells_are_stored_and_the_run_goes_on(tmp_path, bad_methods):
+    store = Store(str(tmp_path / "r.sqlite"))
+    cells = build_cells("sparse", TINY, ["awgn_snr"], ["test_raises", "ista[n_iter=5]", "test_nan"], ["cpu"], 0)
+    s = run_grid(cells, store, RunOptions(repeat=1), progress=False)
+    assert (s.done, s.failed) == (1, 2)
+    failed = store.frame("sparse", status="failed").set_index("method")
+    assert "boom" in failed.loc["test_raises", "error"]
+    assert "non-finite" in failed.loc["test_nan", "error"]
+    # a rerun retries failed cells only
+    s2 = run_grid(cells, store, RunOptions(repeat=1), progress=False)
+    assert (s2.reused, s2.failed, s2.done) == (1, 2, 0)
+    assert store.count() == 3
+
+
+def test_timing_and_provenance_are_stored(tmp_path):
+    store = Store(str(tmp_path / "r.sqlite"))
+    cells = build_cells("sparse", TINY, ["awgn_snr[snr_db=30]"], ["fista[n_iter=10]"], ["cpu"], 0)
+    run_grid(cells, store, RunOptions(repeat=3), progress=False)
+    row = store.frame("sparse").iloc[0]
+    assert len(row["times_s"]) == 3 and row["time_s"] == sorted(row["times_s"])[1]
+    assert row["warmup_s"] > 0  # the curve pass is the warm-up
+    assert len(row["curves"]["nmse_db"]) == 11
+    prov = row["provenance"]
+    for k in ("commit", "versions", "device_name", "threads", "cpu_model"):
+        assert k in prov
+    assert prov["versions"]["torch"] == torch.__version__
+    assert row["metrics"]["nmse_db"] == pytest.approx(row["curves"]["nmse_db"][-1], abs=1e-3)
+
+
+def test_cli_exit_codes(tmp_path, capsys):
+    res = str(tmp_path / "r.sqlite")
+    assert main(["run", "--suite", "nope", "--results", res]) == 2
+    err = capsys.readouterr().err
+    assert "unknown suite 'nope'" in err and "sparse" in err
+    assert main(["run", "--suite", "sparse", "--method", "fista[n_iter=", "--results", res]) == 2
+    assert "missing closing" in capsys.readouterr().err
+    assert main(["run", "--suite", "sparse", "--method", "magic", "--results", res]) == 2
+    assert "ista" in capsys.readouterr().err
+    assert main(["run", "--suite", "sparse", "--device", "tpu", "--results", res]) == 2
+    # a diverging/NaN method fails its cell, the others are stored, exit status 1
+    code = main(["run", "--suite", "sparse", "--dataset", TINY[0], "--degradation", "awgn_snr",
+                 "--method", "fista[lam=nan,n_iter=5]", "--method", "ista[n_iter=5]",
+                 "--results", res, "--no-progress"])
+    assert code == 1
+    out = capsys.readouterr().out
+    assert "1 done" in out and "1 failed" in out and "FAILED" in out
+    assert len(Store(res).frame("sparse")) == 1
+
+
+def test_cuda_absent_is_skipped_with_a_line(tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    code = main(["run", "--suite", "sparse", "--dataset", TINY[0], "--method", "ista[n_iter=3]",
+                 "--degradation", "awgn_snr", "--device", "cpu,cuda", "--results", str(tmp_path / "r.sqlite"),
+                 "--no-progress"])
+    assert code == 0
+    assert "cuda: no CUDA device" in capsys.readouterr().err
+
+
+def test_list_prints_every_axis(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for word in ("suite sparse", "gaussian_lasso", "awgn_snr", "fista", "classical", "nmse_db", "lower is better"):
+        assert word in out
+
+
+def test_report_without_store_is_a_clear_error(tmp_path, capsys):
+    assert main(["report", "--suite", "sparse", "--results", str(tmp_path / "none.sqlite")]) == 1
+    assert "run --suite sparse" in capsys.readouterr().err

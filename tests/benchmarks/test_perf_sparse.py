@@ -1,0 +1,113 @@
+"""Benchmarks (pytest-benchmark; skipped in the default run, `pytest tests/benchmarks
+--benchmark-only` runs them). Speed is reported as ratios against a reference measured in
+the same run, never as absolute seconds asserted in a unit test.
+
+- Batched ISTA/FISTA on the 250x500 problem with 1000 samples: achieved FLOP/s as a
+  fraction of a plain torch matrix product pair of the same shapes. Goal: >= 0.6.
+- Harness overhead (wall time outside method time) on the sparse smoke grid: <= 10 %.
+- A rerun where every cell is cached: under 3 s for the whole command.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from bench.datasets.sparse import make_matrix
+from bench.methods.sparse.classical import Fista, Ista, LassoInput
+
+N_ITER = 50
+N, M, NN = 1000, 250, 500
+FLOPS_PER_ITER = 2 * (2 * N * M * NN)  # A x and A^T r: two (N x n x m) products
+
+
+def _median_time(fn, repeats=7):
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+@pytest.fixture(scope="module")
+def problem():
+    A = make_matrix(M, NN, 0).float()
+    y = torch.randn(N, M, generator=torch.Generator().manual_seed(0))
+    return A, y
+
+
+@pytest.mark.parametrize("cls", [Ista, Fista], ids=["ista", "fista"])
+def test_flops_ratio_against_matmul(benchmark, problem, cls):
+    A, y = problem
+    x = torch.randn(N, NN)
+
+    def reference():
+        for _ in range(N_ITER):
+            r = x @ A.T
+            r @ A
+
+    solver = cls(n_iter=N_ITER)
+    inputs = LassoInput(A, y)
+    ratios = []
+    for _ in range(3):  # interleave so that load on the machine hits both alike
+        t_ref = _median_time(reference, 3)
+        t_solver = _median_time(lambda: solver.run(inputs), 3)
+        ratios.append(t_ref / t_solver)
+    ratio = statistics.median(ratios)
+    benchmark.extra_info.update({
+        "gflops_solver": FLOPS_PER_ITER * N_ITER / t_solver / 1e9,
+        "gflops_matmul": FLOPS_PER_ITER * N_ITER / t_ref / 1e9,
+        "ratio_to_matmul": ratio, "goal": 0.6, "threads": torch.get_num_threads(),
+    })
+    benchmark.pedantic(lambda: solver.run(inputs), rounds=3, warmup_rounds=1)
+    print(f"\n{cls.name}: {ratio:.2f} of the matmul FLOP rate (goal >= 0.6)")
+    assert ratio >= 0.6, f"{cls.name} reaches {ratio:.2f} of the matmul FLOP rate, goal 0.6"
+
+
+def test_harness_overhead_on_smoke_grid(benchmark, tmp_path):
+    from bench import registry as R
+    from bench.grid import build_cells
+    from bench.runner import RunOptions, run_grid
+    from bench.store import Store
+
+    R.load_all()
+    suite = R.SUITES["sparse"]
+    cells = build_cells("sparse", suite.smoke.datasets, suite.smoke.degradations, suite.smoke.methods,
+                        ["cpu"], seed=0)
+    # first run: fills the caches of the process (data generation counts as overhead)
+    counter = iter(range(100))
+
+    def run():
+        store = Store(str(tmp_path / f"s{next(counter)}.sqlite"))
+        return run_grid(cells, store, RunOptions(repeat=1, warmup=False), progress=False)
+
+    summary = benchmark.pedantic(run, rounds=3, warmup_rounds=1)
+    overhead = 1 - summary.method_s / summary.wall_s
+    benchmark.extra_info.update({"overhead_fraction": overhead, "goal": 0.10})
+    print(f"\nharness overhead: {overhead:.1%} of {summary.wall_s:.2f} s (goal <= 10%)")
+    assert overhead <= 0.10
+
+
+def test_cached_rerun_under_three_seconds(benchmark, tmp_path):
+    res = str(tmp_path / "r.sqlite")
+    cmd = [sys.executable, "-m", "bench", "run", "--suite", "sparse", "--smoke", "--results", res, "--no-progress"]
+    env = dict(os.environ)
+    subprocess.run(cmd, check=True, capture_output=True, env=env)
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+        times.append(time.perf_counter() - t0)
+        assert "0 done" in out.stdout and "reused" in out.stdout
+    t = statistics.median(times)
+    benchmark.extra_info.update({"cached_rerun_s": t, "goal_s": 3.0})
+    benchmark.pedantic(lambda: subprocess.run(cmd, check=True, capture_output=True, env=env), rounds=1)
+    print(f"\ncached rerun of the smoke grid: {t:.2f} s (goal < 3 s)")
+    assert t < 3.0

@@ -1,0 +1,34 @@
+"""Shared fixtures: devices (CPU always, CUDA where present) and the real-data root."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def pytest_generate_tests(metafunc):
+    if "device" in metafunc.fixturenames:
+        params = [pytest.param("cpu", id="cpu"),
+                  pytest.param("cuda", id="cuda", marks=pytest.mark.skipif(
+                      not torch.cuda.is_available(), reason="no CUDA device"))]
+        metafunc.parametrize("device", params)
+
+
+@pytest.fixture(scope="session")
+def data_root():
+    root = os.environ.get("BENCH_DATA") or os.path.join(REPO, "..", "shared", "data")
+    if not os.path.isdir(root):
+        pytest.skip(f"real data not found at {root} (set BENCH_DATA)")
+    return os.path.abspath(root)
+
+
+@pytest.fixture
+def bench_env(tmp_path):
+    """Environment for subprocesses running `python -m bench` from the repository."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("BENCH_DATA", os.path.join(REPO, "..", "shared", "data"))
+    return env
