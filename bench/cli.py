@@ -227,6 +227,19 @@ def cmd_check(args) -> int:
     return 1 if bad else 0
 
 
+def _terminate_as_interrupt():
+    """SIGTERM (a job scheduler, `kill`) ends a run like Ctrl-C: finished cells are kept and
+    the summary is printed."""
+    import signal
+    import threading
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    if threading.current_thread() is threading.main_thread():
+        return signal.signal(signal.SIGTERM, handler)
+    return None
+
+
 def main(argv=None) -> int:
     from bench.errors import BenchError
 
@@ -235,6 +248,7 @@ def main(argv=None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    previous = _terminate_as_interrupt()
     try:
         commands = {"list": cmd_list, "run": cmd_run, "report": cmd_report, "check": cmd_check}
         if args.command == "train":
@@ -247,6 +261,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            import signal
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -63,11 +63,12 @@ def test_sigkill_loses_only_cells_in_flight(tmp_path, bench_env, jobs):
     assert total == distinct == labels == 8
 
 
-def test_ctrl_c_keeps_finished_cells(tmp_path, bench_env):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupt_keeps_finished_cells(tmp_path, bench_env, sig):
     res = str(tmp_path / "r.sqlite")
     proc = _start(res, bench_env)
     _wait_for_rows(proc, res, 1)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in out
