@@ -9,6 +9,8 @@ import os
 import tempfile
 from dataclasses import dataclass
 
+import torch
+
 from bench import registry as R
 from bench.grid import build_cells
 from bench.runner import RunOptions, run_grid
@@ -43,13 +45,22 @@ def run_smoke(suite_name: str, data_root: str | None, progress: bool = True):
     cells = build_cells(suite_name, suite.smoke.datasets, suite.smoke.degradations,
                         suite.smoke.methods, ["cpu"], seed=0)
     cells = [c for c in cells if not suite.skip_reason(c)]
-    with tempfile.TemporaryDirectory() as tmp:
-        store = Store(os.path.join(tmp, "smoke.sqlite"))
-        summary = run_grid(cells, store, RunOptions(data_root=data_root, repeat=1, warmup=False),
-                           progress=progress)
-        ok = store.frame(suite_name)
-        failed = store.frame(suite_name, status="failed")
-        store.close()
+    # a suite may pin the torch threads of its smoke run (``check_threads``): values only are
+    # compared, and small problems run faster and identically on one thread of a busy machine
+    threads = getattr(suite, "check_threads", None)
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Store(os.path.join(tmp, "smoke.sqlite"))
+            summary = run_grid(cells, store, RunOptions(data_root=data_root, repeat=1, warmup=False),
+                               progress=progress)
+            ok = store.frame(suite_name)
+            failed = store.frame(suite_name, status="failed")
+            store.close()
+    finally:
+        torch.set_num_threads(previous)
     values = {}
     for _, row in ok.iterrows():
         fn = getattr(suite, "check_values", None)

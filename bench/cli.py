@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write LaTeX/Markdown tables and PNG/PDF figures from the store")
     p.add_argument("--suite", required=True)
     p.add_argument("--out", default="reports", help="output folder (default reports/)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a suite-specific report option, repeatable, e.g. metric_sets=starnet (hsi)")
     _add_common(p)
 
     p = sub.add_parser("check", help="rerun the smoke grids and compare with the committed baselines")
@@ -177,7 +179,14 @@ def cmd_report(args) -> int:
     if frame.empty:
         raise BenchError(f"the store {args.results} has no finished cells of suite {args.suite!r}")
     failed = store.frame(args.suite, status="failed")
-    paths = suite.report(frame, args.out, {})
+    options = {}
+    for item in getattr(args, "option", None) or []:
+        if "=" not in item:
+            from bench.errors import SelectorError
+            raise SelectorError(f"--option {item!r} is not of the form KEY=VALUE")
+        key, value = item.split("=", 1)
+        options[key.strip()] = value.strip()
+    paths = suite.report(frame, args.out, options)
     for p in paths:
         print(p)
     if len(failed):

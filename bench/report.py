@@ -98,7 +98,9 @@ def to_markdown(table: Table) -> str:
         df.columns = [" ".join(str(x) for x in c) for c in df.columns]
     df.index = [str(i) for i in df.index]
     df.index.name = table.index_name or None
-    return f"**{table.label}**: {table.caption}\n\n" + df.to_markdown() + "\n"
+    # disable_numparse: keep the formatted strings as written (tabulate would reparse
+    # "18.60" into 18.6 and drop the trailing zero)
+    return f"**{table.label}**: {table.caption}\n\n" + df.to_markdown(disable_numparse=True) + "\n"
 
 
 def write_table(table: Table, outdir: str, stem: str) -> list[str]:

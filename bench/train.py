@@ -352,7 +352,16 @@ def train(job: TrainingJob, out_path: str, resume: bool = True, progress: bool =
                                               "stages": len(stages), "log": pos["log"],
                                               "torch_threads": torch.get_num_threads(),
                                               "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}
-    save_checkpoint(out_path, _cpu_state(job.model), meta, reference=job.reference_state())
+    reference = job.reference_state()
+    trained = _cpu_state(job.model)
+    save_checkpoint(out_path, trained, meta, reference=reference)
+    if reference is not None:
+        # what a user loads is the stored (possibly float16-delta) state: validate that one too
+        stored, _ = load_checkpoint(out_path, reference=reference)
+        job.model.load_state_dict({**job.model.state_dict(), **stored})
+        with torch.no_grad():
+            meta["validation_as_stored"] = job.validate(None)
+        save_checkpoint(out_path, trained, meta, reference=reference)  # same arrays, fuller metadata
     if os.path.exists(resume_path):
         os.remove(resume_path)
     return TrainResult(out_path, pos["steps"], seconds, final, pos["log"])

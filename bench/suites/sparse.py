@@ -21,6 +21,7 @@ from bench.methods.sparse.classical import LassoInput
 TABLE_ITERATIONS = (16, 100, 1000)
 SNRS = ("inf", "40", "30", "20")
 LEARNED = ("lista", "lista_cp", "lista_cpss", "tilista", "alista")
+LAYER_TABLE = 16  # the layer / iteration of the LISTA figure's table
 
 
 class SparseSuite(Suite):
@@ -180,6 +181,77 @@ class SparseSuite(Suite):
             axes[0][-1].legend(fontsize=8)
             fig.suptitle(f"{dataset}: NMSE against iteration ({n_test} test samples)")
             paths += save_figure(fig, outdir, "sparse_nmse_curves" + stem_sfx)
+            paths += self._report_layers(df, acc, methods, snrs, outdir, stem_sfx, dataset, n_test)
+        return paths
+
+    def _report_layers(self, df, acc, methods, snrs, outdir, stem_sfx, dataset, n_test) -> list[str]:
+        """The LISTA-CP / ALISTA figure (NMSE against layer/iteration 0..16, classical and
+        learned on the same axes, one panel per SNR) and its table (NMSE at layer 16,
+        parameters, training cost, inference time per 1000 samples)."""
+        import matplotlib.pyplot as plt
+        import pandas as pd
+
+        from bench.report import Table, provenance_line, save_figure, write_table
+        K = LAYER_TABLE
+        paths: list[str] = []
+        fig, axes = plt.subplots(1, len(snrs), figsize=(4.2 * len(snrs), 3.6), squeeze=False, sharey=True)
+        for ax, snr in zip(axes[0], snrs):
+            for m in methods:
+                r = acc[(acc["snr"] == snr) & (acc["method_label"] == m)]
+                curve = ((r["curves"].iloc[0] or {}).get("nmse_db") or []) if len(r) else []
+                if len(curve) < 2:
+                    continue
+                learned = r["family"].iloc[0] == "learned"
+                ax.plot(range(min(len(curve), K + 1)), curve[:K + 1], "--o" if learned else "-",
+                        markersize=2.5, label=m)
+            ax.set_title(f"SNR = {snr}" + ("" if snr == "inf" else " dB"))
+            ax.set_xlabel("iteration / layer k")
+            ax.set_xlim(0, K)
+            ax.grid(True, alpha=0.3)
+        axes[0][0].set_ylabel("NMSE (dB)")
+        axes[0][-1].legend(fontsize=7)
+        fig.suptitle(f"{dataset}: NMSE against layer (learned, dashed) and iteration (classical), "
+                     f"{n_test} test samples", y=1.03)
+        paths += save_figure(fig, outdir, "sparse_nmse_layers" + stem_sfx)
+
+        cols = ([(s, f"NMSE k={K}") for s in snrs] + [(s, "train steps") for s in snrs]
+                + [(s, "train s") for s in snrs] + [("", "params"), ("", "CPU s/1000"), ("", "GPU s/1000")])
+        values = pd.DataFrame(math.nan, index=methods, columns=pd.MultiIndex.from_tuples(cols))
+        for _, r in acc.iterrows():
+            curve = (r["curves"] or {}).get("nmse_db") or []
+            if len(curve) > K:
+                values.at[r["method_label"], (r["snr"], f"NMSE k={K}")] = curve[K]
+            tr = (r["extras"] or {}).get("training") or {}
+            for key, col in (("steps", "train steps"), ("seconds", "train s")):
+                if tr.get(key) is not None:
+                    values.at[r["method_label"], (r["snr"], col)] = float(tr[key])
+        for m in methods:
+            rows = df[df["method_label"] == m]
+            pc = rows["parameter_count"].dropna()
+            if len(pc):
+                values.at[m, ("", "params")] = float(pc.iloc[0])
+            for dev, col in (("cpu", "CPU s/1000"), ("cuda", "GPU s/1000")):
+                rd = rows[rows["device"] == dev]
+                if rd.empty:
+                    continue
+                # per 1000 samples, for K iterations/layers (classical: scaled from n_iter)
+                n_iter = rd["method_params"].map(lambda p: float(p.get("n_iter", p.get("n_layers", K))))
+                per = rd["time_s"] * (1000.0 / rd["n_samples"]) * (K / n_iter)
+                values.at[m, ("", col)] = float(per.median())
+        keep = [c for c in values.columns if values[c].notna().any()]
+        values = values[keep]
+        threads = sorted({str(p.get("threads")) for p in df["provenance"]})
+        caption = (f"NMSE (dB) after k = {K} layers (learned) or iterations (classical), per SNR; learned "
+                   f"networks' parameter count and training cost (steps, seconds, from the checkpoint; "
+                   f"- for classical methods); time to process 1000 test samples through {K} layers or "
+                   f"iterations (classical: the measured time of n_iter iterations scaled by {K}/n_iter), "
+                   f"median of timed repeats after a warm-up and over SNRs; threads {', '.join(threads)}. "
+                   f"Best NMSE per column in bold. {provenance_line(df)}.")
+        fmt = {c: ("{:.2f}" if c[1].startswith("NMSE") else "{:,.0f}" if c[1] in ("train steps", "params", "train s")
+                   else "{:.4f}") for c in values.columns}
+        dirs = {c: ("min" if c[1].startswith("NMSE") or c[1].endswith("/1000") else None) for c in values.columns}
+        table = Table(values, dirs, caption, "tab:sparse_layers" + stem_sfx, fmt=fmt, index_name="method")
+        paths += write_table(table, outdir, "sparse_layers" + stem_sfx)
         return paths
 
 

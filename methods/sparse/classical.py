@@ -55,6 +55,19 @@ class _Lasso(Method):
             pass
         return x
 
+    def _proximal_gradient_setup(self, inputs: LassoInput):
+        """Step 1/scale, threshold lam/scale and x^0 = 0, shared by ISTA and FISTA."""
+        A, y = inputs.A, inputs.y
+        scale = lipschitz_scale(A)
+        step, theta = float(1.0 / scale), float(self.params["lam"]) / scale
+        return A, y, step, theta, y.new_zeros(y.shape[0], A.shape[1])
+
+    @staticmethod
+    def _gradient_step(A, y, v, step):
+        """v - step A^T (A v - y), one row per sample, as two fused matrix products."""
+        r = torch.addmm(y, v, A.T, alpha=1, beta=-1)
+        return torch.addmm(v, r, A, alpha=-step)
+
 
 @register_method
 class Ista(_Lasso):
@@ -62,16 +75,10 @@ class Ista(_Lasso):
     description = "iterative soft-thresholding, step 1/(1.001 ||A||^2)"
 
     def iterates(self, inputs: LassoInput) -> Iterator[torch.Tensor]:
-        A, y = inputs.A, inputs.y
-        lam, n_iter = float(self.params["lam"]), int(self.params["n_iter"])
-        scale = lipschitz_scale(A)
-        step, theta = float(1.0 / scale), lam / scale
-        x = y.new_zeros(y.shape[0], A.shape[1])
+        A, y, step, theta, x = self._proximal_gradient_setup(inputs)
         yield x
-        for _ in range(n_iter):
-            r = torch.addmm(y, x, A.T, alpha=1, beta=-1)  # A x - y, one row per sample
-            z = torch.addmm(x, r, A, alpha=-step)          # x - step A^T (A x - y)
-            x = soft_threshold(z, theta)
+        for _ in range(int(self.params["n_iter"])):
+            x = soft_threshold(self._gradient_step(A, y, x, step), theta)
             yield x
 
 
@@ -81,16 +88,11 @@ class Fista(_Lasso):
     description = "ISTA with Nesterov momentum (Beck and Teboulle 2009)"
 
     def iterates(self, inputs: LassoInput) -> Iterator[torch.Tensor]:
-        A, y = inputs.A, inputs.y
-        lam, n_iter = float(self.params["lam"]), int(self.params["n_iter"])
-        scale = lipschitz_scale(A)
-        step, theta = float(1.0 / scale), lam / scale
-        x = y.new_zeros(y.shape[0], A.shape[1])
+        A, y, step, theta, x = self._proximal_gradient_setup(inputs)
         v, t = x, 1.0
         yield x
-        for _ in range(n_iter):
-            r = torch.addmm(y, v, A.T, alpha=1, beta=-1)
-            x_new = soft_threshold(torch.addmm(v, r, A, alpha=-step), theta)
+        for _ in range(int(self.params["n_iter"])):
+            x_new = soft_threshold(self._gradient_step(A, y, v, step), theta)
             t_new = (1 + (1 + 4 * t * t) ** 0.5) / 2
             # v = x_new + beta (x_new - x) = lerp(x, x_new, 1 + beta): one pass over memory
             v = torch.lerp(x, x_new, 1.0 + (t - 1) / t_new)

@@ -88,7 +88,12 @@ def shrink_ss(z: torch.Tensor, theta: torch.Tensor, percent: float) -> torch.Ten
         return soft_threshold(z, theta)
     a = z.abs()
     with torch.no_grad():
-        q = torch.quantile(a, 1.0 - percent / 100.0, dim=-1, keepdim=True, interpolation="nearest")
+        # the percentile with "nearest" interpolation (as torch.quantile computes it) is one
+        # order statistic, the k-th smallest: read it as the (n-k+1)-th largest with topk
+        # (a partial selection, several times cheaper than the sort quantile does)
+        n = a.shape[-1]
+        k = int(round((1.0 - percent / 100.0) * (n - 1))) + 1
+        q = torch.topk(a, n - k + 1, dim=-1).values[..., -1:]
         keep = (a > q) & (a > theta)
     return torch.where(keep, z, soft_threshold(z, theta))
 
@@ -297,9 +302,10 @@ class _Unrolled(Method):
         self._net = None
         self._net_for = None
         self._state = self._meta = None
-        ckpt = str(self.params["checkpoint"])
-        if ckpt == "none":
+        ckpt = self.params["checkpoint"]
+        if ckpt is None or str(ckpt).lower() == "none":  # the selector parser reads none as None
             return
+        ckpt = str(ckpt)
         if ckpt == "auto":
             snr = (context.extra or {}).get("snr_db")
             if snr is None:
@@ -453,11 +459,13 @@ Alista = _register("alista", {"analytic_weight": "qp"},
 # --------------------------------------------------------------------------- training
 RECIPES: dict[str, dict[str, Any]] = {
     # CPU budget: the layer-wise protocol of SPECS, shortened so that one network trains in
-    # minutes on two shared cores: per layer a stage on the new layer (lr 5e-4), then one on
-    # all layers so far at 0.2 x lr, with early stopping on the validation NMSE.
-    "cpu": {"schedule": "layerwise", "batch_size": 64, "lr": 5e-4, "lr_decay": [0.2],
-            "steps_new": 150, "steps_all": 60, "patience": 100, "eval_every": 25, "damping": 0.3,
-            "n_val": 1000, "seed": 0},
+    # minutes on two shared cores: per layer a stage on the new layer, then one on all layers
+    # so far at 0.2 x lr, with early stopping on the validation NMSE. With 80 steps per layer
+    # instead of thousands, the learning rate is 10x the paper's (5e-3; measured on LISTA-CPSS,
+    # 4 layers: -5.9 dB at 5e-4, -9.8 dB at 2e-3, -12.0 dB at 5e-3).
+    "cpu": {"schedule": "layerwise", "batch_size": 64, "lr": 5e-3, "lr_decay": [0.2],
+            "steps_new": 80, "steps_all": 40, "patience": 75, "eval_every": 25, "damping": 0.3,
+            "lr_scalars": 5e-3, "n_val": 1000, "seed": 0},
     # The papers' recipe (LISTA-CPSS / ALISTA code): layer-wise, lr 5e-4 then 1e-4 and 1e-5,
     # each stage stopped when the validation NMSE has not improved for 4000 steps.
     "paper": {"schedule": "layerwise", "batch_size": 64, "lr": 5e-4, "lr_decay": [0.2, 0.02],
@@ -465,11 +473,12 @@ RECIPES: dict[str, dict[str, Any]] = {
               "n_val": 1000, "seed": 0},
 }
 #: per-method adjustments of the cpu recipe (LISTA's 6M parameters cost 3x a LISTA-CP step;
-#: ALISTA's and TiLISTA's few scalars need a larger step to move in a short budget)
+#: ALISTA's steps are the cheapest, so it gets more of them at the paper's 5e-4; LISTA-CP,
+#: without support selection, learns slowest per step and gets 3x the steps).
 CPU_ADJUST: dict[str, dict[str, Any]] = {
-    "lista": {"steps_new": 100, "steps_all": 40},
-    "tilista": {"lr_scalars": 5e-3},
-    "alista": {"lr_scalars": 5e-3, "steps_new": 200, "steps_all": 80},
+    "lista": {"steps_new": 100, "steps_all": 50},
+    "lista_cp": {"steps_new": 240, "steps_all": 120, "patience": 150},
+    "alista": {"lr": 5e-4, "steps_new": 200, "steps_all": 80, "patience": 100},
 }
 
 
@@ -485,6 +494,7 @@ class LassoTrainingJob(TrainingJob):
                  overrides: dict[str, Any]):
         from bench import registry as R
         from bench.datasets.noise import AwgnSnr
+        from bench.datasets.sparse import instance_hash, make_matrix
         from bench.errors import UnknownNameError
         from bench.selectors import parse_selector
 
@@ -503,7 +513,6 @@ class LassoTrainingJob(TrainingJob):
         ds = (R.DATASETS[name] if name in R.DATASETS else R.DATASETS.get_or_fail(name))(**dparams)
         self.dataset_params = ds.params
         m, n, self.p = int(ds.params["m"]), int(ds.params["n"]), float(ds.params["p"])
-        from bench.datasets.sparse import instance_hash, make_matrix
         A = make_matrix(m, n, int(ds.params["instance_seed"]))
         self.instance = instance_hash(A)
         n_layers = int(cfg.get("n_layers", 16))
@@ -586,6 +595,8 @@ class LassoTrainingJob(TrainingJob):
         cmd = train_command(self.method, self.snr_db, self.recipe["base"])
         if self.dataset_selector != "gaussian_lasso":
             cmd += f" --dataset '{self.dataset_selector}'"
+        if self.seed != RECIPES[self.recipe["base"]]["seed"]:
+            cmd += f" --seed {self.seed}"
         if self.recipe["name"] != self.recipe["base"]:
             cmd += "".join(f" --set {kv}" for kv in self.recipe["name"].split("+", 1)[1].split(","))
         return cmd

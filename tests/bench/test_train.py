@@ -1,0 +1,157 @@
+"""The training pipeline: checkpoint round trip and refusals, a tiny training that learns,
+resumption after an interruption, and the method loading what the trainer wrote."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from bench import registry as R
+from bench.errors import CheckpointError
+from bench.train import load_checkpoint, read_checkpoint_meta, save_checkpoint, train
+
+TINY = "gaussian_lasso[m=20,n=40,n_test=50]"
+TINY_RECIPE = {"n_layers": 3, "steps_new": 40, "steps_all": 20, "eval_every": 10, "patience": 1000,
+               "n_val": 200, "batch_size": 32}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny problems: one thread (several threads on a loaded machine spin and crawl)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _state():
+    g = torch.Generator().manual_seed(0)
+    return {"big": torch.randn(100, 80, generator=g), "small": torch.randn(3, generator=g),
+            "count": torch.arange(5)}
+
+
+def test_checkpoint_round_trip(tmp_path):
+    state = _state()
+    ref = {"big": state["big"] + 0.01 * torch.randn(100, 80)}
+    p = save_checkpoint(str(tmp_path / "c.npz"), state, {"method": "m", "instance": "abc", "note": [1, 2]},
+                        reference=ref)
+    meta = read_checkpoint_meta(p)
+    assert meta["encoding"] == {"big": "float16-delta", "small": "float32", "count": "int64"}
+    back, meta2 = load_checkpoint(p, reference=ref, expect={"method": "m", "instance": "abc"})
+    assert meta2["note"] == [1, 2]
+    assert torch.equal(back["small"], state["small"]) and torch.equal(back["count"], state["count"])
+    # float16 deltas: the error is relative to the change, not to the weight
+    err = (back["big"] - state["big"]).abs().max() / (state["big"] - ref["big"]).abs().max()
+    assert err < 1e-3
+    # without a reference the float32 path is exact
+    p2 = save_checkpoint(str(tmp_path / "d.npz"), state, {})
+    back2, _ = load_checkpoint(p2)
+    assert all(torch.equal(back2[k], state[k]) for k in state)
+
+
+def test_checkpoint_refusals(tmp_path):
+    p = save_checkpoint(str(tmp_path / "c.npz"), _state(), {"method": "lista", "instance": "abc"})
+    with pytest.raises(CheckpointError, match="method='lista'"):
+        load_checkpoint(p, expect={"method": "alista"})
+    with pytest.raises(CheckpointError, match="instance='abc'"):
+        load_checkpoint(p, expect={"instance": "def"})
+    data = open(p, "rb").read()
+    trunc = tmp_path / "t.npz"
+    trunc.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated"):
+        load_checkpoint(str(trunc))
+    junk = tmp_path / "j.npz"
+    junk.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match=str(junk)):
+        load_checkpoint(str(junk))
+    pickled = tmp_path / "p.npz"
+    np.savez(pickled, __meta__=np.array([{"evil": 1}], dtype=object))
+    with pytest.raises(CheckpointError):
+        load_checkpoint(str(pickled))  # object arrays need pickle: refused
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(str(tmp_path / "missing.npz"))
+
+
+def _job(method="lista_cp", **over):
+    R.load_all()
+    job, _ = R.METHODS[method].training_job(recipe="cpu", snr=40, dataset=TINY, seed=1,
+                                             overrides={**TINY_RECIPE, **over})
+    return job
+
+
+def _tiny_task():
+    from bench.datasets.noise import AwgnSnr
+    R.load_all()
+    data = R.DATASETS["gaussian_lasso"](m=20, n=40, n_test=50).load()
+    return R.SUITES["sparse"].make_task(data, AwgnSnr(snr_db=40.0), 0, "cpu")
+
+
+def test_tiny_training_improves_validation_and_the_method_loads_it(tmp_path):
+    job = _job()
+    with torch.no_grad():
+        before = job.validate(None)["val_nmse_db"]
+    out = str(tmp_path / "lista_cp.npz")
+    res = train(job, out, progress=False)
+    after = res.validation["val_nmse_db"]
+    assert after < before - 0.5, (before, after)
+    assert res.steps > 0 and res.seconds > 0 and not os.path.exists(out + ".resume.pt")
+    meta = read_checkpoint_meta(out)
+    assert meta["method"] == "lista_cp" and meta["seed"] == 1 and meta["recipe"]["steps_new"] == 40
+    assert meta["training"]["steps"] == res.steps and "python -m bench train" in meta["how_to_reproduce"]
+
+    task = _tiny_task()
+    assert meta["instance"] == task.problem_id
+    m = R.METHODS["lista_cp"](checkpoint=out, n_layers=3)
+    m.setup(R.MethodContext(device="cpu", seed=0, problem_id=task.problem_id, extra=dict(task.info)))
+    x = m.run(task.inputs)
+    assert m.parameter_count() == 3 * (20 * 40 + 1)
+    assert m.row_extras()["training"]["steps"] == res.steps
+    # the loaded network is the trained one (to the float16 deltas' precision)
+    with torch.no_grad():
+        torch.testing.assert_close(x, job.model(task.inputs.y), rtol=1e-3, atol=1e-4)
+
+    # refusals: another method, another instance
+    with pytest.raises(CheckpointError, match="belongs to method 'lista_cp'"):
+        R.METHODS["lista_cpss"](checkpoint=out, n_layers=3).setup(
+            R.MethodContext(device="cpu", seed=0, problem_id=task.problem_id))
+    with pytest.raises(CheckpointError, match="problem instance"):
+        R.METHODS["lista_cp"](checkpoint=out, n_layers=3).setup(
+            R.MethodContext(device="cpu", seed=0, problem_id="0123456789abcdef"))
+    with pytest.raises(CheckpointError, match="3 layers"):
+        R.METHODS["lista_cp"](checkpoint=out, n_layers=16).setup(
+            R.MethodContext(device="cpu", seed=0, problem_id=task.problem_id))
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_training_resumes_after_an_interruption(tmp_path):
+    out = str(tmp_path / "alista.npz")
+    ref = train(_job("alista"), str(tmp_path / "ref.npz"), progress=False)
+
+    job = _job("alista")
+    real_batch, calls = job.batch, {"n": 0}
+
+    def flaky(gen):
+        calls["n"] += 1
+        if calls["n"] == 75:
+            raise _Interrupt
+        return real_batch(gen)
+
+    job.batch = flaky
+    with pytest.raises(_Interrupt):
+        train(job, out, progress=False, save_every_s=0.0)
+    assert os.path.exists(out + ".resume.pt") and not os.path.exists(out)
+    res = train(_job("alista"), out, progress=False)
+    assert res.steps == ref.steps
+    assert res.validation["val_nmse_db"] == pytest.approx(ref.validation["val_nmse_db"], abs=1e-3)
+
+
+def test_cli_train_command_parses(tmp_path):
+    from bench.cli import build_parser
+    args = build_parser().parse_args(["train", "--suite", "sparse", "--method", "alista", "--snr", "40",
+                                      "--set", "steps_new=5", "--out", str(tmp_path / "x.npz")])
+    assert args.command == "train" and args.method == "alista" and args.set == ["steps_new=5"]
