@@ -53,6 +53,7 @@ class IstdData:
     source: str                       # where the samples come from (path or generator)
     instance_id: str                  # hash of the images and masks
     notes: tuple[str, ...] = field(default_factory=tuple)  # conversions and fixes applied
+    reference_times: dict = field(default_factory=dict)     # image -> seconds of the authors' IPI code
 
     def __len__(self) -> int:
         return len(self.images)
@@ -197,8 +198,10 @@ def split_file(root: str, layout: str, split: str, subset: str) -> str:
 
 
 def read_folder(root: str, layout: str = "auto", split: str = "idx_427", subset: str = "test",
-                limit: int = 0, mask_mismatch: str = "resize", data_root: str | None = None) -> IstdData:
-    """Read the images and masks of one split of a folder in one of the known layouts."""
+                limit: int = 0, mask_mismatch: str = "resize", data_root: str | None = None,
+                max_pixels: int = 0) -> IstdData:
+    """Read the images and masks of one split of a folder in one of the known layouts.
+    ``max_pixels`` > 0 keeps only images of at most that many pixels (before ``limit``)."""
     if mask_mismatch not in MISMATCH_POLICIES:
         raise DataError(f"mask_mismatch={mask_mismatch!r}: use one of {', '.join(MISMATCH_POLICIES)}")
     if not os.path.isdir(root):
@@ -209,6 +212,17 @@ def read_folder(root: str, layout: str = "auto", split: str = "idx_427", subset:
         raise DataError(f"unknown layout {layout!r}: use sirst, basicirstd, dnanet or auto")
     manifest = checksum_manifest(data_root)
     names = read_split(split_file(root, layout, split, subset), manifest)
+    if max_pixels and max_pixels > 0:
+        from PIL import Image
+        small = []
+        for n in names:
+            ip = _find_file(os.path.join(root, "images"), n)
+            if ip is None:
+                raise DataError(f"{n}: missing image file under {root} (layout {layout})")
+            with Image.open(ip) as im:
+                if im.size[0] * im.size[1] <= max_pixels:
+                    small.append(n)
+        names = small
     if limit and limit > 0:
         names = names[: int(limit)]
     images, masks, kept, notes = [], [], [], []
@@ -259,8 +273,27 @@ class _Folder(Dataset):
 
     def load(self, data_root: str | None) -> IstdData:
         p = self.params
-        return read_folder(_root(data_root, p["path"]), p["layout"], p["split"], p["subset"],
-                           int(p["limit"]), p["mask_mismatch"], data_root)
+        data = read_folder(_root(data_root, p["path"]), p["layout"], p["split"], p["subset"],
+                           int(p["limit"]), p["mask_mismatch"], data_root, int(p["max_pixels"]))
+        times = reference_times(data_root, data.names)
+        if times:
+            import dataclasses
+            data = dataclasses.replace(data, reference_times=times)
+        return data
+
+
+def reference_times(data_root: str | None, names) -> dict[str, float]:
+    """Seconds per image of the authors' IPI code (``istd/reference/ipi_authors_times.csv``
+    under the data root, SIRST test split) for the images that it lists."""
+    if not data_root:
+        return {}
+    path = os.path.join(data_root, "istd", "reference", "ipi_authors_times.csv")
+    if not os.path.isfile(path):
+        return {}
+    import csv
+    with open(path) as f:
+        table = {r["image"]: float(r["seconds"]) for r in csv.DictReader(f)}
+    return {n: table[n] for n in names if n in table}
 
 
 @register_dataset
@@ -269,7 +302,7 @@ class Sirst(_Folder):
     description = ("SIRST / NUAA-SIRST, 427 real IR images (<data_root>/istd/sirst-v1); split idx_427 "
                    "(test 86) or 50_50 (test 214); limit>0 keeps the first images of the split")
     parameters = {"path": "istd/sirst-v1", "layout": "sirst", "split": "idx_427", "subset": "test",
-                  "limit": 0, "mask_mismatch": "resize"}
+                  "limit": 0, "mask_mismatch": "resize", "max_pixels": 0}
 
 
 @register_dataset
@@ -278,7 +311,7 @@ class IstdFolder(_Folder):
     description = ("any ISTD set in the BasicIRSTD, DNANet or SIRST layout (e.g. NUDT-SIRST, IRSTD-1k); "
                    "path relative to the data root or absolute")
     parameters = {"path": "istd/NUDT-SIRST", "layout": "auto", "split": "50_50", "subset": "test",
-                  "limit": 0, "mask_mismatch": "resize"}
+                  "limit": 0, "mask_mismatch": "resize", "max_pixels": 0}
 
 
 # --------------------------------------------------------------------------- synthetic

@@ -14,8 +14,9 @@ resolution, accumulated over the whole test set:
 * ``fa``: pixels of predicted components that matched no target / all pixels, x 1e-6;
 * ``pd_fa_auc``: area under the threshold-free Pd-Fa curve (below), Fa from 0 to 100e-6,
   as % of that box. The curve thresholds each map, normalised as by ``max_norm``
-  (negatives to 0, divided by the max), at ``CURVE_THRESHOLDS``; it starts at (0, 0) and is
-  held flat after its last point; linear between points.
+  (negatives to 0, divided by the max), at ``CURVE_THRESHOLDS``; the area is taken under
+  its upper envelope, the best Pd reachable at a false-alarm rate <= Fa (a step function,
+  0 below the smallest Fa reached).
 
 Segmentation rules (turn a target map into a mask; named, stored with every row as the
 method parameter ``segmentation``):
@@ -170,23 +171,20 @@ def pd_fa_curve(maps: Sequence[torch.Tensor], gts: Sequence, thresholds=CURVE_TH
 
 
 def pd_fa_auc(pds: Sequence[float], fas: Sequence[float], fa_max: float = FA_MAX * 1e6) -> float:
-    """Area under Pd(Fa) for Fa in [0, fa_max] (x 1e-6 units), in % of the box; the curve
-    starts at (0, 0), is linear between points (sorted by Fa) and flat after the last."""
-    pts = sorted(zip(fas, pds))
-    xs, ys = [0.0], [0.0]
+    """Area under the best Pd reachable at a false-alarm rate <= Fa, for Fa in [0, fa_max]
+    (x 1e-6 units), as % of the box: Pd_best(x) = max{Pd_t : Fa_t <= x} (0 where no
+    threshold reaches that low), a step function. The envelope makes the area independent
+    of the order of the points: Pd is not monotone in the threshold under centroid matching
+    (a low threshold merges a target with its surroundings and moves the centroid)."""
+    pts = sorted((float(fa), float(pd)) for fa, pd in zip(fas, pds))
+    area, best, x_prev = 0.0, 0.0, 0.0
     for fa, pd in pts:
-        if fa > xs[-1] or (fa == xs[-1] and pd > ys[-1]):
-            xs.append(float(fa)); ys.append(float(pd))
-    area = 0.0
-    for (x0, y0), (x1, y1) in zip(zip(xs, ys), zip(xs[1:], ys[1:])):
-        if x0 >= fa_max:
+        if fa >= fa_max:
             break
-        if x1 > fa_max:
-            y1 = y0 + (y1 - y0) * (fa_max - x0) / (x1 - x0) if x1 > x0 else y1
-            x1 = fa_max
-        area += 0.5 * (y0 + y1) * (x1 - x0)
-    if xs[-1] < fa_max:
-        area += ys[-1] * (fa_max - xs[-1])
+        area += best * (fa - x_prev)
+        x_prev = fa
+        best = max(best, pd)
+    area += best * (fa_max - x_prev)
     return area / fa_max  # Pd is already in %, so this is a percentage
 
 
@@ -198,7 +196,7 @@ _DEFS = [
     ("f1", "max", "%", "2 P R / (P + R) of the set-level precision and recall", 0.5),
     ("pd", "max", "%", "detected / all targets; 8-connected components, centroid distance < 3, greedy", 0.5),
     ("fa", "min", "x1e-6", "unmatched predicted pixels / all pixels of the test set", 1.0),
-    ("pd_fa_auc", "max", "%", "area under the threshold-free Pd-Fa curve, Fa in [0, 100e-6], % of the box", 0.5),
+    ("pd_fa_auc", "max", "%", "area under the upper envelope of the Pd-Fa curve (thresholds 0.01..0.98 of max-normalised maps), Fa in [0, 100e-6], % of the box", 0.5),
 ]
 for _name, _dir, _unit, _def, _tol in _DEFS:
     register_metric(Metric(name=_name, suite="istd", direction=_dir, unit=_unit, definition=_def,

@@ -20,10 +20,13 @@ name of the segmentation rule of the cell (``segmentation`` parameter, default
   0.7/sqrt(max(n1, n2) n3); structure-tensor prior (Gaussian 3x3, sigma 2 on the image, sigma
   9 on the tensor; corner strength l1 l2/(l1 + l2) times max(l1, l2), min-max normalised);
   ADMM (mu_0 = 2e-3, rho = 1.05, tol 1e-3, at most 500 iterations, stop also when the number
-  of positive target entries does not change); partial sum of the tensor nuclear norm in the
+  of positive target entries is nonzero and unchanged); target tensor kept >= 0 (the
+  authors' prox_l1); patches are the frontal slices in MATLAB's column-major order; partial sum of the tensor nuclear norm in the
   Fourier domain (keep the top N singular values of each slice, N = number of singular
   values of the mode-1 unfolding with sigma_i/sigma_1 >= 0.1, at least 1); reweighted l1
-  with weight N/(|T| + 0.01)/W_prior; target image = mean of overlapping patch values.
+  with weight N/(|T| + 0.01)/W_prior; target image: patches written back in order, so an
+  overlapped pixel takes the value of the last patch (the authors' res_patch_ten_mean, whose
+  "mean" divides by a weight image that is overwritten with ones, not accumulated).
   Divide-by-zero guards (the authors' code gives NaN/Inf on real images):
   ``CORNER_STRENGTH_GUARD``: l1 l2/(l1 + l2) := 0 where l1 + l2 <= CORNER_STRENGTH_EPS (flat
   regions, 0/0 in the original); ``PRIOR_WEIGHT_FLOOR``: W_prior := max(W_prior, 1e-6) before
@@ -166,6 +169,9 @@ class Ipi(_IstdClassical):
     description = "infrared patch-image model: RPCA (APG) on 50x50 patches, step 10, median reassembly"
     parameters = {"patch": 50, "step": 10, "lambda_scale": 1.0, "max_iter": 1000, "tol": 1e-6,
                   "segmentation": "max_norm"}
+    # seconds per image: a warm-up pass over the set would double a cell's cost for nothing
+    # (no lazy initialisation to amortise on the CPU; on a GPU the first image pays it)
+    warmup = False
 
     def detect(self, images: torch.Tensor) -> torch.Tensor:
         B, H, W = images.shape
@@ -254,16 +260,15 @@ def pstnn_admm(X: torch.Tensor, lam: float, W: torch.Tensor, max_iter: int = 500
         pre_t = int((S > 0).sum())
         L = prox_pstnn(-S + X - Y / mu, N, mu)
         T = -L + X - Y / mu
-        S = torch.sign(T) * (T.abs() - weight * lam / mu).clamp(min=0)
+        S = (T - weight * lam / mu).clamp(min=0)  # the authors' prox_l1 keeps S >= 0
         weight = N / (S.abs() + 0.01) / W
         dY = L + S - X
         err = float(torch.linalg.vector_norm(dY) / normX)
-        if err < tol:
+        cur_t = int((S > 0).sum())
+        if err < tol or (pre_t > 0 and cur_t > 0 and pre_t == cur_t):
             break
         Y = Y + mu * dY
         mu = min(rho * mu, max_mu)
-        if int((S > 0).sum()) == pre_t:
-            break
     return L, S, it
 
 
@@ -280,8 +285,9 @@ class Pstnn(_IstdClassical):
         p = min(p, H, W)
         rows, cols = covering_positions(H, p, st), covering_positions(W, p, st)
         prior = structure_tensor_prior(images)
-        tenD = extract_patches(images, rows, cols, p).reshape(B, -1, p, p)   # (B, n3, n1, n2)
-        tenW = extract_patches(prior, rows, cols, p).reshape(B, -1, p, p)
+        # slices in MATLAB's column-major order (row index fastest): the FFT along n3 sees it
+        tenD = extract_patches(images, rows, cols, p).transpose(1, 2).reshape(B, -1, p, p)  # (B, n3, n1, n2)
+        tenW = extract_patches(prior, rows, cols, p).transpose(1, 2).reshape(B, -1, p, p)
         n3 = tenD.shape[1]
         lam = float(self.params["lambda_scale"]) / math.sqrt(max(p, p) * n3)
         out, iters = [], []
@@ -290,8 +296,8 @@ class Pstnn(_IstdClassical):
             out.append(S)
             iters.append(it)
         self.last_iterations = iters
-        S = torch.stack(out).reshape(B, len(rows), len(cols), p, p)
-        return reassemble(S, H, W, rows, cols, "mean")
+        S = torch.stack(out).reshape(B, len(cols), len(rows), p, p).transpose(1, 2)
+        return reassemble(S, H, W, rows, cols, "last")
 
 
 # --------------------------------------------------------------------------- MPCM

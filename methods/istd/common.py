@@ -74,10 +74,17 @@ def _axis_slots(length: int, starts: list[int], patch: int):
 def reassemble(patches: torch.Tensor, height: int, width: int, rows: list[int], cols: list[int],
                reduce: str = "median") -> torch.Tensor:
     """(B, nR, nC, p, p) -> (B, H, W): the median (MATLAB's: mean of the two middle values
-    for an even count) or the mean of the values of the patches that cover each pixel;
+    for an even count) or the mean of the values of the patches that cover each pixel, or
+    ``last``: the value of the last patch written in column-major order (PSTNN's code);
     0 where no patch covers a pixel (as the authors' codes leave it)."""
     B, nR, nC, p, _ = patches.shape
     dev = patches.device
+    if reduce == "last":  # patches written in column-major order, the last one wins
+        out = torch.zeros(B, height, width, dtype=patches.dtype, device=dev)
+        for j, c in enumerate(cols):
+            for i, r in enumerate(rows):
+                out[:, r:r + p, c:c + p] = patches[:, i, j]
+        return out
     pr, sr, kr = _axis_slots(height, rows, p)
     pc, sc, kc = _axis_slots(width, cols, p)
     pr, sr = torch.tensor(pr, device=dev), torch.tensor(sr, device=dev)  # (nR, p)

@@ -1,0 +1,373 @@
+"""The ``istd`` suite: infrared small target detection (SPECS section 2).
+
+Task: a set of gray images of varying size (a tuple of (H, W) tensors, gray levels 0..255)
+after a degradation (clean, Gaussian noise, salt-and-pepper; seeded per cell); a method
+returns one target map per image and names its segmentation rule (the method parameter
+``segmentation``, stored with the row). Metrics: the BasicIRSTD protocol at each image's
+own resolution, accumulated over the whole test set (``bench.metrics.istd``), plus the
+threshold-free Pd-Fa curve and its area; the extras of each row hold the curve, the
+scores under every named rule, and a few encoded images, maps and masks for the report's
+visual grid.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import math
+
+import numpy as np
+import torch
+
+from bench import registry as R
+from bench.datasets.istd import IstdData, synthetic_istd
+from bench.methods.istd.common import IstdInput, TargetMaps
+from bench.metrics.istd import (CURVE_THRESHOLDS, SEGMENTATION_RULES, describe_rule, match_targets,
+                                pd_fa_auc, pd_fa_curve, score_masks, segment)
+from bench.suite import GridSpec, Suite, Task
+
+N_VISUAL = 4
+PROTOCOL = ("BasicIRSTD protocol at native resolution: IoU = total intersection/total union over the test "
+            "set (mIoU), F1 from set-level pixels, Pd with 8-connected components and centroid distance < 3 "
+            "(greedy), Fa = unmatched predicted pixels/all pixels (x1e-6)")
+DEGRADATIONS = ("clean", "gaussian_noise[sigma=10]", "gaussian_noise[sigma=20]",
+                "salt_pepper[density=0.01]", "salt_pepper[density=0.05]")
+RULE_TABLE = ("max_norm", "minmax", "mean_std3", "mean_std5", "mean_std10", "mean_range0.5")
+
+
+def _png(arr: np.ndarray) -> str:
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG", optimize=True)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def decode_png(text: str) -> np.ndarray:
+    from PIL import Image
+    return np.array(Image.open(io.BytesIO(base64.b64decode(text))))
+
+
+def _to_u8(x: torch.Tensor) -> np.ndarray:
+    return x.detach().cpu().clamp(0, 255).round().to(torch.uint8).numpy()
+
+
+class IstdSuite(Suite):
+    name = "istd"
+    description = "infrared small target detection: IPI, MPCM, PSTNN (and learned unfolding nets) on SIRST"
+    metrics = ("iou", "niou", "precision", "recall", "f1", "pd", "fa", "pd_fa_auc")
+    grid = GridSpec(
+        datasets=("sirst", "istd_synthetic"),
+        degradations=DEGRADATIONS,
+        methods=("ipi", "mpcm", "pstnn"),
+    )
+    quick = GridSpec(
+        datasets=("sirst[limit=20]", "istd_synthetic[n_images=12]"),
+        degradations=("clean", "gaussian_noise[sigma=10]", "salt_pepper[density=0.01]"),
+        methods=("ipi", "mpcm", "pstnn"),
+    )
+    # `bench check` runs the smoke grid on one torch thread: its problems are small, and on a
+    # shared 2-core machine two threads per op stall at every barrier (40x slower measured)
+    check_threads = 1
+    smoke = GridSpec(
+        datasets=("istd_synthetic[n_images=6,min_size=96,max_size=128]", "sirst[max_pixels=30000]"),
+        degradations=("clean", "gaussian_noise[sigma=10]"),
+        methods=("ipi", "mpcm", "pstnn"),
+    )
+
+    # ------------------------------------------------------------------ task
+    def make_task(self, data: IstdData, degradation, seed: int, device: str) -> Task:
+        g = torch.Generator().manual_seed(seed)
+        images = tuple(degradation.apply(im, g) for im in data.images)
+        inputs = IstdInput(tuple(im.to(device) for im in images))
+        times = data.reference_times
+        authors = (sum(times[n] for n in data.names) / len(data.names)
+                   if times and all(n in times for n in data.names) else None)
+        return Task(inputs=inputs, reference=data.masks, n_samples=len(data.images),
+                    problem_id=data.instance_id,
+                    info={"names": data.names, "notes": data.notes, "source": data.source,
+                          "authors_ipi_s_per_image": authors})
+
+    def validate_output(self, task: Task, output) -> None:
+        if not isinstance(output, TargetMaps):
+            raise ValueError(f"expected TargetMaps, got {type(output).__name__}")
+        if len(output.maps) != task.n_samples:
+            raise ValueError(f"{len(output.maps)} maps for {task.n_samples} images")
+        if output.segmentation not in SEGMENTATION_RULES:
+            raise ValueError(f"unknown segmentation rule {output.segmentation!r}")
+        for i, (m, ref) in enumerate(zip(output.maps, task.reference)):
+            if not isinstance(m, torch.Tensor) or tuple(m.shape) != tuple(ref.shape):
+                raise ValueError(f"map {i}: shape {tuple(getattr(m, 'shape', ()))} != image {tuple(ref.shape)}")
+            if not torch.isfinite(m).all():
+                raise ValueError(f"map {i} ({task.info.get('names', ['?'] * (i + 1))[i]}) has "
+                                 f"{int((~torch.isfinite(m)).sum())} non-finite value(s): the method diverged")
+
+    def score(self, task: Task, output: TargetMaps):
+        maps = [m.detach().cpu() for m in output.maps]
+        gts = [g.cpu() for g in task.reference]
+        rule = output.segmentation
+        masks = [segment(m, rule) for m in maps]
+        metrics = score_masks(masks, gts)
+        pds, fas = pd_fa_curve(maps, gts)
+        metrics["pd_fa_auc"] = pd_fa_auc(pds, fas)
+        by_rule = {}
+        for r in RULE_TABLE:
+            s = masks if r == rule else [segment(m, r) for m in maps]
+            sc = score_masks(s, gts)
+            by_rule[r] = {k: sc[k] for k in ("iou", "niou", "f1", "pd", "fa")}
+        names = list(task.info.get("names", ()))
+        per_image = {"names": names, "iou": [], "n_targets": [], "n_detected": [], "false_pixels": []}
+        for p, g in zip(masks, gts):
+            pn, gn = p.numpy().astype(bool), g.numpy().astype(bool)
+            union = int((pn | gn).sum())
+            per_image["iou"].append(100.0 * int((pn & gn).sum()) / union if union else 0.0)
+            nt, nd, fpix, _ = match_targets(pn, gn)
+            per_image["n_targets"].append(nt); per_image["n_detected"].append(nd)
+            per_image["false_pixels"].append(fpix)
+        visual = []
+        for i in range(min(N_VISUAL, len(maps))):
+            m = maps[i].to(torch.float64).clamp(min=0)
+            top = float(m.max())
+            visual.append({
+                "name": names[i] if i < len(names) else str(i),
+                "image": _png(_to_u8(task.inputs.images[i])),
+                "truth": _png(gts[i].numpy().astype(np.uint8) * 255),
+                "map": _png(_to_u8(m / top * 255 if top > 0 else m)),
+                "mask": _png(masks[i].numpy().astype(np.uint8) * 255),
+            })
+        extras = {
+            "segmentation": rule, "segmentation_rule": describe_rule(rule), "protocol": "basicirstd",
+            "pd_fa_curve": {"thresholds": list(CURVE_THRESHOLDS), "pd": pds, "fa": fas},
+            "by_rule": by_rule, "per_image": per_image, "visual": visual, "notes": list(task.info.get("notes", ())),
+            "authors_ipi_s_per_image": task.info.get("authors_ipi_s_per_image"),
+            "n_targets_source": task.info.get("source"),
+        }
+        return metrics, extras
+
+    def check_values(self, row) -> dict[str, float]:
+        return {k: float(v) for k, v in row["metrics"].items()}
+
+    def tiny_task(self, method_name: str, device: str, seed: int):
+        names, images, masks = synthetic_istd(2, seed, 64, 72, max_targets=2)
+        task = Task(inputs=IstdInput(tuple(im.to(device) for im in images)), reference=tuple(masks),
+                    n_samples=2, problem_id="tiny", info={"names": tuple(names)})
+        params = {}
+        mp = R.METHODS[method_name].parameters
+        if "max_iter" in mp:
+            params["max_iter"] = 5
+        return task, params
+
+    # ------------------------------------------------------------------ report
+    def report(self, frame, outdir: str, options) -> list[str]:
+        import matplotlib
+        import pandas as pd
+
+        from bench.report import Table, latest, provenance_line, save_figure, write_table
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        paths: list[str] = []
+        frame = latest(frame, ["dataset", "degradation", "method_label", "device"])
+        frame = frame.assign(rule=frame["extras"].map(lambda e: (e or {}).get("segmentation", "?")))
+        methods = _method_order(frame)
+        datasets = list(dict.fromkeys(frame["dataset"]))
+        rules = sorted({describe_rule(r) for r in frame["rule"]})
+        prov = provenance_line(frame)
+        clean = frame[frame["degradation"] == "clean"]
+        if clean.empty:
+            clean = frame
+        cpu_first = clean.sort_values("device", key=lambda s: s.map(lambda d: 0 if d == "cpu" else 1))
+        acc = cpu_first.groupby(["dataset", "method_label"], as_index=False, sort=False).head(1)
+
+        def n_images(ds):
+            r = frame[frame["dataset"] == ds]
+            return int(r["n_samples"].iloc[0]) if len(r) else 0
+
+        # ---- main table: per dataset mIoU, F1, Pd, Fa; params; CPU / GPU ms per image
+        cols = [(ds, m) for ds in datasets for m in ("mIoU", "F1", "Pd", "Fa")]
+        cols += [("", "params"), ("", "CPU ms/img"), ("", "GPU ms/img")]
+        values = pd.DataFrame(math.nan, index=methods, columns=pd.MultiIndex.from_tuples(cols))
+        key = {"mIoU": "iou", "F1": "f1", "Pd": "pd", "Fa": "fa"}
+        for _, r in acc.iterrows():
+            for label, mk in key.items():
+                values.at[r["method_label"], (r["dataset"], label)] = r["metrics"].get(mk, math.nan)
+        ms = _ms_per_image(clean.sort_values("dataset", key=lambda s: s.map(lambda d: 0 if d.startswith("sirst") else 1),
+                                             kind="stable"))
+        for m in methods:
+            pc = frame.loc[frame["method_label"] == m, "parameter_count"].dropna()
+            if len(pc):
+                values.at[m, ("", "params")] = float(pc.iloc[0])
+            for dev, col in (("cpu", "CPU ms/img"), ("cuda", "GPU ms/img")):
+                v = ms.get((m, dev))
+                if v is not None:
+                    values.at[m, ("", col)] = v
+        dirs = {c: ("min" if c[1] in ("Fa", "CPU ms/img", "GPU ms/img") else "max") for c in cols}
+        dirs[("", "params")] = None
+        fmt = {c: "{:.2f}" for c in cols}
+        fmt[("", "params")] = "{:,.0f}"
+        fmt[("", "CPU ms/img")] = fmt[("", "GPU ms/img")] = "{:.1f}"
+        ds_desc = "; ".join(f"{ds}: {n_images(ds)} test images" for ds in datasets)
+        caption = (f"ISTD detection on clean test images. {PROTOCOL}; mIoU, F1, Pd in %, Fa x1e-6. "
+                   f"Segmentation rule: {', '.join(rules)}. {ds_desc}. params: learned parameters "
+                   f"(– for classical methods); time: median of timed repeats of the whole set divided "
+                   f"by its number of images, on SIRST where measured, else the first dataset (– where not "
+                   f"measured). "
+                   f"Best per column in bold. {prov}.")
+        paths += write_table(Table(values, dirs, caption, "tab:istd_main", fmt=fmt, index_name="method"),
+                             outdir, "istd_main")
+
+        # ---- robustness: metric against degradation, per method (per dataset)
+        for ds in datasets:
+            df = frame[frame["dataset"] == ds]
+            df = df.sort_values("device", key=lambda s: s.map(lambda d: 0 if d == "cpu" else 1))
+            df = df.groupby(["degradation", "method_label"], as_index=False, sort=False).head(1)
+            degs = [d for d in _degradation_order(df["degradation"].unique())]
+            rcols = pd.MultiIndex.from_tuples([(d, m) for d in degs for m in ("mIoU", "Pd", "Fa")])
+            rv = pd.DataFrame(math.nan, index=[m for m in methods if m in set(df["method_label"])], columns=rcols)
+            for _, r in df.iterrows():
+                for label, mk in (("mIoU", "iou"), ("Pd", "pd"), ("Fa", "fa")):
+                    rv.at[r["method_label"], (r["degradation"], label)] = r["metrics"].get(mk, math.nan)
+            rcap = (f"Robustness on {ds} ({n_images(ds)} images): mIoU (%), Pd (%) and Fa (x1e-6) against the "
+                    f"degradation (Gaussian noise sigma in gray levels of 0..255, salt-and-pepper density = "
+                    f"fraction of pixels; noise seeded per cell, identical for every method). {PROTOCOL}. "
+                    f"Segmentation rule: {', '.join(rules)}. {prov}.")
+            rdirs = {c: ("min" if c[1] == "Fa" else "max") for c in rcols}
+            paths += write_table(Table(rv, rdirs, rcap, "tab:istd_robustness_" + _slug(ds), fmt="{:.2f}",
+                                       index_name="method"), outdir, "istd_robustness_" + _slug(ds))
+
+        # ---- runtime: per image on CPU and GPU, and the authors' IPI code beside ours
+        rt_rows = []
+        for ds in datasets:
+            dfc = clean[clean["dataset"] == ds]
+            for m in methods:
+                rows = dfc[dfc["method_label"] == m]
+                if rows.empty:
+                    continue
+                entry = {"dataset": ds, "method": m}
+                for dev, col in (("cpu", "CPU s/img"), ("cuda", "GPU s/img")):
+                    rr = rows[rows["device"] == dev]
+                    entry[col] = float(rr["time_s"].iloc[0] / rr["n_samples"].iloc[0]) if len(rr) else math.nan
+                authors = rows["extras"].map(lambda e: (e or {}).get("authors_ipi_s_per_image")).dropna()
+                entry["authors' code s/img"] = (float(authors.iloc[0]) if len(authors)
+                                                and m.split("[")[0] == "ipi" else math.nan)
+                cpu = entry["CPU s/img"]
+                entry["authors/ours (CPU)"] = (entry["authors' code s/img"] / cpu
+                                               if cpu == cpu and cpu > 0 else math.nan)
+                rt_rows.append(entry)
+        if rt_rows:
+            rt = pd.DataFrame(rt_rows)
+            rt.index = [f"{r['method']} ({r['dataset']})" for _, r in rt.iterrows()]
+            rt = rt.drop(columns=["dataset", "method"])
+            threads = sorted({str(p.get("threads")) for p in frame["provenance"]})
+            rcap = (f"Seconds per image (clean images): median of timed repeats of the whole set / number of "
+                    f"images; CPU threads {', '.join(threads)}. authors' code: the authors' IPI (Octave 7.3, "
+                    f"OpenBLAS, 2-core machine; data/istd/reference) mean seconds per image on the same images; "
+                    f"ratio = authors / ours (> 1: this port is faster). – where not measured or no reference. "
+                    f"{prov}.")
+            paths += write_table(Table(rt, {"CPU s/img": "min", "GPU s/img": "min"}, rcap, "tab:istd_runtime",
+                                       fmt={"CPU s/img": "{:.3f}", "GPU s/img": "{:.3f}",
+                                            "authors' code s/img": "{:.2f}", "authors/ours (CPU)": "{:.1f}x"},
+                                       index_name="method (dataset)"), outdir, "istd_runtime")
+
+        # ---- scores of the same maps under every named rule (clean)
+        rule_rows = {}
+        for _, r in acc.iterrows():
+            for rl, sc in ((r["extras"] or {}).get("by_rule") or {}).items():
+                rule_rows[(f"{r['method_label']} ({r['dataset']})", rl)] = sc
+        if rule_rows:
+            idx = sorted({k[0] for k in rule_rows}, key=lambda s: (s.split(" (")[1], methods.index(s.split(" (")[0])
+                                                                    if s.split(" (")[0] in methods else 99))
+            rcols = pd.MultiIndex.from_tuples([(rl, m) for rl in RULE_TABLE for m in ("IoU", "Pd", "Fa")])
+            rv = pd.DataFrame(math.nan, index=idx, columns=rcols)
+            for (i, rl), sc in rule_rows.items():
+                for label, mk in (("IoU", "iou"), ("Pd", "pd"), ("Fa", "fa")):
+                    rv.at[i, (rl, label)] = sc.get(mk, math.nan)
+            rcap = ("The same target maps (clean images) scored under each named segmentation rule: "
+                    + "; ".join(describe_rule(r) for r in RULE_TABLE) + f". {PROTOCOL}. No bold: rules are "
+                    f"not methods. {prov}.")
+            paths += write_table(Table(rv, {}, rcap, "tab:istd_rules", fmt="{:.2f}", index_name="method (dataset)"),
+                                 outdir, "istd_rules")
+
+        # ---- Pd-Fa curves (threshold-free), one panel per dataset
+        fig, axes = plt.subplots(1, len(datasets), figsize=(4.6 * len(datasets), 3.8), squeeze=False)
+        for ax, ds in zip(axes[0], datasets):
+            for m in methods:
+                r = acc[(acc["dataset"] == ds) & (acc["method_label"] == m)]
+                if r.empty:
+                    continue
+                c = (r["extras"].iloc[0] or {}).get("pd_fa_curve") or {}
+                if not c:
+                    continue
+                pts = list(zip(c["fa"], c["pd"]))  # in threshold order (Pd is not monotone in Fa)
+                style = "-" if r["family"].iloc[0] == "classical" else "--"
+                auc = r["metrics"].iloc[0].get("pd_fa_auc", math.nan)
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker=".", label=f"{m} (AUC {auc:.1f})")
+            ax.set_xscale("symlog", linthresh=1.0)
+            ax.set_xlabel("Fa (x1e-6)")
+            ax.set_title(f"{ds} ({n_images(ds)} images, clean)", fontsize=9)
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=7)
+        axes[0][0].set_ylabel("Pd (%)")
+        fig.suptitle("Pd-Fa curves: maps normalised (negatives to 0, / max), thresholds 0.01..0.98 joined "
+                     "in order; BasicIRSTD Pd/Fa; AUC under the best-Pd envelope, Fa <= 100e-6", fontsize=8)
+        paths += save_figure(fig, outdir, "istd_pd_fa")
+
+        # ---- visual grid: images, ground truth, each method's map and mask
+        vis_ds = next((ds for ds in datasets if ds.startswith("sirst")), datasets[0])
+        rows = acc[acc["dataset"] == vis_ds]
+        vis = {r["method_label"]: (r["extras"] or {}).get("visual") or [] for _, r in rows.iterrows()}
+        vis = {m: v for m, v in vis.items() if v}
+        if vis:
+            order = [m for m in methods if m in vis]
+            first = vis[order[0]]
+            n_rows = len(first)
+            n_cols = 2 + 2 * len(order)
+            fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.9 * n_cols, 1.7 * n_rows), squeeze=False)
+            for i, item in enumerate(first):
+                panels = [(decode_png(item["image"]), f"{item['name']}"), (decode_png(item["truth"]), "ground truth")]
+                for m in order:
+                    if i < len(vis[m]):
+                        panels.append((decode_png(vis[m][i]["map"]), f"{m} map"))
+                        panels.append((decode_png(vis[m][i]["mask"]), f"{m} mask"))
+                for j, (img, title) in enumerate(panels):
+                    axes[i][j].imshow(img, cmap="gray")
+                    axes[i][j].set_xticks([]); axes[i][j].set_yticks([])
+                    if i == 0 or j == 0:
+                        axes[i][j].set_title(title, fontsize=7)
+            fig.suptitle(f"{vis_ds}, clean: maps shown with negatives at 0 and divided by the max; masks by rule "
+                         f"{', '.join(rules)}", fontsize=8)
+            paths += save_figure(fig, outdir, "istd_visual")
+        return paths
+
+
+def _ms_per_image(frame) -> dict:
+    """(method_label, device) -> ms per image, from the first dataset that measured it."""
+    out = {}
+    for _, r in frame.iterrows():
+        k = (r["method_label"], r["device"])
+        if k not in out and r.get("time_s") == r.get("time_s") and r.get("n_samples"):
+            out[k] = 1000.0 * float(r["time_s"]) / float(r["n_samples"])
+    return out
+
+
+def _degradation_order(labels):
+    def key(lbl):
+        base = lbl.split("[")[0]
+        order = {"clean": 0, "gaussian_noise": 1, "salt_pepper": 2}.get(base, 9)
+        return (order, lbl)
+    return sorted(labels, key=key)
+
+
+def _slug(s: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in s).strip("_")
+
+
+def _method_order(frame) -> list[str]:
+    names = list(R.METHODS)
+
+    def key(label):
+        fam = frame.loc[frame["method_label"] == label, "family"].iloc[0]
+        base = label.split("[")[0]
+        return (0 if fam == "classical" else 1, names.index(base) if base in names else 99, label)
+    return sorted(frame["method_label"].unique(), key=key)
+
+
+R.register_suite(IstdSuite())

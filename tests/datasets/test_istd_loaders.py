@@ -1,0 +1,180 @@
+"""ISTD loaders: each layout read from small files the test writes; conversions, size
+mismatch policies, checksum failures; the synthetic generator and the degradations."""
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from bench.datasets.istd import IstdSynthetic, Sirst, read_folder, resize_nearest
+from bench.datasets.istd_noise import Clean, GaussianNoise, SaltPepper
+from bench.errors import DataError
+
+
+def _save(path, arr, mode=None):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Image.fromarray(arr, mode=mode).save(path) if mode else Image.fromarray(arr).save(path)
+
+
+def _scene(i, h=20, w=24):
+    img = np.full((h, w), 40 + i, np.uint8)
+    mask = np.zeros((h, w), np.uint8)
+    mask[5 + i, 6:8] = 255
+    img[mask > 0] = 200
+    return img, mask
+
+
+def _write_basicirstd(root, name="TOY"):
+    base = os.path.join(root, name)
+    for i in range(3):
+        img, mask = _scene(i)
+        _save(os.path.join(base, "images", f"{i:06d}.png"), img)
+        _save(os.path.join(base, "masks", f"{i:06d}.png"), mask)
+    os.makedirs(os.path.join(base, "img_idx"))
+    open(os.path.join(base, "img_idx", f"train_{name}.txt"), "w").write("000000\n000001\n")
+    open(os.path.join(base, "img_idx", f"test_{name}.txt"), "w").write("000002\n")
+    return base
+
+
+def _write_dnanet(root, name="TOY"):
+    base = os.path.join(root, name)
+    for i in range(3):
+        img, mask = _scene(i)
+        _save(os.path.join(base, "images", f"{i:06d}.png"), img)
+        _save(os.path.join(base, "masks", f"{i:06d}.png"), mask)
+    os.makedirs(os.path.join(base, "50_50"))
+    open(os.path.join(base, "50_50", "train.txt"), "w").write("000000\n")
+    open(os.path.join(base, "50_50", "test.txt"), "w").write("000001\n000002\n")
+    return base
+
+
+def _write_sirst(root):
+    base = os.path.join(root, "sirst-v1")
+    img, mask = _scene(0)
+    rgb = np.stack([img, img // 2, np.full_like(img, 10)], -1)
+    _save(os.path.join(base, "images", "Misc_1.png"), rgb)                       # RGB
+    rgba = np.concatenate([rgb, np.full(img.shape + (1,), 255, np.uint8)], -1)
+    _save(os.path.join(base, "images", "Misc_2.png"), rgba)                      # RGBA
+    _save(os.path.join(base, "masks", "Misc_1_pixels0.png"), mask)
+    _save(os.path.join(base, "masks", "Misc_2_pixels0.png"), mask)
+    os.makedirs(os.path.join(base, "splits", "idx_427"))
+    open(os.path.join(base, "splits", "idx_427", "test.txt"), "w").write("Misc_1\nMisc_2\n")
+    return base, img, mask
+
+
+def test_basicirstd_layout(tmp_path):
+    base = _write_basicirstd(str(tmp_path))
+    data = read_folder(base, layout="auto", subset="test")
+    assert data.names == ("000002",)
+    img, mask = _scene(2)
+    assert torch.equal(data.images[0], torch.from_numpy(img.astype(np.float32)))
+    assert torch.equal(data.masks[0], torch.from_numpy(mask > 0))
+    assert read_folder(base, layout="basicirstd", subset="train").names == ("000000", "000001")
+
+
+def test_dnanet_layout(tmp_path):
+    base = _write_dnanet(str(tmp_path))
+    data = read_folder(base, layout="auto", split="50_50", subset="test")
+    assert data.names == ("000001", "000002")
+    assert all(m.dtype == torch.bool for m in data.masks)
+
+
+def test_sirst_layout_and_gray_conversion(tmp_path):
+    base, img, mask = _write_sirst(str(tmp_path))
+    data = Sirst(path=base).load(str(tmp_path))
+    assert data.names == ("Misc_1", "Misc_2")
+    expected = np.round(0.298936021293775 * img + 0.587043074451121 * (img // 2) + 0.114020904255103 * 10)
+    np.testing.assert_array_equal(data.images[0].numpy(), expected.astype(np.float32))
+    torch.testing.assert_close(data.images[1], data.images[0])   # alpha ignored
+    assert any("RGB converted to gray" in n for n in data.notes)
+    assert torch.equal(data.masks[0], torch.from_numpy(mask > 0))
+
+
+def test_size_mismatch_policies(tmp_path):
+    base, img, mask = _write_sirst(str(tmp_path))
+    big = np.kron(mask, np.ones((2, 2), np.uint8))                # mask twice the image size
+    _save(os.path.join(base, "masks", "Misc_2_pixels0.png"), big)
+    with pytest.raises(DataError, match=r"Misc_2_pixels0\.png is 48x40 but image .*Misc_2\.png is 24x20"):
+        read_folder(base, mask_mismatch="error")
+    with pytest.warns(UserWarning, match="mask resized"):
+        data = read_folder(base, mask_mismatch="resize")
+    assert torch.equal(data.masks[1], torch.from_numpy(mask > 0))  # nearest resize undoes the kron
+    with pytest.warns(UserWarning, match="skipped"):
+        data = read_folder(base, mask_mismatch="skip")
+    assert data.names == ("Misc_1",)
+    np.testing.assert_array_equal(resize_nearest(big > 0, mask.shape), mask > 0)
+
+
+def test_checksum_failure_names_the_file(tmp_path):
+    base, _, _ = _write_sirst(str(tmp_path))
+    lines = []
+    for dirpath, _, files in os.walk(base):
+        for f in files:
+            p = os.path.join(dirpath, f)
+            lines.append(f"{hashlib.sha256(open(p, 'rb').read()).hexdigest()}  ./{os.path.relpath(p, tmp_path)}")
+    (tmp_path / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+    assert len(Sirst(path="sirst-v1").load(str(tmp_path))) == 2   # all good
+    victim = os.path.join(base, "images", "Misc_2.png")
+    data = open(victim, "rb").read()
+    open(victim, "wb").write(data[: len(data) // 2])                 # truncated
+    with pytest.raises(DataError, match=r"checksum mismatch for .*Misc_2\.png"):
+        Sirst(path="sirst-v1").load(str(tmp_path))
+
+
+def test_missing_folder_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="no ISTD data folder"):
+        Sirst().load(str(tmp_path))
+
+
+def test_max_pixels_and_limit(tmp_path):
+    base = _write_dnanet(str(tmp_path))
+    assert read_folder(base, split="50_50", subset="test", limit=1).names == ("000001",)
+    assert len(read_folder(base, split="50_50", subset="test", max_pixels=20 * 24)) == 2
+    with pytest.raises(DataError, match="no images"):
+        read_folder(base, split="50_50", subset="test", max_pixels=100)
+
+
+def test_real_sirst_split_sizes_and_misc_111(data_root):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        test = Sirst().load(data_root)
+    assert len(test) == 86
+    i = test.names.index("Misc_111")
+    assert tuple(test.masks[i].shape) == tuple(test.images[i].shape) == (220, 325)
+    assert any("Misc_111" in n and "resized" in n for n in test.notes)
+    assert len(Sirst(split="50_50").load(data_root)) == 214
+    assert test.reference_times and set(test.reference_times) == set(test.names)
+
+
+def test_synthetic_is_seeded_with_exact_masks_and_disjoint_splits():
+    a = IstdSynthetic(n_images=6).load(None)
+    b = IstdSynthetic(n_images=6).load(None)
+    assert a.instance_id == b.instance_id
+    assert all(torch.equal(x, y) for x, y in zip(a.images, b.images))
+    train = IstdSynthetic(n_images=6, subset="train").load(None)
+    assert train.instance_id != a.instance_id
+    areas = []
+    for img, m in zip(a.images + train.images, a.masks + train.masks):
+        assert img.shape == m.shape and m.dtype == torch.bool
+        assert float(img.min()) >= 0 and float(img.max()) <= 255
+        from scipy import ndimage
+        lab, n = ndimage.label(m.numpy(), structure=np.ones((3, 3)))
+        areas += [int((lab == k).sum()) for k in range(1, n + 1)]
+    assert areas and min(areas) >= 1 and max(areas) <= 100
+
+
+def test_degradations_are_seeded():
+    img = torch.full((30, 30), 100.0)
+    g = lambda: torch.Generator().manual_seed(5)  # noqa: E731
+    assert torch.equal(Clean().apply(img, g()), img)
+    n1, n2 = GaussianNoise(sigma=10.0).apply(img, g()), GaussianNoise(sigma=10.0).apply(img, g())
+    assert torch.equal(n1, n2) and 5 < float((n1 - img).std()) < 15
+    sp = SaltPepper(density=0.1).apply(img, g())
+    changed = sp != img
+    assert 0.03 < float(changed.float().mean()) < 0.2
+    assert set(sp[changed].unique().tolist()) <= {0.0, 255.0}

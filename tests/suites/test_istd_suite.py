@@ -1,0 +1,109 @@
+"""The istd suite end to end on tiny data: grid -> runner -> store -> report, the failure
+of a corrupt dataset's cells only, and the recorded segmentation rule."""
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from bench import registry as R
+from bench.grid import build_cells
+from bench.runner import RunOptions, run_grid
+from bench.store import Store
+
+R.load_all()
+SUITE = R.SUITES["istd"]
+TINY = "istd_synthetic[n_images=3,min_size=64,max_size=72]"
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_grids_resolve_and_metrics_are_registered():
+    for spec in (SUITE.grid, SUITE.quick, SUITE.smoke):
+        cells = build_cells("istd", spec.datasets, spec.degradations, spec.methods, ["cpu"], 0)
+        assert cells
+    for m in SUITE.metrics:
+        assert R.METRICS[m].suite == "istd" and R.METRICS[m].scope == "dataset"
+
+
+def test_tiny_grid_runs_scores_and_reports(tmp_path):
+    store = Store(str(tmp_path / "r.sqlite"))
+    cells = build_cells("istd", [TINY], ["clean", "salt_pepper[density=0.05]"],
+                        ["mpcm", "pstnn[max_iter=30]", "ipi[max_iter=30,segmentation=mean_std5]"], ["cpu"], 0)
+    summary = run_grid(cells, store, RunOptions(repeat=1, warmup=False), progress=False)
+    assert summary.failed == 0, summary.text()
+    frame = store.frame("istd")
+    assert len(frame) == 6
+    for _, r in frame.iterrows():
+        assert set(SUITE.metrics) <= set(r["metrics"])
+        assert r["extras"]["segmentation"] == r["method_params"]["segmentation"]
+        assert set(r["extras"]["by_rule"]) >= {"max_norm", "minmax", "mean_std5"}
+        assert len(r["extras"]["pd_fa_curve"]["pd"]) == len(r["extras"]["pd_fa_curve"]["thresholds"])
+    ipi = frame[frame["method"] == "ipi"].iloc[0]
+    assert ipi["extras"]["by_rule"]["mean_std5"]["iou"] == pytest.approx(ipi["metrics"]["iou"])
+    paths = SUITE.report(frame, str(tmp_path / "out"), {})
+    names = {os.path.basename(p) for p in paths}
+    for stem in ("istd_main", "istd_runtime", "istd_rules"):
+        assert f"{stem}.tex" in names and f"{stem}.md" in names
+    assert "istd_pd_fa.png" in names and "istd_visual.png" in names
+    main = open(tmp_path / "out" / "istd_main.md").read()
+    assert "BasicIRSTD" in main and "max_norm" in main and "mean_std5" in main
+    assert "–" in main  # params and GPU time not measured
+
+
+def test_make_task_is_seeded_per_cell():
+    data = R.DATASETS["istd_synthetic"](n_images=2, min_size=64, max_size=72).load(None)
+    deg = R.DEGRADATIONS["gaussian_noise"](sigma=10.0)
+    a = SUITE.make_task(data, deg, 11, "cpu")
+    b = SUITE.make_task(data, deg, 11, "cpu")
+    c = SUITE.make_task(data, deg, 12, "cpu")
+    assert all(torch.equal(x, y) for x, y in zip(a.inputs.images, b.inputs.images))
+    assert not torch.equal(a.inputs.images[0], c.inputs.images[0])
+    assert a.n_samples == 2 and a.reference[0].dtype == torch.bool
+
+
+def test_validate_output_rejects_bad_maps():
+    from bench.methods.istd.common import TargetMaps
+    task, _ = SUITE.tiny_task("mpcm", "cpu", 0)
+    good = [torch.zeros(r.shape) for r in task.reference]
+    SUITE.validate_output(task, TargetMaps(tuple(good)))
+    with pytest.raises(ValueError, match="maps for"):
+        SUITE.validate_output(task, TargetMaps(tuple(good[:1])))
+    bad = [g.clone() for g in good]; bad[1][0, 0] = float("nan")
+    with pytest.raises(ValueError, match="non-finite"):
+        SUITE.validate_output(task, TargetMaps(tuple(bad)))
+    with pytest.raises(ValueError, match="shape"):
+        SUITE.validate_output(task, TargetMaps((torch.zeros(3, 3), good[1])))
+
+
+def test_corrupt_file_fails_only_that_datasets_cells(tmp_path):
+    base = tmp_path / "istd" / "toy"
+    for i in range(2):
+        img = np.full((64, 64), 50, np.uint8); img[30:32, 30:32] = 200
+        mask = np.zeros((64, 64), np.uint8); mask[30:32, 30:32] = 255
+        for sub, arr in (("images", img), ("masks", mask)):
+            os.makedirs(base / sub, exist_ok=True)
+            Image.fromarray(arr).save(base / sub / f"{i}.png")
+    os.makedirs(base / "50_50")
+    (base / "50_50" / "test.txt").write_text("0\n1\n")
+    lines = [f"{hashlib.sha256(open(p, 'rb').read()).hexdigest()}  ./{os.path.relpath(p, tmp_path)}"
+             for p in sorted(base.rglob("*.png"))]
+    (tmp_path / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+    with open(base / "images" / "1.png", "ab") as f:
+        f.write(b"garbage")
+    store = Store(str(tmp_path / "r.sqlite"))
+    cells = build_cells("istd", ["istd_folder[path=istd/toy]", TINY], ["clean"], ["mpcm"], ["cpu"], 0)
+    summary = run_grid(cells, store, RunOptions(data_root=str(tmp_path), repeat=1, warmup=False), progress=False)
+    assert summary.failed == 1 and summary.done == 1
+    failed = store.frame("istd", status="failed").iloc[0]
+    assert "DataError" in failed["error"] and "1.png" in failed["error"] and "checksum" in failed["error"]
