@@ -27,9 +27,12 @@ def _count(path):
 
 
 def _start(res, env, jobs=1):
+    # a shell running CI in the background starts its children with SIGINT ignored (POSIX),
+    # and Python then never raises KeyboardInterrupt: give the child the default disposition
     return subprocess.Popen([sys.executable, "-m", "bench", "run", *GRID, "--results", res, "--jobs", str(jobs)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for_rows(proc, res, n, timeout=120):
