@@ -136,3 +136,22 @@ def provenance_line(frame: pd.DataFrame) -> str:
 def latest(frame: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     """Keep the newest row of each group (a rerun after a code change supersedes)."""
     return frame.sort_values("created_at").groupby(list(by), as_index=False, sort=False).tail(1)
+
+
+def slug(s: str) -> str:
+    """A file-name-safe form of a label: ``sirst[limit=20]`` -> ``sirst_limit_20``."""
+    return "".join(c if c.isalnum() else "_" for c in s).strip("_")
+
+
+def method_order(frame: pd.DataFrame) -> list[str]:
+    """Method labels in table order: reference rows (e.g. the noisy input) first, then
+    classical, then learned methods, each in registration order."""
+    from bench import registry as R
+    names = list(R.METHODS)
+    fam_rank = {"reference": 0, "classical": 1, "learned": 2}
+
+    def key(label):
+        fam = frame.loc[frame["method_label"] == label, "family"].iloc[0]
+        base = label.split("[")[0]
+        return (fam_rank.get(fam, 3), names.index(base) if base in names else 99, label)
+    return sorted(frame["method_label"].unique(), key=key)

@@ -118,7 +118,7 @@ class HsiSuite(Suite):
 
     # ------------------------------------------------------------------ report
     def report(self, frame, outdir: str, options) -> list[str]:
-        from bench.report import Table, latest, provenance_line, write_table
+        from bench.report import Table, latest, method_order, provenance_line, slug, write_table
 
         options = options or {}
         sets = options.get("metric_sets") or ("standard", "starnet")
@@ -132,7 +132,7 @@ class HsiSuite(Suite):
         frame = latest(frame, ["dataset", "degradation", "method_label", "device"])
         frame = frame.assign(case=frame.apply(_case_label, axis=1),
                              per_cube_s=frame["time_s"] / frame["n_samples"].clip(lower=1))
-        methods = _method_order(frame)
+        methods = method_order(frame)
         datasets = list(dict.fromkeys(frame["dataset"]))
         # accuracy does not depend on the device: read it from the CPU row where there is one
         acc = frame.sort_values("device", key=lambda s: s.map(lambda d: 0 if d == "cpu" else 1))
@@ -154,9 +154,9 @@ class HsiSuite(Suite):
                            f"per cube; mixed: non-iid Gaussian + impulse + stripes (QRNN3D). Methods get the true "
                            f"sigma in the Gaussian cases and a MAD wavelet estimate otherwise. "
                            f"{METRIC_SET_CAPTIONS[mset]}. {prov}.")
-                table = Table(values, directions, caption, f"tab:hsi_{_slug(ds)}_{mset}",
+                table = Table(values, directions, caption, f"tab:hsi_{slug(ds)}_{mset}",
                               row_fmt=_row_formatter(values.index), index_name="case / metric", bold_axis="row")
-                paths += write_table(table, outdir, f"hsi_table_{_slug(ds)}_{mset}")
+                paths += write_table(table, outdir, f"hsi_table_{slug(ds)}_{mset}")
 
         paths += self._runtime_tables(frame, methods, datasets, outdir, prov)
         paths += self._figures(frame, acc, methods, datasets, outdir, options)
@@ -366,19 +366,7 @@ def _row_formatter(index):
     return fmts
 
 
-def _slug(s: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in s).strip("_")
 
-
-def _method_order(frame) -> list[str]:
-    names = list(R.METHODS)
-    fam_rank = {"reference": 0, "classical": 1, "learned": 2}
-
-    def key(label):
-        fam = frame.loc[frame["method_label"] == label, "family"].iloc[0]
-        base = label.split("[")[0]
-        return (fam_rank.get(fam, 3), names.index(base) if base in names else 99, label)
-    return sorted(frame["method_label"].unique(), key=key)
 
 
 R.register_suite(HsiSuite())

@@ -160,14 +160,14 @@ class IstdSuite(Suite):
         import matplotlib
         import pandas as pd
 
-        from bench.report import Table, latest, provenance_line, save_figure, write_table
+        from bench.report import Table, latest, method_order, provenance_line, save_figure, slug, write_table
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
         paths: list[str] = []
         frame = latest(frame, ["dataset", "degradation", "method_label", "device"])
         frame = frame.assign(rule=frame["extras"].map(lambda e: (e or {}).get("segmentation", "?")))
-        methods = _method_order(frame)
+        methods = method_order(frame)
         datasets = list(dict.fromkeys(frame["dataset"]))
         rules = sorted({describe_rule(r) for r in frame["rule"]})
         prov = provenance_line(frame)
@@ -230,8 +230,8 @@ class IstdSuite(Suite):
                     f"fraction of pixels; noise seeded per cell, identical for every method). {PROTOCOL}. "
                     f"Segmentation rule: {', '.join(rules)}. {prov}.")
             rdirs = {c: ("min" if c[1] == "Fa" else "max") for c in rcols}
-            paths += write_table(Table(rv, rdirs, rcap, "tab:istd_robustness_" + _slug(ds), fmt="{:.2f}",
-                                       index_name="method"), outdir, "istd_robustness_" + _slug(ds))
+            paths += write_table(Table(rv, rdirs, rcap, "tab:istd_robustness_" + slug(ds), fmt="{:.2f}",
+                                       index_name="method"), outdir, "istd_robustness_" + slug(ds))
 
         # ---- runtime: per image on CPU and GPU, and the authors' IPI code beside ours
         rt_rows = []
@@ -356,18 +356,7 @@ def _degradation_order(labels):
     return sorted(labels, key=key)
 
 
-def _slug(s: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in s).strip("_")
 
-
-def _method_order(frame) -> list[str]:
-    names = list(R.METHODS)
-
-    def key(label):
-        fam = frame.loc[frame["method_label"] == label, "family"].iloc[0]
-        base = label.split("[")[0]
-        return (0 if fam == "classical" else 1, names.index(base) if base in names else 99, label)
-    return sorted(frame["method_label"].unique(), key=key)
 
 
 R.register_suite(IstdSuite())

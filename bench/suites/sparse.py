@@ -108,16 +108,16 @@ class SparseSuite(Suite):
         import matplotlib
         import pandas as pd
 
-        from bench.report import Table, latest, provenance_line, save_figure, write_table
+        from bench.report import Table, latest, method_order, provenance_line, save_figure, slug, write_table
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
         paths: list[str] = []
         frame = latest(frame, ["dataset", "degradation", "method_label", "device"])
         frame = frame.assign(snr=frame["degradation_params"].map(lambda p: _snr_label(p.get("snr_db"))))
-        order = _method_order(frame)
+        order = method_order(frame)
         for dataset, df in frame.groupby("dataset", sort=False):
-            stem_sfx = "" if dataset == "gaussian_lasso" else "_" + _slug(dataset)
+            stem_sfx = "" if dataset == "gaussian_lasso" else "_" + slug(dataset)
             dp = df["dataset_params"].iloc[0]
             snrs = [s for s in _snr_order(df["snr"].unique())]
             # NMSE is device independent: read it from the CPU row where there is one
@@ -268,17 +268,7 @@ def _snr_order(labels):
     return sorted(labels, key=lambda s: -math.inf if s == "inf" else -float(s))
 
 
-def _slug(s: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in s).strip("_")
 
-
-def _method_order(frame) -> list[str]:
-    names = list(R.METHODS)
-    def key(label):
-        fam = frame.loc[frame["method_label"] == label, "family"].iloc[0]
-        base = label.split("[")[0]
-        return (0 if fam == "classical" else 1, names.index(base) if base in names else 99, label)
-    return sorted(frame["method_label"].unique(), key=key)
 
 
 R.register_suite(SparseSuite())
