@@ -155,3 +155,17 @@ def method_order(frame: pd.DataFrame) -> list[str]:
         base = label.split("[")[0]
         return (fam_rank.get(fam, 3), names.index(base) if base in names else 99, label)
     return sorted(frame["method_label"].unique(), key=key)
+
+
+def legend_from_all_axes(fig, axes, **kwargs) -> None:
+    """One legend for the whole figure with every line of every panel (a method that
+    appears only in some panels, e.g. a learned net trained at some SNRs, is still named)."""
+    handles, labels = {}, []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in handles:
+                handles[lab] = h
+                labels.append(lab)
+    if labels:
+        fig.legend([handles[lab] for lab in labels], labels, loc="center left",
+                   bbox_to_anchor=(1.0, 0.5), **kwargs)

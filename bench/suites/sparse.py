@@ -108,7 +108,8 @@ class SparseSuite(Suite):
         import matplotlib
         import pandas as pd
 
-        from bench.report import Table, latest, method_order, provenance_line, save_figure, slug, write_table
+        from bench.report import (Table, latest, legend_from_all_axes, method_order, provenance_line, save_figure,
+                                  slug, write_table)
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
@@ -180,7 +181,7 @@ class SparseSuite(Suite):
                 ax.set_xlabel("iteration / layer k")
                 ax.grid(True, which="both", alpha=0.3)
             axes[0][0].set_ylabel("NMSE (dB)")
-            axes[0][-1].legend(fontsize=8)
+            legend_from_all_axes(fig, axes[0], fontsize=8)
             fig.suptitle(f"{dataset}: NMSE against iteration ({n_test} test samples)")
             paths += save_figure(fig, outdir, "sparse_nmse_curves" + stem_sfx)
             paths += self._report_layers(df, acc, methods, snrs, outdir, stem_sfx, dataset, n_test)
@@ -193,7 +194,7 @@ class SparseSuite(Suite):
         import matplotlib.pyplot as plt
         import pandas as pd
 
-        from bench.report import Table, provenance_line, save_figure, write_table
+        from bench.report import Table, legend_from_all_axes, provenance_line, save_figure, write_table
         K = LAYER_TABLE
         paths: list[str] = []
         fig, axes = plt.subplots(1, len(snrs), figsize=(4.2 * len(snrs), 3.6), squeeze=False, sharey=True)
@@ -211,7 +212,7 @@ class SparseSuite(Suite):
             ax.set_xlim(0, K)
             ax.grid(True, alpha=0.3)
         axes[0][0].set_ylabel("NMSE (dB)")
-        axes[0][-1].legend(fontsize=7)
+        legend_from_all_axes(fig, axes[0], fontsize=7)
         fig.suptitle(f"{dataset}: NMSE against layer (learned, dashed) and iteration (classical), "
                      f"{n_test} test samples", y=1.03)
         paths += save_figure(fig, outdir, "sparse_nmse_layers" + stem_sfx)
