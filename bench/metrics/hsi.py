@@ -147,12 +147,18 @@ def starnet_sam(est, ref, eps: float = 1e-8) -> float:
 
 
 def starnet_ergas(est, ref) -> float:
-    """On data x 255: 100 sqrt(mean_b(MSE_b / mean(estimate_b)))."""
+    """On data x 255: 100 sqrt(mean_b(MSE_b / mean(estimate_b))).
+
+    The STAR-Net code divides by the estimate's band mean, which can be negative for a
+    very noisy input on near-zero bands (ABU cubes at sigma 70): its code then takes the
+    square root of a negative mean and gives NaN. Here the band mean's absolute value,
+    floored at EPS, is the divisor, so the value stays defined (and equals the original
+    wherever the original is defined with positive band means)."""
     e, r = _check(est, ref)
     e, r = e * 255, r * 255
     mse = ((e - r) ** 2).mean(axis=(0, 1))
-    mu = e.mean(axis=(0, 1))
-    return float(100 * math.sqrt(np.mean(mse / np.where(np.abs(mu) > EPS, mu, EPS))))
+    mu = np.abs(e.mean(axis=(0, 1)))
+    return float(100 * math.sqrt(np.mean(mse / np.maximum(mu, EPS))))
 
 
 # --------------------------------------------------------------------------- registration

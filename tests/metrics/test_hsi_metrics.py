@@ -98,3 +98,14 @@ def test_metric_sets_are_registered_with_units_and_tolerances():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError):
         M.psnr(np.zeros((4, 4, 2)), np.zeros((4, 4, 3)))
+
+
+def test_starnet_ergas_is_defined_when_an_estimate_band_mean_is_negative():
+    from bench.metrics.hsi import starnet_ergas
+    ref = np.full((4, 4, 2), 0.01)
+    est = ref.copy()
+    est[..., 0] = -0.02  # a noisy near-zero band whose mean went negative
+    v = starnet_ergas(est, ref)
+    mse0 = ((0.03 * 255) ** 2)
+    expected = 100 * math.sqrt(np.mean([mse0 / (0.02 * 255), 0.0]))
+    assert math.isfinite(v) and abs(v - expected) < 1e-9
