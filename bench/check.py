@@ -35,6 +35,8 @@ def cell_label(row) -> str:
 
 
 def tolerance_of(metric_name: str) -> float:
+    """The metric's own tolerance (``nmse_db@16`` uses ``nmse_db``'s)."""
+    R.load_all()
     base = metric_name.split("@")[0]
     m = R.METRICS.get(base)
     return m.tolerance if m else 1e-6

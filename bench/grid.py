@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,8 +126,3 @@ def build_cells(suite: str, datasets, degradations, methods, devices, seed: int)
             unique.append(c)
     return unique
 
-
-def cell_to_json(cell: Cell) -> str:
-    return json.dumps({**cell.__dict__, "dataset_params": list(map(list, cell.dataset_params)),
-                       "degradation_params": list(map(list, cell.degradation_params)),
-                       "method_params": list(map(list, cell.method_params))}, default=str)
