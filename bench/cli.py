@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="parallel worker processes (threads are split between them)")
     p.add_argument("--quick", action="store_true", help="the suite's reduced grid (minutes)")
     p.add_argument("--smoke", action="store_true", help="the suite's smoke grid (what `check` runs)")
+    p.add_argument("--grid", default=None, metavar="NAME",
+                   help="one of the suite's named extra grids (e.g. istd's `ablation`; see `list`)")
     p.add_argument("--seed", type=int, default=0, help="base seed; every cell's seeds derive from it by hashing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_common(p)
@@ -108,6 +110,9 @@ def cmd_list(args) -> int:
             print(f"    {mt.name:22s} [{mt.unit}] {arrow}; {mt.definition}")
         print(f"  default grid: {len(s.grid.datasets)} dataset(s) x {len(s.grid.degradations)} degradation(s) "
               f"x {len(s.grid.methods)} method(s)")
+        for gname, g in (getattr(s, "extra_grids", {}) or {}).items():
+            print(f"  grid {gname} (run --grid {gname}): {len(g.datasets)} dataset(s) x {len(g.degradations)} "
+                  f"degradation(s) x {len(g.methods)} method selector(s)")
         print()
     return 0
 
@@ -127,6 +132,12 @@ def cmd_run(args) -> int:
 
     suite = R.SUITES.get_or_fail(args.suite)
     spec = suite.smoke if args.smoke else (suite.quick if args.quick else suite.grid)
+    if args.grid:
+        extra = getattr(suite, "extra_grids", {}) or {}
+        if args.grid not in extra:
+            from bench.errors import UnknownNameError
+            raise UnknownNameError(f"suite {args.suite} has no grid {args.grid!r}", valid=sorted(extra), what="grid")
+        spec = extra[args.grid]
     devices = [d.strip() for d in args.device.split(",") if d.strip()]
     for d in devices:
         if d not in ("cpu", "cuda"):

@@ -214,6 +214,11 @@ class TrainingJob:
         """A state the loader can rebuild (the initialisation); enables float16 deltas."""
         return None
 
+    def lr_factor(self, stage: Stage, step: int) -> float:
+        """Multiplier of every group's base learning rate at ``step`` (0-based) of ``stage``;
+        1.0 (constant) unless the job has a schedule (e.g. poly decay)."""
+        return 1.0
+
     def better(self, a: float, b: float | None) -> bool:
         if b is None or (isinstance(b, float) and math.isnan(b)):
             return True
@@ -306,6 +311,9 @@ def train(job: TrainingJob, out_path: str, resume: bool = True, progress: bool =
             stopped = False
             while pos["step"] < stage.max_steps:
                 job.model.train()
+                factor = job.lr_factor(stage, pos["step"])
+                for group in optimizer.param_groups:
+                    group["lr"] = group.setdefault("base_lr", group["lr"]) * factor
                 batch = job.batch(gen)
                 loss = job.loss(batch, stage)
                 optimizer.zero_grad(set_to_none=True)
@@ -319,6 +327,9 @@ def train(job: TrainingJob, out_path: str, resume: bool = True, progress: bool =
                     with torch.no_grad():
                         v = job.validate(stage)
                     score = v[job.score_name]
+                    pos.setdefault("history", []).append(
+                        {"step": pos["steps"], "seconds": round(elapsed(), 1),
+                         **{k: float(x) for k, x in v.items() if isinstance(x, (int, float))}})
                     if not math.isfinite(score):
                         raise BenchError(f"training diverged in stage {stage.name} (validation {score}); "
                                          f"lower the learning rate of the recipe")
@@ -350,6 +361,7 @@ def train(job: TrainingJob, out_path: str, resume: bool = True, progress: bool =
     meta = {**job.checkpoint_meta(), **(extra_meta or {}), "recipe": job.recipe, "seed": job.seed,
             "validation": final, "training": {"steps": pos["steps"], "seconds": round(seconds, 1),
                                               "stages": len(stages), "log": pos["log"],
+                                              "history": pos.get("history", []),
                                               "torch_threads": torch.get_num_threads(),
                                               "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}
     reference = job.reference_state()
@@ -384,12 +396,16 @@ def add_parser(sub) -> None:
                    help="override one recipe value, repeatable (e.g. --set steps_new=400)")
     p.add_argument("--out", default=None, help="checkpoint path (default: where the method looks for it)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--data-root", default=None,
+                   help="folder with the real data sets (default: $BENCH_DATA, else ~/.cache/imaging-bench/data)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (methods that support it; default cpu)")
     p.add_argument("--no-resume", action="store_true", help="ignore a resume file and start afresh")
     p.add_argument("--no-progress", action="store_true")
 
 
 def cmd_train(args) -> int:
     from bench import registry as R
+    from bench.cli import default_data_root
     from bench.selectors import parse_value
 
     R.SUITES.get_or_fail(args.suite)
@@ -407,10 +423,16 @@ def cmd_train(args) -> int:
             raise BenchError(f"--set {item!r}: expected KEY=VALUE")
         k, v = item.split("=", 1)
         overrides[k.strip()] = parse_value(v, f"--set {k}")
+    if args.device not in ("cpu", "cuda") and not args.device.startswith("cuda:"):
+        raise BenchError(f"--device {args.device!r}: use cpu or cuda")
+    if args.device != "cpu" and not torch.cuda.is_available():
+        raise BenchError(f"--device {args.device}: torch sees no CUDA device here; train with --device cpu")
     job, default_out = mcls.training_job(recipe=args.recipe, snr=args.snr, dataset=args.dataset,
-                                         seed=args.seed, overrides=overrides)
+                                         seed=args.seed, overrides=overrides, device=args.device,
+                                         data_root=args.data_root or default_data_root())
     out = args.out or default_out
-    print(f"training {args.method} ({args.recipe}) -> {out}; {torch.get_num_threads()} thread(s)", file=sys.stderr)
+    print(f"training {args.method} ({args.recipe}) -> {out} on {args.device}; {torch.get_num_threads()} thread(s)",
+          file=sys.stderr)
     res = train(job, out, resume=not args.no_resume, progress=not args.no_progress)
     size = os.path.getsize(out)
     print(f"{out}: {res.steps} steps in {res.seconds:.0f} s; validation "

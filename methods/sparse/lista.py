@@ -384,7 +384,12 @@ class _Unrolled(Method):
     # -- training
     @classmethod
     def training_job(cls, recipe: str = "cpu", snr=None, dataset: str | None = None, seed: int | None = None,
-                     overrides: dict[str, Any] | None = None):
+                     overrides: dict[str, Any] | None = None, device: str = "cpu",
+                     data_root: str | None = None):
+        if device != "cpu":
+            from bench.errors import BenchError
+            raise BenchError(f"{cls.name}: the sparse suite trains on the cpu only (small dense layers; "
+                             f"a GPU gains little); drop --device {device}")
         job = LassoTrainingJob(cls.name, recipe, snr if snr is not None else "inf", dataset, seed, overrides or {})
         return job, default_checkpoint(cls.name, job.snr_db) if dataset is None else job.default_path()
 

@@ -100,6 +100,9 @@ def test_tiny_training_improves_validation_and_the_method_loads_it(tmp_path):
     meta = read_checkpoint_meta(out)
     assert meta["method"] == "lista_cp" and meta["seed"] == 1 and meta["recipe"]["steps_new"] == 40
     assert meta["training"]["steps"] == res.steps and "python -m bench train" in meta["how_to_reproduce"]
+    hist = meta["training"]["history"]  # every validation with its step, seconds and scores
+    assert hist and all("val_nmse_db" in h and h["step"] > 0 for h in hist)
+    assert [h["step"] for h in hist] == sorted(h["step"] for h in hist)
 
     task = _tiny_task()
     assert meta["instance"] == task.problem_id
