@@ -154,10 +154,11 @@ def score_masks(preds: Sequence, gts: Sequence) -> dict[str, float]:
     }
 
 
-def pd_fa_curve(maps: Sequence[torch.Tensor], gts: Sequence, thresholds=CURVE_THRESHOLDS
-                ) -> tuple[list[float], list[float]]:
-    """(Pd in %, Fa x 1e-6) at each threshold of the max-normalised maps, over the set."""
-    norm = [_max_norm(m.to(torch.float64)).cpu().numpy() for m in maps]
+def pd_fa_curve(maps: Sequence[torch.Tensor], gts: Sequence, thresholds=CURVE_THRESHOLDS,
+                normalise: bool = True) -> tuple[list[float], list[float]]:
+    """(Pd in %, Fa x 1e-6) at each threshold of the maps over the set: of the max-normalised
+    maps (``normalise``, classical maps), or of the maps as they are (probability maps)."""
+    norm = [(_max_norm(m.to(torch.float64)) if normalise else m.to(torch.float64)).cpu().numpy() for m in maps]
     gts = [np.asarray(g.cpu() if isinstance(g, torch.Tensor) else g, dtype=bool) for g in gts]
     pds, fas = [], []
     for t in thresholds:

@@ -31,6 +31,14 @@ PROTOCOL = ("BasicIRSTD protocol at native resolution: IoU = total intersection/
             "(greedy), Fa = unmatched predicted pixels/all pixels (x1e-6)")
 DEGRADATIONS = ("clean", "gaussian_noise[sigma=10]", "gaussian_noise[sigma=20]",
                 "salt_pepper[density=0.01]", "salt_pepper[density=0.05]")
+ABLATION_STAGES = tuple(range(1, 8))
+ABLATION_SE = ((), ("background",), ("background", "target"), ("background", "target", "noise"))
+ABLATION_CHECKPOINTS = tuple([f"l_rpcanet_ablation_stages{k}" for k in ABLATION_STAGES]
+                             + ["l_rpcanet_ablation_se-" + ("+".join(m) or "none") for m in ABLATION_SE])
+LEARNED_NOTE = ("Learned rows (rpcanet, l_rpcanet): the shipped CPU-budget checkpoints (recipe `cpu`, trained on "
+                "the SIRST train split, selected on val), maps sigmoid(T), rule prob (> 0.5); l_rpcanet is the "
+                "public code's configuration, 475,188 parameters (the slides report 0.216M). ")
+SHORT = {"background": "B", "target": "T", "noise": "N", "image": "D"}
 RULE_TABLE = ("max_norm", "minmax", "mean_std3", "mean_std5", "mean_std10", "mean_range0.5")
 
 
@@ -57,12 +65,12 @@ class IstdSuite(Suite):
     grid = GridSpec(
         datasets=("sirst", "istd_synthetic"),
         degradations=DEGRADATIONS,
-        methods=("ipi", "mpcm", "pstnn"),
+        methods=("ipi", "mpcm", "pstnn", "rpcanet", "l_rpcanet"),
     )
     quick = GridSpec(
         datasets=("sirst[limit=20]", "istd_synthetic[n_images=12]"),
         degradations=("clean", "gaussian_noise[sigma=10]", "salt_pepper[density=0.01]"),
-        methods=("ipi", "mpcm", "pstnn"),
+        methods=("ipi", "mpcm", "pstnn", "rpcanet", "l_rpcanet"),
     )
     # `bench check` runs the smoke grid on one torch thread: its problems are small, and on a
     # shared 2-core machine two threads per op stall at every barrier (40x slower measured)
@@ -70,8 +78,15 @@ class IstdSuite(Suite):
     smoke = GridSpec(
         datasets=("istd_synthetic[n_images=6,min_size=96,max_size=128]", "sirst[max_pixels=30000]"),
         degradations=("clean", "gaussian_noise[sigma=10]"),
-        methods=("ipi", "mpcm", "pstnn"),
+        methods=("ipi", "mpcm", "pstnn", "rpcanet", "l_rpcanet"),
     )
+    # the slides' ablations of L-RPCANet, each row trained with the reduced `ablation` recipe
+    # (`python -m bench train --suite istd --method l_rpcanet --recipe ablation --set stages=K`)
+    extra_grids = {"ablation": GridSpec(
+        datasets=("sirst",),
+        degradations=("clean",),
+        methods=("l_rpcanet[checkpoint=[" + ",".join(ABLATION_CHECKPOINTS) + "]]",),
+    )}
 
     # ------------------------------------------------------------------ task
     def make_task(self, data: IstdData, degradation, seed: int, device: str) -> Task:
@@ -106,7 +121,9 @@ class IstdSuite(Suite):
         rule = output.segmentation
         masks = [segment(m, rule) for m in maps]
         metrics = score_masks(masks, gts)
-        pds, fas = pd_fa_curve(maps, gts)
+        # learned networks' maps are probabilities: their curve thresholds the probability
+        # itself; classical maps are normalised (negatives to 0, / max) first
+        pds, fas = pd_fa_curve(maps, gts, normalise=rule != "prob")
         metrics["pd_fa_auc"] = pd_fa_auc(pds, fas)
         by_rule = {}
         for r in RULE_TABLE:
@@ -135,7 +152,8 @@ class IstdSuite(Suite):
             })
         extras = {
             "segmentation": rule, "segmentation_rule": describe_rule(rule), "protocol": "basicirstd",
-            "pd_fa_curve": {"thresholds": list(CURVE_THRESHOLDS), "pd": pds, "fa": fas},
+            "pd_fa_curve": {"thresholds": list(CURVE_THRESHOLDS), "pd": pds, "fa": fas,
+                            "normalised": rule != "prob"},
             "by_rule": by_rule, "per_image": per_image, "visual": visual, "notes": list(task.info.get("notes", ())),
             "authors_ipi_s_per_image": task.info.get("authors_ipi_s_per_image"),
             "n_targets_source": task.info.get("source"),
@@ -166,6 +184,12 @@ class IstdSuite(Suite):
 
         paths: list[str] = []
         frame = latest(frame, ["dataset", "degradation", "method_label", "device"])
+        is_ablation = frame["method_label"].str.contains("_ablation_", regex=False)
+        if is_ablation.any():
+            paths += self._ablation_report(frame[is_ablation], outdir)
+            frame = frame[~is_ablation]
+        if frame.empty:
+            return paths
         frame = frame.assign(rule=frame["extras"].map(lambda e: (e or {}).get("segmentation", "?")))
         methods = method_order(frame)
         datasets = list(dict.fromkeys(frame["dataset"]))
@@ -210,6 +234,7 @@ class IstdSuite(Suite):
                    f"(– for classical methods); time: median of timed repeats of the whole set divided "
                    f"by its number of images, on SIRST where measured, else the first dataset (– where not "
                    f"measured). "
+                   f"{LEARNED_NOTE}"
                    f"Best per column in bold. {prov}.")
         paths += write_table(Table(values, dirs, caption, "tab:istd_main", fmt=fmt, index_name="method"),
                              outdir, "istd_main")
@@ -306,8 +331,9 @@ class IstdSuite(Suite):
             ax.grid(True, which="both", alpha=0.3)
             ax.legend(fontsize=7)
         axes[0][0].set_ylabel("Pd (%)")
-        fig.suptitle("Pd-Fa curves: maps normalised (negatives to 0, / max), thresholds 0.01..0.98 joined "
-                     "in order; BasicIRSTD Pd/Fa; AUC under the best-Pd envelope, Fa <= 100e-6", fontsize=8)
+        fig.suptitle("Pd-Fa curves: classical maps normalised (negatives to 0, / max), learned nets' sigmoid "
+                     "maps as they are (dashed); thresholds 0.01..0.98 joined in order; BasicIRSTD Pd/Fa; AUC "
+                     "under the best-Pd envelope, Fa <= 100e-6", fontsize=8)
         paths += save_figure(fig, outdir, "istd_pd_fa")
 
         # ---- visual grid: images, ground truth, each method's map and mask
@@ -336,6 +362,80 @@ class IstdSuite(Suite):
                          f"{', '.join(rules)}", fontsize=8)
             paths += save_figure(fig, outdir, "istd_visual")
         return paths
+
+
+    def _ablation_report(self, frame, outdir: str) -> list[str]:
+        """The slides' ablations of L-RPCANet: stages K = 1..7, and SE blocks switched on
+        module by module; every row trained with the same reduced recipe (in the caption)."""
+        import pandas as pd
+
+        from bench.methods.istd.learned import RECIPES
+        from bench.report import Table, provenance_line, write_table
+
+        paths: list[str] = []
+        frame = frame[frame["degradation"] == "clean"]
+        frame = frame.sort_values("device", key=lambda s: s.map(lambda d: 0 if d == "cpu" else 1))
+        frame = frame.groupby(["dataset", "method_label"], as_index=False, sort=False).head(1)
+        prov = provenance_line(frame)
+        r = RECIPES["ablation"]
+        budget = (f"Every row trained with the same reduced recipe `ablation`: {r['steps']} Adam steps, batch "
+                  f"{r['batch_size']} of {r['crop']}x{r['crop']} crops ({int(100 * r['positive_fraction'])}% "
+                  f"around a target), lr {r['lr']:g} with poly decay, model kept by IoU on the first "
+                  f"{r['val_limit']} val images, seed {r['seed']}; far below the shipped networks' budget, so "
+                  f"differences of a few points are within training noise (one seed per row)")
+        metric_cols = [("mIoU", "iou"), ("nIoU", "niou"), ("F1", "f1"), ("Pd", "pd"), ("Fa", "fa")]
+
+        def entry(row):
+            e = row["extras"] or {}
+            out = {"params": float(row["parameter_count"]) if row["parameter_count"] == row["parameter_count"] else math.nan}
+            for label, key in metric_cols:
+                out[label] = row["metrics"].get(key, math.nan)
+            out["train s"] = float((e.get("training") or {}).get("seconds") or math.nan)
+            return out, e
+
+        for ds in dict.fromkeys(frame["dataset"]):
+            df = frame[frame["dataset"] == ds]
+            n_img = int(df["n_samples"].iloc[0])
+            k_rows, se_rows = {}, {}
+            for _, row in df.iterrows():
+                vals, e = entry(row)
+                ck = str(e.get("checkpoint", ""))
+                if "_ablation_stages" in ck:
+                    k_rows[int(e.get("stages"))] = vals
+                    if int(e.get("stages")) == 6:
+                        se_rows[tuple(e.get("se_modules") or ())] = vals
+                elif "_ablation_se-" in ck and int(e.get("stages", 0)) == 6:
+                    se_rows[tuple(e.get("se_modules") or ())] = vals
+            fmt = {"params": "{:,.0f}", "train s": "{:.0f}"}
+            dirs = {"mIoU": "max", "nIoU": "max", "F1": "max", "Pd": "max", "Fa": "min"}
+            if k_rows:
+                kv = pd.DataFrame([k_rows[k] for k in sorted(k_rows)], index=[str(k) for k in sorted(k_rows)])
+                cap = (f"L-RPCANet ablation over the number of stages K on {ds} ({n_img} test images, clean): "
+                       f"parameters and detection ({PROTOCOL}; sigmoid output > 0.5). {budget}. train s: training "
+                       f"seconds (one torch thread, two trainings sharing a 2-core machine). {prov}.")
+                paths += write_table(Table(kv, dirs, cap, "tab:istd_ablation_stages_" + slug_(ds), fmt=fmt,
+                                           index_name="K"), outdir, "istd_ablation_stages_" + slug_(ds))
+            if se_rows:
+                order = sorted(se_rows, key=len)
+                tick = {True: "yes", False: "-"}
+                rows = []
+                for mods in order:
+                    rows.append({**{m: tick[m in mods] for m in ("background", "target", "noise", "image")},
+                                 **se_rows[mods]})
+                sv = pd.DataFrame(rows, index=["+".join(SHORT[m] for m in mods) or "none" for mods in order])
+                cap = (f"L-RPCANet ablation of the squeeze-and-excitation blocks, switched on module by module "
+                       f"(B background, T target, N noise, D image; K = 6) on {ds} ({n_img} test images, clean). "
+                       f"{PROTOCOL}. {budget}. {prov}.")
+                paths += write_table(Table(sv, dirs, cap, "tab:istd_ablation_se_" + slug_(ds),
+                                           fmt={**fmt, "background": "{}", "target": "{}", "noise": "{}",
+                                                "image": "{}"}, index_name="SE in"),
+                                     outdir, "istd_ablation_se_" + slug_(ds))
+        return paths
+
+
+def slug_(s: str) -> str:
+    from bench.report import slug
+    return slug(s)
 
 
 def _ms_per_image(frame) -> dict:

@@ -29,7 +29,7 @@ def one_thread():
 
 
 def test_grids_resolve_and_metrics_are_registered():
-    for spec in (SUITE.grid, SUITE.quick, SUITE.smoke):
+    for spec in (SUITE.grid, SUITE.quick, SUITE.smoke, *SUITE.extra_grids.values()):
         cells = build_cells("istd", spec.datasets, spec.degradations, spec.methods, ["cpu"], 0)
         assert cells
     for m in SUITE.metrics:
@@ -107,3 +107,45 @@ def test_corrupt_file_fails_only_that_datasets_cells(tmp_path):
     assert summary.failed == 1 and summary.done == 1
     failed = store.frame("istd", status="failed").iloc[0]
     assert "DataError" in failed["error"] and "1.png" in failed["error"] and "checksum" in failed["error"]
+
+
+def _untrained_checkpoint(path, method="l_rpcanet", **knobs):
+    """A checkpoint of an untrained network (what the tests need: a loadable file)."""
+    from bench.methods.istd import learned as L
+    from bench.train import save_checkpoint
+    cfg = L.net_config(method, **knobs)
+    net = L.build(cfg, seed=0)
+    save_checkpoint(str(path), net.state_dict(),
+                    {"method": method, "config": L.config_dict(cfg), "seed": 0, "recipe": {"name": "test"},
+                     "training": {"steps": 0, "seconds": 1.0}, "how_to_reproduce": "test"},
+                    reference=L.build(cfg, seed=0).state_dict())
+    return str(path)
+
+
+def test_learned_rows_and_ablation_tables(tmp_path):
+    main = _untrained_checkpoint(tmp_path / "main.npz", stages=1)
+    k1 = _untrained_checkpoint(tmp_path / "l_rpcanet_ablation_stages1.npz", stages=1)
+    k2 = _untrained_checkpoint(tmp_path / "l_rpcanet_ablation_stages2.npz", stages=2)
+    k6 = _untrained_checkpoint(tmp_path / "l_rpcanet_ablation_stages6.npz", stages=6)
+    none = _untrained_checkpoint(tmp_path / "l_rpcanet_ablation_se-none.npz", se="none")
+    store = Store(str(tmp_path / "r.sqlite"))
+    methods = ["mpcm", f"l_rpcanet[checkpoint={main}]",
+               "l_rpcanet[checkpoint=[" + ",".join((k1, k2, k6, none)) + "]]"]
+    cells = build_cells("istd", [TINY], ["clean"], methods, ["cpu"], 0)
+    summary = run_grid(cells, store, RunOptions(repeat=1), progress=False)
+    assert summary.failed == 0, summary.text()
+    frame = store.frame("istd")
+    learned = frame[frame["family"] == "learned"]
+    assert set(learned["parameter_count"]) == {475_188 // 6, 2 * 475_188 // 6, 475_188, 475_188 - 6 * 4 * 162}
+    assert all(r["extras"]["segmentation"] == "prob" for _, r in learned.iterrows())
+    assert all(r["extras"]["pd_fa_curve"]["normalised"] is False for _, r in learned.iterrows())
+    paths = SUITE.report(frame, str(tmp_path / "out"), {})
+    names = {os.path.basename(p) for p in paths}
+    stem = "istd_synthetic_max_size_72_min_size_64_n_images_3"
+    assert f"istd_ablation_stages_{stem}.md" in names and f"istd_ablation_se_{stem}.md" in names
+    ks = open(tmp_path / "out" / f"istd_ablation_stages_{stem}.md").read()
+    assert "79,198" in ks and "158,396" in ks and "475,188" in ks and "300 Adam steps" in ks
+    se = open(tmp_path / "out" / f"istd_ablation_se_{stem}.md").read()
+    assert "none" in se and "B+T+N+D" in se
+    main_md = open(tmp_path / "out" / "istd_main.md").read()
+    assert "79,198" in main_md and "_ablation_" not in main_md  # ablation rows stay out of the main table

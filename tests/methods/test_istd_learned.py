@@ -1,0 +1,197 @@
+"""RPCANet and L-RPCANet: parameter counts, the update equations, the ablation knobs, the
+loss, the crops, and a real (tiny) training on SIRST through `bench train` that the
+registered method then loads."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from bench import registry as R
+from bench.errors import BenchError, CheckpointError
+from bench.methods.istd import learned as L
+from bench.methods.istd.common import IstdInput
+
+R.load_all()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_parameter_counts_of_the_published_configurations():
+    assert L.build(L.RPCANET).parameter_count() == 679_896       # SPECS / the public RPCANet code
+    assert L.build(L.L_RPCANET).parameter_count() == 475_188     # the public L-RPCANet code
+
+
+def test_parameters_grow_linearly_with_the_number_of_stages():
+    per_stage = L.build(L.net_config("l_rpcanet", stages=1)).parameter_count()
+    assert per_stage == 475_188 // 6
+    for k in (2, 3, 7):
+        assert L.build(L.net_config("l_rpcanet", stages=k)).parameter_count() == k * per_stage
+
+
+def test_se_blocks_switch_per_module():
+    full = L.build(L.L_RPCANET).parameter_count()
+    none = L.build(L.net_config("l_rpcanet", se="none")).parameter_count()
+    # an SE block on 32 channels with reduction 16: 32*2+2 + 2*32+32 = 162 parameters
+    assert full - none == 6 * 4 * 162
+    only_t = L.net_config("l_rpcanet", se="target")
+    assert only_t.se_modules() == ("target",)
+    assert L.build(only_t).parameter_count() - none == 6 * 162
+    with pytest.raises(BenchError, match="unknown module"):
+        L.net_config("rpcanet", se="noise")  # RPCANet has no noise module
+
+
+def test_stage_follows_the_update_equations():
+    """With every CNN replaced by a known function the stage gives SPECS' formulas."""
+    torch.manual_seed(0)
+    stage = L.Stage(L.L_RPCANET)
+    stage.background.forward = lambda x: 0.5 * x
+    stage.target.forward = lambda x: x ** 2
+    stage.noise.forward = lambda x: -x
+    stage.image.forward = lambda x: 2 * x
+    with torch.no_grad():
+        stage.eps.fill_(0.1)
+        stage.sigma.fill_(0.2)
+    D, T, N = torch.rand(3, 1, 1, 5, 6, dtype=torch.float32)
+    D2, T2, N2 = stage(D, T, N)
+    x = D - T - N
+    B = x + 0.5 * x
+    xt = T + D - B - N
+    Te = xt - 0.1 * xt ** 2
+    xn = N + D - B - Te
+    Ne = xn + 0.2 * xn
+    torch.testing.assert_close(T2, Te)
+    torch.testing.assert_close(N2, Ne)
+    torch.testing.assert_close(D2, 2 * (B + Te + Ne))
+
+
+def test_noise_restarts_each_stage_unless_carried():
+    cfg = L.net_config("l_rpcanet", stages=2)
+    a = L.build(cfg, seed=3).eval()
+    b = L.build(L.net_config("l_rpcanet", stages=2, noise_carry=True), seed=3).eval()
+    x = torch.rand(1, 1, 24, 24)
+    with torch.no_grad():
+        for s in b.stages:  # make the noise update matter
+            s.sigma.fill_(0.5)
+        for s in a.stages:
+            s.sigma.fill_(0.5)
+        assert not torch.allclose(a(x)[1], b(x)[1])
+        one = L.build(L.net_config("l_rpcanet", stages=1), seed=3).eval()
+        one.stages[0].sigma.fill_(0.5)
+        # one stage: carrying or not is the same network
+        c = L.build(L.net_config("l_rpcanet", stages=1, noise_carry=True), seed=3).eval()
+        c.stages[0].sigma.fill_(0.5)
+        torch.testing.assert_close(one(x)[1], c(x)[1])
+
+
+def test_initialisation_is_deterministic_from_the_seed():
+    a, b, c = (L.build(L.RPCANET, s).state_dict() for s in (5, 5, 6))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a if a[k].is_floating_point() and a[k].numel() > 1)
+
+
+def test_soft_iou_loss():
+    mask = torch.zeros(1, 1, 8, 8)
+    mask[0, 0, 2:4, 2:4] = 1
+    perfect = (mask * 2 - 1) * 50.0
+    assert float(L.soft_iou_loss(perfect, mask)) < 1e-6
+    # all-zero logits: p = 0.5 everywhere; I = 2, U = 32 + 4 - 2 = 34; loss = 1 - 3/35
+    assert float(L.soft_iou_loss(torch.zeros(1, 1, 8, 8), mask)) == pytest.approx(1 - 3 / 35)
+
+
+def test_positive_crops_contain_a_target():
+    img = torch.rand(50, 70)
+    mask = torch.zeros(50, 70)
+    mask[40, 65] = 1
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        x, m = L._crop(img, mask, torch.nonzero(mask), 16, 1.0, g)
+        assert x.shape == (16, 16) and m.sum() == 1
+    x, m = L._crop(torch.rand(10, 12), torch.zeros(10, 12), torch.zeros(0, 2, dtype=torch.long), 16, 0.5, g)
+    assert x.shape == (16, 16)  # padded
+
+
+def test_poly_schedule_and_unknown_recipe_keys(data_root):
+    job = L.IstdTrainingJob("l_rpcanet", "cpu", None, None, {"stages": 1, "val_limit": 2}, "cpu", data_root)
+    st = job.schedule()[0]
+    assert job.lr_factor(st, 0) == 1.0
+    assert job.lr_factor(st, st.max_steps // 2) == pytest.approx(0.5 ** 0.9)
+    with pytest.raises(BenchError, match="unknown recipe key"):
+        L.IstdTrainingJob("l_rpcanet", "cpu", None, None, {"stepz": 3}, "cpu", data_root)
+
+
+def test_tiny_training_writes_a_checkpoint_the_method_loads(tmp_path, data_root):
+    from bench.train import read_checkpoint_meta, train
+    over = {"stages": 1, "steps": 3, "eval_every": 3, "val_limit": 2, "crop": 32, "batch_size": 2}
+    job = L.IstdTrainingJob("l_rpcanet", "cpu", None, 1, over, "cpu", data_root)
+    path = str(tmp_path / "tiny.npz")
+    res = train(job, path, progress=False)
+    assert res.steps == 3 and os.path.exists(path)
+    meta = read_checkpoint_meta(path)
+    assert meta["method"] == "l_rpcanet" and meta["config"]["stages"] == 1
+    assert meta["parameter_count"] == 475_188 // 6
+    assert len(meta["train_hash"]) > 8 and "--set stages=1" in meta["how_to_reproduce"]
+    assert "<data_root>" in meta["recipe"]["train_split"]
+    assert [h["step"] for h in meta["training"]["history"]] == [3]
+    assert meta["validation_as_stored"]["val_iou"] == pytest.approx(meta["validation"]["val_iou"], abs=1.0)
+    # the method loads it and returns probability maps of the image sizes
+    m = R.METHODS["l_rpcanet"](checkpoint=path)
+    m.setup(R.MethodContext(device="cpu", seed=0))
+    imgs = (torch.rand(40, 50) * 255, torch.rand(33, 47) * 255)
+    out = m.run(IstdInput(imgs))
+    assert out.segmentation == "prob"
+    assert [tuple(x.shape) for x in out.maps] == [(40, 50), (33, 47)]
+    assert all(float(x.min()) >= 0 and float(x.max()) <= 1 for x in out.maps)
+    assert m.parameter_count() == 475_188 // 6
+    # the loaded network is the trained one, not the initialisation
+    sd = m._net.state_dict()
+    init = L.build(L.config_from_dict(meta["config"]), seed=1).state_dict()
+    assert any(not torch.allclose(sd[k], init[k]) for k in sd if sd[k].is_floating_point())
+    # refusals: another method's checkpoint, a truncated file
+    other = R.METHODS["rpcanet"](checkpoint=path)
+    with pytest.raises(CheckpointError, match="belongs to method"):
+        other.setup(R.MethodContext(device="cpu", seed=0))
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(open(path, "rb").read()[:500])
+    with pytest.raises(CheckpointError):
+        R.METHODS["l_rpcanet"](checkpoint=str(bad)).setup(R.MethodContext(device="cpu", seed=0))
+    with pytest.raises(CheckpointError, match="train it with"):
+        R.METHODS["l_rpcanet"](checkpoint=str(tmp_path / "missing.npz")).setup(R.MethodContext(device="cpu", seed=0))
+
+
+def test_ablation_checkpoint_names():
+    assert L.ablation_name("l_rpcanet", {"stages": 3}) == "l_rpcanet_ablation_stages3"
+    assert L.ablation_name("l_rpcanet", {"se": ["background", "target"]}) == \
+        "l_rpcanet_ablation_se-background+target"
+    assert L.ablation_name("l_rpcanet", {"se": "none"}) == "l_rpcanet_ablation_se-none"
+    assert L.resolve_checkpoint("l_rpcanet", "l_rpcanet_ablation_stages3").endswith(
+        os.path.join("checkpoints", "l_rpcanet_ablation_stages3.npz"))
+    assert L.resolve_checkpoint("l_rpcanet", "auto").endswith("l_rpcanet_sirst.npz")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_forward_matches_cpu():
+    net = L.build(L.net_config("l_rpcanet", stages=2), seed=0).eval()
+    x = torch.rand(1, 1, 40, 40)
+    with torch.no_grad():
+        a = net(x)[1]
+        b = net.cuda()(x.cuda())[1].cpu()
+    torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+
+
+def test_set_se_none_means_no_se_blocks(data_root):
+    # the selector parser reads `none` as None; it must not fall back to the default (all)
+    job = L.IstdTrainingJob("l_rpcanet", "ablation", None, None, {"se": None}, "cpu", data_root)
+    assert job.net_cfg.se_modules() == ()
+    assert job.default_path().endswith("l_rpcanet_ablation_se-none.npz")
+    job = L.IstdTrainingJob("l_rpcanet", "ablation", None, None, {"se": "background,target"},
+                            "cpu", data_root)
+    assert job.net_cfg.se_modules() == ("background", "target")
+    assert job.default_path().endswith("l_rpcanet_ablation_se-background+target.npz")
