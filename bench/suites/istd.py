@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import os
 
 import numpy as np
 import torch
@@ -87,6 +88,26 @@ class IstdSuite(Suite):
         degradations=("clean",),
         methods=("l_rpcanet[checkpoint=[" + ",".join(ABLATION_CHECKPOINTS) + "]]",),
     )}
+
+    def skip_reason(self, cell) -> str | None:
+        """A learned cell whose checkpoint file is not there (the ablation checkpoints are not
+        shipped: `bench train` makes them) is left out with the command that makes it."""
+        if R.METHODS[cell.method].family != "learned":
+            return None
+        from bench.methods.istd.learned import resolve_checkpoint, train_command
+        ckpt = str(cell.mparams.get("checkpoint", "auto"))
+        path = resolve_checkpoint(cell.method, ckpt)
+        if os.path.exists(path):
+            return None
+        stem = os.path.basename(path)[:-4]
+        if "_ablation_" in stem:
+            knob = stem.split("_ablation_", 1)[1]
+            arg = (f"stages={knob[len('stages'):]}" if knob.startswith("stages")
+                   else "se=" + knob.split("-", 1)[1].replace("+", ","))
+            cmd = train_command(cell.method, "ablation", {}) + f" --set {arg}"
+        else:
+            cmd = train_command(cell.method)
+        return f"{cell.method}: no checkpoint {os.path.relpath(path)} (make it with `{cmd}`)"
 
     # ------------------------------------------------------------------ task
     def make_task(self, data: IstdData, degradation, seed: int, device: str) -> Task:

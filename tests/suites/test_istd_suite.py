@@ -149,3 +149,17 @@ def test_learned_rows_and_ablation_tables(tmp_path):
     assert "none" in se and "B+T+N+D" in se
     main_md = open(tmp_path / "out" / "istd_main.md").read()
     assert "79,198" in main_md and "_ablation_" not in main_md  # ablation rows stay out of the main table
+
+
+def test_missing_learned_checkpoints_are_skipped_with_the_command_that_makes_them(tmp_path):
+    cells = build_cells("istd", [TINY], ["clean"],
+                        [f"l_rpcanet[checkpoint={tmp_path}/l_rpcanet_ablation_stages3.npz]",
+                         f"l_rpcanet[checkpoint={tmp_path}/l_rpcanet_ablation_se-background+target.npz]",
+                         "mpcm"], ["cpu"], 0)
+    reasons = [SUITE.skip_reason(c) for c in cells]
+    assert "--recipe ablation --set stages=3" in reasons[0]
+    assert "--set se=background,target" in reasons[1]
+    assert reasons[2] is None
+    made = _untrained_checkpoint(tmp_path / "l_rpcanet_ablation_stages3.npz", stages=3)
+    assert SUITE.skip_reason(build_cells("istd", [TINY], ["clean"], [f"l_rpcanet[checkpoint={made}]"],
+                                         ["cpu"], 0)[0]) is None
