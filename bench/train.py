@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
+import hashlib
 import json
 import math
 import os
@@ -149,12 +151,30 @@ def _json_default(o):
 
 
 def file_sha256(path: str) -> str:
-    import hashlib
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=256)
+def _file_sha256_cached(path: str, size: int, mtime: float) -> str:
+    return file_sha256(path)
+
+
+def hash_with_checkpoints(base: str, directory: str, prefix: str) -> str:
+    """``base`` (a method's source hash) combined with the name and SHA-256 of every
+    ``<prefix>*.npz`` in ``directory``: a retrained checkpoint invalidates stored cells.
+    File digests are cached by (path, size, mtime)."""
+    h = hashlib.sha256(base.encode())
+    if os.path.isdir(directory):
+        for f in sorted(os.listdir(directory)):
+            if f.startswith(prefix) and f.endswith(".npz"):
+                p = os.path.join(directory, f)
+                st = os.stat(p)
+                h.update(f.encode() + _file_sha256_cached(p, st.st_size, st.st_mtime).encode())
+    return h.hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------- jobs

@@ -32,3 +32,14 @@ def bench_env(tmp_path):
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("BENCH_DATA", os.path.join(REPO, "..", "shared", "data"))
     return env
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for a test's tiny problems (several threads on a loaded 2-core
+    machine spin at every barrier and crawl); restores the previous count. Modules use it
+    with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -205,7 +205,6 @@ def build(cfg: NetConfig, seed: int = 0) -> UnfoldingNet:
 
 
 # =========================================================================== methods
-import functools  # noqa: E402
 import hashlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
@@ -400,23 +399,8 @@ class _IstdLearned(Method):
     def source_hash(cls) -> str:
         """Source hash plus the shipped checkpoints of this method (a retrained checkpoint
         invalidates the stored cells)."""
-        h = hashlib.sha256(super().source_hash().encode())
-        if os.path.isdir(CHECKPOINT_DIR):
-            for f in sorted(os.listdir(CHECKPOINT_DIR)):
-                if f.startswith(cls.name + "_") and f.endswith(".npz"):
-                    h.update(f.encode() + _digest(os.path.join(CHECKPOINT_DIR, f)).encode())
-        return h.hexdigest()[:16]
-
-
-@functools.lru_cache(maxsize=64)
-def _digest_cached(path: str, size: int, mtime: float) -> str:
-    from bench.train import file_sha256
-    return file_sha256(path)
-
-
-def _digest(path: str) -> str:
-    st = os.stat(path)
-    return _digest_cached(path, st.st_size, st.st_mtime)
+        from bench.train import hash_with_checkpoints
+        return hash_with_checkpoints(super().source_hash(), CHECKPOINT_DIR, cls.name + "_")
 
 
 @register_method

@@ -26,7 +26,6 @@ train one: an untrained network is never evaluated as if it were trained.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import math
@@ -397,27 +396,8 @@ class _Unrolled(Method):
     def source_hash(cls) -> str:
         """Source hash plus the hash of the shipped checkpoints of this method, so that a
         retrained checkpoint invalidates the stored cells."""
-        return _hash_with_checkpoints(cls, super().source_hash())
-
-
-def _hash_with_checkpoints(cls, base: str) -> str:
-    h = hashlib.sha256(base.encode())
-    if os.path.isdir(CHECKPOINT_DIR):
-        for f in sorted(os.listdir(CHECKPOINT_DIR)):
-            if f.startswith(cls.name + "_snr") and f.endswith(".npz"):
-                h.update(f.encode() + _file_digest(os.path.join(CHECKPOINT_DIR, f)).encode())
-    return h.hexdigest()[:16]
-
-
-@functools.lru_cache(maxsize=64)
-def _file_digest_cached(path: str, size: int, mtime: float) -> str:
-    from bench.train import file_sha256
-    return file_sha256(path)
-
-
-def _file_digest(path: str) -> str:
-    st = os.stat(path)
-    return _file_digest_cached(path, st.st_size, st.st_mtime)
+        from bench.train import hash_with_checkpoints
+        return hash_with_checkpoints(super().source_hash(), CHECKPOINT_DIR, cls.name + "_snr")
 
 
 def build_network(method: str, A: torch.Tensor, n_layers: int, lam: float, weight_source: str = "closed_form",

@@ -17,13 +17,8 @@ TINY_RECIPE = {"n_layers": 3, "steps_new": 40, "steps_all": 20, "eval_every": 10
                "n_val": 200, "batch_size": 32}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny problems: one thread (several threads on a loaded machine spin and crawl)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# tiny problems: one torch thread (the shared fixture in tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _state():

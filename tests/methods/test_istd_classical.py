@@ -13,13 +13,8 @@ from bench.methods.istd.common import (IstdInput, covering_positions, extract_pa
                                        sliding_positions)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # tiny problems: threads only add overhead (and stall on a shared machine)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# tiny problems: one torch thread (the shared fixture in tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def low_rank_scene(h=120, w=130, seed=0):

@@ -16,12 +16,8 @@ from bench.methods.istd.common import IstdInput
 R.load_all()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# tiny problems: one torch thread (the shared fixture in tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_parameter_counts_of_the_published_configurations():

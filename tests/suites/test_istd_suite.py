@@ -20,12 +20,8 @@ SUITE = R.SUITES["istd"]
 TINY = "istd_synthetic[n_images=3,min_size=64,max_size=72]"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# tiny problems: one torch thread (the shared fixture in tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_grids_resolve_and_metrics_are_registered():
