@@ -34,11 +34,22 @@ the BasicIRSTD protocol at native resolution does not).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
+import json
+import os
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
+
+from bench.errors import BenchError, CheckpointError
+from bench.methods.istd.common import IstdInput, TargetMaps, groups_by_shape
+from bench.registry import Method, register_method
+from bench.train import Stage as TrainStage
+from bench.train import TrainingJob
 
 MODULES = ("background", "target", "noise", "image")
 
@@ -205,17 +216,6 @@ def build(cfg: NetConfig, seed: int = 0) -> UnfoldingNet:
 
 
 # =========================================================================== methods
-import hashlib  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-from typing import Any, ClassVar  # noqa: E402
-
-from bench.errors import BenchError, CheckpointError  # noqa: E402
-from bench.methods.istd.common import IstdInput, TargetMaps, groups_by_shape  # noqa: E402
-from bench.registry import Method, register_method  # noqa: E402
-from bench.train import Stage as TrainStage  # noqa: E402
-from bench.train import TrainingJob  # noqa: E402
-
 CHECKPOINT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIGS = {"rpcanet": RPCANET, "l_rpcanet": L_RPCANET}
@@ -319,13 +319,23 @@ class _IstdLearned(Method):
     suite = "istd"
     family = "learned"
     devices = ("cpu", "cuda")
-    parameters = {"checkpoint": "auto"}
+    # bn: which statistics the BatchNorm layers normalise with at inference.
+    #   "running" (default; the papers' and public codes' eval mode): the running averages
+    #     stored in the checkpoint;
+    #   "image": prediction-time BN (Nado et al., 2020, arXiv:2006.10963): the statistics of
+    #     the image being segmented, one image per forward pass; the stored averages are
+    #     neither used nor changed. A diagnostic of how much a short training's running
+    #     statistics cost, not the published protocol (docs/suite_istd.md).
+    parameters = {"checkpoint": "auto", "bn": "running"}
+    BN_MODES: ClassVar[tuple[str, ...]] = ("running", "image")
     source_dependencies = ("bench.methods.istd.common",)
     # one timed repeat after the warm-up: a whole test set takes about a minute on a 2-core CPU
     max_repeat: ClassVar[int] = 1
 
     def setup(self, context) -> None:
         super().setup(context)
+        if self.params["bn"] not in self.BN_MODES:
+            raise BenchError(f"{self.name}: bn={self.params['bn']!r}; valid: {', '.join(self.BN_MODES)}")
         ckpt = self.params["checkpoint"]
         if ckpt is None or str(ckpt).lower() == "none":
             raise CheckpointError(f"{self.name}: an untrained network detects nothing; pass checkpoint=auto or a path")
@@ -356,8 +366,13 @@ class _IstdLearned(Method):
 
     def run(self, inputs: IstdInput) -> TargetMaps:
         maps: list = [None] * len(inputs.images)
-        with torch.no_grad():
-            for _, idx in groups_by_shape(inputs.images).items():
+        if self.params["bn"] == "image":
+            # one image per pass: a stacked batch would share its statistics across images
+            groups = [[i] for i in range(len(inputs.images))]
+        else:
+            groups = list(groups_by_shape(inputs.images).values())
+        with torch.no_grad(), image_batch_norm(self._net, self.params["bn"] == "image"):
+            for idx in groups:
                 x = torch.stack([inputs.images[i] for i in idx]).to(torch.float32).unsqueeze(1) / 255.0
                 _, T = self._net(x)
                 prob = torch.sigmoid(T[:, 0])
@@ -415,6 +430,21 @@ class LRpcaNet(_IstdLearned):
     name = "l_rpcanet"
     description = ("L-RPCANet (Liu, Han, Xiu): RPCANet plus a noise module, 1x1 bottlenecks and SE blocks; the "
                    "public code's configuration, 475,188 parameters; trained on SIRST")
+
+
+@contextlib.contextmanager
+def image_batch_norm(net: torch.nn.Module, enabled: bool = True):
+    """Inside the block the BatchNorm layers of ``net`` normalise with the statistics of the
+    batch they are given and leave their running averages (and counters) untouched."""
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)] if enabled else []
+    saved = [(m.training, m.track_running_stats) for m in bns]
+    try:
+        for m in bns:
+            m.training, m.track_running_stats = True, False
+        yield net
+    finally:
+        for m, (tr, track) in zip(bns, saved):
+            m.training, m.track_running_stats = tr, track
 
 
 # =========================================================================== training

@@ -191,3 +191,40 @@ def test_set_se_none_means_no_se_blocks(data_root):
                             "cpu", data_root)
     assert job.net_cfg.se_modules() == ("background", "target")
     assert job.default_path().endswith("l_rpcanet_ablation_se-background+target.npz")
+
+
+def test_image_batch_norm_uses_each_images_statistics_and_keeps_the_stored_ones():
+    net = L.build(L.net_config("rpcanet", stages=1), seed=0).eval()
+    # running statistics far from any image's: the two modes must then differ
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.fill_(3.0)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    x = torch.rand(2, 1, 24, 24)
+    with torch.no_grad():
+        _, t_run = net(x[:1])
+        with L.image_batch_norm(net):
+            _, t_img = net(x[:1])
+            _, t_pair = net(x)
+        _, t_run2 = net(x[:1])
+    assert not torch.allclose(t_run, t_img, atol=1e-3)
+    # batch statistics: the same image alone or beside another gives another map
+    assert not torch.allclose(t_img[0], t_pair[0], atol=1e-4)
+    # leaving the block restores eval mode, and nothing stored changed (counters included)
+    assert torch.equal(t_run, t_run2) and not any(m.training for m in net.modules())
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_bn_parameter_is_validated_and_image_mode_runs_one_image_at_a_time(tmp_path, data_root):
+    from bench.train import train
+    over = {"stages": 1, "steps": 1, "eval_every": 1, "val_limit": 1, "crop": 32, "batch_size": 2}
+    path = str(tmp_path / "tiny.npz")
+    train(L.IstdTrainingJob("rpcanet", "cpu", None, 1, over, "cpu", data_root), path, progress=False)
+    with pytest.raises(BenchError, match="bn='batch'"):
+        R.METHODS["rpcanet"](checkpoint=path, bn="batch").setup(R.MethodContext(device="cpu", seed=0))
+    m = R.METHODS["rpcanet"](checkpoint=path, bn="image")
+    m.setup(R.MethodContext(device="cpu", seed=0))
+    a, b = torch.rand(30, 30) * 255, torch.rand(30, 30) * 255
+    # same-shape images are not stacked: each map is what the image alone gives
+    both, alone = m.run(IstdInput((a, b))), m.run(IstdInput((a,)))
+    assert torch.allclose(both.maps[0], alone.maps[0], atol=1e-6)
