@@ -159,3 +159,21 @@ def test_missing_learned_checkpoints_are_skipped_with_the_command_that_makes_the
     made = _untrained_checkpoint(tmp_path / "l_rpcanet_ablation_stages3.npz", stages=3)
     assert SUITE.skip_reason(build_cells("istd", [TINY], ["clean"], [f"l_rpcanet[checkpoint={made}]"],
                                          ["cpu"], 0)[0]) is None
+
+
+def test_bn_diagnostic_rows_get_their_own_table_and_stay_out_of_the_main_one(tmp_path):
+    main = _untrained_checkpoint(tmp_path / "main.npz", stages=1)
+    store = Store(str(tmp_path / "r.sqlite"))
+    methods = ["mpcm", f"l_rpcanet[checkpoint={main}]", f"l_rpcanet[checkpoint={main},bn=image]"]
+    summary = run_grid(build_cells("istd", [TINY], ["clean"], methods, ["cpu"], 0), store,
+                       RunOptions(repeat=1), progress=False)
+    assert summary.failed == 0, summary.text()
+    frame = store.frame("istd")
+    paths = SUITE.report(frame, str(tmp_path / "out"), {})
+    stem = "istd_synthetic_max_size_72_min_size_64_n_images_3"
+    assert f"istd_bn_{stem}.md" in {os.path.basename(p) for p in paths}
+    bn = open(tmp_path / "out" / f"istd_bn_{stem}.md").read()
+    assert "running (stored)" in bn and "this image" in bn and "Diagnostic" in bn
+    main_md = open(tmp_path / "out" / "istd_main.md").read()
+    assert "bn=image" not in main_md and "l_rpcanet" in main_md
+    assert "bn" in SUITE.extra_grids and "l_rpcanet[bn=image]" in SUITE.extra_grids["bn"].methods
