@@ -219,7 +219,7 @@ class IstdSuite(Suite):
         if is_ablation.any():
             paths += self._ablation_report(frame[is_ablation], outdir)
             frame = frame[~is_ablation]
-        is_bn = frame["method_label"].str.contains("bn=image", regex=False)
+        is_bn = _bn_image(frame)
         if is_bn.any():
             paths += self._bn_report(frame, outdir)
             frame = frame[~is_bn]
@@ -478,18 +478,15 @@ class IstdSuite(Suite):
         frame = frame[(frame["degradation"] == "clean") & (frame["family"] == "learned") & (frame["device"] == "cpu")]
         metric_cols = [("mIoU", "iou"), ("nIoU", "niou"), ("F1", "f1"), ("Pd", "pd"), ("Fa", "fa")]
         for ds in dict.fromkeys(frame["dataset"]):
-            df = frame[frame["dataset"] == ds]
-            if not df["method_label"].str.contains("bn=image", regex=False).any():
+            df = frame[frame["dataset"] == ds].sort_values("method_label")
+            if not _bn_image(df).any():
                 continue
-            rows, index = [], []
-            for _, r in df.sort_values("method_label").iterrows():
-                mode = (r["method_params"] or {}).get("bn", "running")
-                ck = (r["extras"] or {}).get("checkpoint", "?")
-                rows.append({"BN statistics": "this image" if mode == "image" else "running (stored)",
-                             "checkpoint": os.path.basename(str(ck)),
-                             **{lab: r["metrics"].get(key, math.nan) for lab, key in metric_cols}})
-                index.append(r["method"] + ("[bn=image]" if mode == "image" else ""))
-            tab = pd.DataFrame(rows, index=index)
+            # one row per label (unique here: `latest` kept one per label and device)
+            rows = [{"BN statistics": "this image" if image else "running (stored)",
+                     "checkpoint": os.path.basename(str((r["extras"] or {}).get("checkpoint", "?"))),
+                     **{lab: r["metrics"].get(key, math.nan) for lab, key in metric_cols}}
+                    for image, (_, r) in zip(_bn_image(df), df.iterrows())]
+            tab = pd.DataFrame(rows, index=list(df["method_label"]))
             cap = (f"Diagnostic, not a published protocol: the learned networks on {ds} "
                    f"({int(df['n_samples'].iloc[0])} test images, clean) with BatchNorm normalising by the "
                    f"running averages stored in the checkpoint (the papers' eval mode, the main table's rows) "
@@ -501,6 +498,11 @@ class IstdSuite(Suite):
                                        fmt={"BN statistics": "{}", "checkpoint": "{}"}, index_name="method"),
                                  outdir, "istd_bn_" + slug_(ds))
         return paths
+
+
+def _bn_image(frame):
+    """Rows run with prediction-time BatchNorm (`bn=image`), read from the method parameters."""
+    return frame["method_params"].map(lambda p: (p or {}).get("bn") == "image")
 
 
 def slug_(s: str) -> str:

@@ -163,8 +163,11 @@ def test_missing_learned_checkpoints_are_skipped_with_the_command_that_makes_the
 
 def test_bn_diagnostic_rows_get_their_own_table_and_stay_out_of_the_main_one(tmp_path):
     main = _untrained_checkpoint(tmp_path / "main.npz", stages=1)
+    other = _untrained_checkpoint(tmp_path / "other.npz", stages=2)
     store = Store(str(tmp_path / "r.sqlite"))
-    methods = ["mpcm", f"l_rpcanet[checkpoint={main}]", f"l_rpcanet[checkpoint={main},bn=image]"]
+    # two rows of one method with different checkpoints: the table keeps both (one per label)
+    methods = ["mpcm", f"l_rpcanet[checkpoint={main}]", f"l_rpcanet[checkpoint={main},bn=image]",
+               f"l_rpcanet[checkpoint={other}]"]
     summary = run_grid(build_cells("istd", [TINY], ["clean"], methods, ["cpu"], 0), store,
                        RunOptions(repeat=1), progress=False)
     assert summary.failed == 0, summary.text()
@@ -174,6 +177,7 @@ def test_bn_diagnostic_rows_get_their_own_table_and_stay_out_of_the_main_one(tmp
     assert f"istd_bn_{stem}.md" in {os.path.basename(p) for p in paths}
     bn = open(tmp_path / "out" / f"istd_bn_{stem}.md").read()
     assert "running (stored)" in bn and "this image" in bn and "Diagnostic" in bn
+    assert "main.npz" in bn and "other.npz" in bn
     main_md = open(tmp_path / "out" / "istd_main.md").read()
     assert "bn=image" not in main_md and "l_rpcanet" in main_md
     assert "bn" in SUITE.extra_grids and "l_rpcanet[bn=image]" in SUITE.extra_grids["bn"].methods
