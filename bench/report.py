@@ -128,7 +128,9 @@ def save_figure(fig, outdir: str, stem: str) -> list[str]:
 
 def provenance_line(frame: pd.DataFrame) -> str:
     """Commits and devices behind a set of rows, for captions."""
-    commits = sorted({str(p.get("commit", "?"))[:12] for p in frame["provenance"] if isinstance(p, dict)})
+    # a row computed from a tree with uncommitted changes keeps its "-dirty" mark
+    commits = sorted({str(p.get("commit", "?"))[:12] + ("-dirty" if str(p.get("commit", "")).endswith("-dirty") else "")
+                      for p in frame["provenance"] if isinstance(p, dict)})
     cpus = sorted({str(p.get("cpu_model", "?")) for p in frame["provenance"] if isinstance(p, dict)})
     return f"commit {', '.join(commits) or '?'}; CPU {'; '.join(cpus) or '?'}"
 

@@ -65,3 +65,12 @@ def test_cached_rerun_gives_identical_tables(tmp_path):
     for name in os.listdir(tmp_path / "a"):
         if name.endswith((".md", ".tex")):
             assert open(tmp_path / "a" / name).read() == open(tmp_path / "b" / name).read()
+
+
+def test_provenance_line_keeps_the_dirty_mark():
+    import pandas as pd
+
+    from bench.report import provenance_line
+    frame = pd.DataFrame({"provenance": [{"commit": "0123456789abcdef" * 2 + "-dirty", "cpu_model": "X"},
+                                         {"commit": "fedcba9876543210" * 2, "cpu_model": "X"}]})
+    assert provenance_line(frame) == "commit 0123456789ab-dirty, fedcba987654; CPU X"

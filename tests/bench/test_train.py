@@ -46,6 +46,36 @@ def test_checkpoint_round_trip(tmp_path):
     assert all(torch.equal(back2[k], state[k]) for k in state)
 
 
+def test_int8_deltas_quarter_the_size_and_keep_one_percent_of_each_rows_change(tmp_path):
+    g = torch.Generator().manual_seed(1)
+    ref = {"big": torch.randn(200, 300, generator=g), "vec": torch.randn(5000, generator=g)}
+    # rows whose changes differ by orders of magnitude: a per-row scale keeps the small ones
+    change = torch.randn(200, 300, generator=g) * torch.logspace(-4, 0, 200)[:, None]
+    state = {"big": ref["big"] + change, "vec": ref["vec"] + 1e-3 * torch.randn(5000, generator=g),
+             "small": torch.randn(3, generator=g)}
+    p8 = save_checkpoint(str(tmp_path / "i8.npz"), state, {}, reference=ref, delta_encoding="int8")
+    p16 = save_checkpoint(str(tmp_path / "f16.npz"), state, {}, reference=ref)
+    assert read_checkpoint_meta(p8)["encoding"] == {"big": "int8-delta", "vec": "int8-delta", "small": "float32"}
+    back, _ = load_checkpoint(p8, reference=ref)
+    assert torch.equal(back["small"], state["small"])
+    # rounding to 255 levels of each row's largest change (plus float32's rounding of the weight;
+    # one scale for the whole tensor would miss this bound by 1000x on the smallest rows)
+    row_err = (back["big"] - state["big"]).abs().amax(1)
+    assert (row_err <= 0.5 / 127 * change.abs().amax(1) + 1e-6).all()
+    assert (back["vec"] - state["vec"]).abs().max() <= 0.5 / 127 * (state["vec"] - ref["vec"]).abs().max() + 1e-6
+    assert os.path.getsize(p8) < 0.6 * os.path.getsize(p16)
+    with pytest.raises(ValueError, match="delta_encoding"):
+        save_checkpoint(str(tmp_path / "x.npz"), state, {}, reference=ref, delta_encoding="int4")
+    # int8 deltas without the initialisation, or with row scales that do not fit: refused
+    with pytest.raises(CheckpointError, match="initialisation"):
+        load_checkpoint(p8)
+    z = dict(np.load(p8))
+    z["s/big"] = z["s/big"][:10]
+    np.savez(tmp_path / "bad.npz", **z)
+    with pytest.raises(CheckpointError, match="row scales"):
+        load_checkpoint(str(tmp_path / "bad.npz"), reference=ref)
+
+
 def test_checkpoint_refusals(tmp_path):
     p = save_checkpoint(str(tmp_path / "c.npz"), _state(), {"method": "lista", "instance": "abc"})
     with pytest.raises(CheckpointError, match="method='lista'"):

@@ -183,3 +183,29 @@ def test_auto_checkpoint_cells_without_a_checkpoint_are_skipped_with_the_train_c
     reasons = {c.method: suite.skip_reason(c) for c in cells}
     assert reasons["ista"] is None
     assert "python -m bench train --suite sparse --method lista_cp --snr 7" in reasons["lista_cp"]
+
+
+def test_shipped_checkpoints_fit_the_budget_and_match_the_command_that_remakes_them():
+    """Every learned network has a checkpoint at SNR inf and 40 dB for the default instance;
+    each stores the recipe and command that `bench train` builds today, its stored (encoded)
+    state validates like the trained one, and all of them stay within the suite's 40 MB."""
+    import math
+    import os
+
+    from bench.datasets.sparse import instance_hash
+    from bench.methods.sparse.lista import CHECKPOINT_DIR, default_checkpoint, recipe_config, train_command
+    from bench.train import read_checkpoint_meta
+
+    instance = instance_hash(make_matrix(250, 500, 0))
+    for name in LEARNED:
+        for snr in (math.inf, 40.0):
+            path = default_checkpoint(name, snr)
+            assert os.path.exists(path), f"missing {path}: {train_command(name, snr)}"
+            meta = read_checkpoint_meta(path)
+            assert (meta["method"], meta["instance"], float(meta["snr_db"])) == (name, instance, snr)
+            assert meta["recipe"] == recipe_config(name, "cpu"), f"{path} was made by another recipe"
+            assert meta["how_to_reproduce"] == train_command(name, snr)
+            drift = abs(meta["validation"]["val_nmse_db"] - meta["validation_as_stored"]["val_nmse_db"])
+            assert drift < 0.01, f"{path}: the stored encoding moves validation by {drift:.3f} dB"
+    total = sum(os.path.getsize(os.path.join(CHECKPOINT_DIR, f)) for f in os.listdir(CHECKPOINT_DIR))
+    assert total < 40e6
