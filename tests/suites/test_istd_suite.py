@@ -181,3 +181,16 @@ def test_bn_diagnostic_rows_get_their_own_table_and_stay_out_of_the_main_one(tmp
     main_md = open(tmp_path / "out" / "istd_main.md").read()
     assert "bn=image" not in main_md and "l_rpcanet" in main_md
     assert "bn" in SUITE.extra_grids and "l_rpcanet[bn=image]" in SUITE.extra_grids["bn"].methods
+
+
+def test_time_per_image_is_read_on_the_full_sirst_split_whatever_the_row_order():
+    import pandas as pd
+
+    from bench.suites.istd import _ms_per_image
+    rows = [("istd_synthetic", 1.0, 10), ("sirst", 86.0, 86), ("sirst[limit=20]", 40.0, 20)]
+    for order in (rows, rows[::-1], [rows[2], rows[0], rows[1]]):
+        frame = pd.DataFrame([{"dataset": d, "method_label": "m", "device": "cpu", "time_s": t, "n_samples": n}
+                              for d, t, n in order])
+        assert _ms_per_image(frame) == {("m", "cpu"): 1000.0}
+        # without the full split: the other SIRST selection before another dataset
+        assert _ms_per_image(frame[frame["dataset"] != "sirst"]) == {("m", "cpu"): 2000.0}
