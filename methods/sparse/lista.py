@@ -459,9 +459,10 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 #: per-method adjustments of the cpu recipe (LISTA's 6M parameters cost 3x a LISTA-CP step;
 #: LISTA-CP, without support selection, learns slowest per step and gets 3x the steps).
-#: ALISTA's 32 scalars make its steps the cheapest (about 50 a second on one quiet core), so
-#: it gets 16x the base budget (about 20 minutes a network): the budget measured to reach the
-#: noiseless goal; 1x reached -51.1 dB and 8x -59.5 dB on the test set (docs/suite_sparse_learned.md).
+#: ALISTA's 32 scalars make its steps the cheapest (about 45 a second on one idle core), so
+#: it gets 16x the base budget (about 25 minutes a network): the budget measured to reach the
+#: noiseless goal; on the test set 1x reached -51.1 dB, 8x -59.5 dB and 16x -63.3 dB
+#: (docs/suite_sparse_learned.md).
 #: Its ``lr`` (5e-4) has no matrix to act on; the scalars train at ``lr_scalars``.
 CPU_ADJUST: dict[str, dict[str, Any]] = {
     "lista": {"steps_new": 100, "steps_all": 50},
