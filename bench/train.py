@@ -15,8 +15,9 @@ of plain arrays plus one JSON metadata entry, read with ``allow_pickle=False``: 
 never execute code. Large tensors may be stored as float16 differences from a reference
 state the loader can rebuild (the initialisation, deterministic from the problem): float16,
 which halves the size at a relative error of about 1e-4 of the *change*, not of the weight,
-or int8 with a scale per row (a job's ``delta_encoding``), a quarter of the size at about 1e-2
-of the change; the trainer validates the stored state as well as the trained one.
+or int8/int7 with a scale per row (a job's ``delta_encoding``), about a quarter of the size at
+1/254 (int8) or 1/126 (int7) of each row's largest change; the trainer validates the stored
+state as well as the trained one.
 The resume file of an interrupted training is a ``torch.save`` of tensors and plain
 containers, read back with ``torch.load(weights_only=True)``.
 """
@@ -44,7 +45,10 @@ CHECKPOINT_FORMAT = "bench-checkpoint/1"
 
 
 # --------------------------------------------------------------------------- checkpoints
-DELTA_ENCODINGS = ("float16", "int8")
+#: delta encodings: float16, or integers stored as int8 with one float32 scale per row and
+#: this many levels either side of zero (int8: 127; int7: 63, for half a bit less entropy
+#: per entry after compression at twice the rounding step)
+DELTA_ENCODINGS = {"float16": None, "int8": 127, "int7": 63}
 
 
 def save_checkpoint(path: str, state: dict[str, torch.Tensor], meta: dict[str, Any],
@@ -54,13 +58,14 @@ def save_checkpoint(path: str, state: dict[str, torch.Tensor], meta: dict[str, A
 
     Tensors with at least ``delta_min_numel`` entries that have a same-shaped entry in
     ``reference`` are stored as differences ``state - reference``: float16
-    (``delta_encoding="float16"``, about 1e-4 of the change) or int8 with one float32 scale
-    per row (``"int8"``, a quarter of float32's size, about 1e-2 of the change: symmetric
-    rounding to 255 levels of each row's largest change). Every other tensor is stored as
+    (``delta_encoding="float16"``, about 1e-4 of the change) or integers with one float32
+    scale per row, stored as int8 (``"int8"``: symmetric rounding to 127 levels either side of
+    zero of each row's largest change; ``"int7"``: 63 levels, a smaller compressed file at
+    twice the step). Every other tensor is stored as
     float32 (or its integer dtype). The archive is compressed and written atomically.
     """
     if delta_encoding not in DELTA_ENCODINGS:
-        raise ValueError(f"delta_encoding {delta_encoding!r}: expected one of {DELTA_ENCODINGS}")
+        raise ValueError(f"delta_encoding {delta_encoding!r}: expected one of {sorted(DELTA_ENCODINGS)}")
     arrays: dict[str, np.ndarray] = {}
     encoding: dict[str, str] = {}
     for name, t in state.items():
@@ -69,9 +74,10 @@ def save_checkpoint(path: str, state: dict[str, torch.Tensor], meta: dict[str, A
         if (ref is not None and t.is_floating_point() and t.numel() >= delta_min_numel
                 and tuple(ref.shape) == tuple(t.shape)):
             delta = (t.double() - ref.detach().cpu().double()).numpy()
-            if delta_encoding == "int8":
+            levels = DELTA_ENCODINGS[delta_encoding]
+            if levels:
                 rows = delta.reshape(delta.shape[0], -1) if delta.ndim > 1 else delta.reshape(1, -1)
-                scale = np.abs(rows).max(axis=1) / 127.0
+                scale = np.abs(rows).max(axis=1) / levels
                 q = np.rint(rows / np.where(scale > 0, scale, 1.0)[:, None])
                 arrays["t/" + name] = q.astype(np.int8).reshape(delta.shape)
                 arrays["s/" + name] = scale.astype(np.float32)

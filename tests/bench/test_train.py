@@ -46,23 +46,26 @@ def test_checkpoint_round_trip(tmp_path):
     assert all(torch.equal(back2[k], state[k]) for k in state)
 
 
-def test_int8_deltas_are_smaller_than_float16_and_within_half_a_level_of_each_rows_change(tmp_path):
+@pytest.mark.parametrize("encoding, levels", [("int8", 127), ("int7", 63)])
+def test_integer_deltas_are_smaller_than_float16_and_within_half_a_level_of_each_rows_change(
+        tmp_path, encoding, levels):
     g = torch.Generator().manual_seed(1)
     ref = {"big": torch.randn(200, 300, generator=g), "vec": torch.randn(5000, generator=g)}
     # rows whose changes differ by orders of magnitude: a per-row scale keeps the small ones
     change = torch.randn(200, 300, generator=g) * torch.logspace(-4, 0, 200)[:, None]
     state = {"big": ref["big"] + change, "vec": ref["vec"] + 1e-3 * torch.randn(5000, generator=g),
              "small": torch.randn(3, generator=g)}
-    p8 = save_checkpoint(str(tmp_path / "i8.npz"), state, {}, reference=ref, delta_encoding="int8")
+    p8 = save_checkpoint(str(tmp_path / "i8.npz"), state, {}, reference=ref, delta_encoding=encoding)
     p16 = save_checkpoint(str(tmp_path / "f16.npz"), state, {}, reference=ref)
     assert read_checkpoint_meta(p8)["encoding"] == {"big": "int8-delta", "vec": "int8-delta", "small": "float32"}
     back, _ = load_checkpoint(p8, reference=ref)
     assert torch.equal(back["small"], state["small"])
-    # rounding to 255 levels of each row's largest change (plus float32's rounding of the weight;
+    # rounding to `levels` steps either side of zero of each row's largest change (plus float32's rounding of the weight;
     # one scale for the whole tensor would miss this bound by 1000x on the smallest rows)
     row_err = (back["big"] - state["big"]).abs().amax(1)
-    assert (row_err <= 0.5 / 127 * change.abs().amax(1) + 1e-6).all()
-    assert (back["vec"] - state["vec"]).abs().max() <= 0.5 / 127 * (state["vec"] - ref["vec"]).abs().max() + 1e-6
+    assert (row_err <= 0.5 / levels * change.abs().amax(1) + 1e-6).all()
+    assert (back["vec"] - state["vec"]).abs().max() <= 0.5 / levels * (state["vec"] - ref["vec"]).abs().max() + 1e-6
+    assert np.abs(np.load(p8)["t/big"]).max() == levels
     assert os.path.getsize(p8) < 0.6 * os.path.getsize(p16)
     with pytest.raises(ValueError, match="delta_encoding"):
         save_checkpoint(str(tmp_path / "x.npz"), state, {}, reference=ref, delta_encoding="int4")

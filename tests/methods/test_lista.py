@@ -188,7 +188,8 @@ def test_auto_checkpoint_cells_without_a_checkpoint_are_skipped_with_the_train_c
 def test_shipped_checkpoints_fit_the_budget_and_match_the_command_that_remakes_them():
     """Every learned network has a checkpoint at SNR inf and 40 dB for the default instance;
     each stores the recipe and command that `bench train` builds today, its stored (encoded)
-    state validates like the trained one, and all of them stay within the suite's 40 MB."""
+    state validates like the trained one; each file stays under 5 MiB and all of them within
+    the suite's 40 MB."""
     import math
     import os
 
@@ -207,5 +208,6 @@ def test_shipped_checkpoints_fit_the_budget_and_match_the_command_that_remakes_t
             assert meta["how_to_reproduce"] == train_command(name, snr)
             drift = abs(meta["validation"]["val_nmse_db"] - meta["validation_as_stored"]["val_nmse_db"])
             assert drift < 0.01, f"{path}: the stored encoding moves validation by {drift:.3f} dB"
+            assert os.path.getsize(path) < 5 * 2**20, f"{path} is over the project's 5 MiB per file"
     total = sum(os.path.getsize(os.path.join(CHECKPOINT_DIR, f)) for f in os.listdir(CHECKPOINT_DIR))
     assert total < 40e6
