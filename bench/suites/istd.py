@@ -478,13 +478,14 @@ class IstdSuite(Suite):
         metric_cols = [("mIoU", "iou"), ("nIoU", "niou"), ("F1", "f1"), ("Pd", "pd"), ("Fa", "fa")]
         for ds in dict.fromkeys(frame["dataset"]):
             df = frame[frame["dataset"] == ds].sort_values("method_label")
-            if not _bn_image(df).any():
+            image_bn = _bn_image(df)
+            if not image_bn.any():
                 continue
             # one row per label (unique here: `latest` kept one per label and device)
             rows = [{"BN statistics": "this image" if image else "running (stored)",
                      "checkpoint": os.path.basename(str((r["extras"] or {}).get("checkpoint", "?"))),
                      **{lab: r["metrics"].get(key, math.nan) for lab, key in metric_cols}}
-                    for image, (_, r) in zip(_bn_image(df), df.iterrows())]
+                    for image, (_, r) in zip(image_bn, df.iterrows())]
             tab = pd.DataFrame(rows, index=list(df["method_label"]))
             cap = (f"Diagnostic, not a published protocol: the learned networks on {ds} "
                    f"({int(df['n_samples'].iloc[0])} test images, clean) with BatchNorm normalising by the "
