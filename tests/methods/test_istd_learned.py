@@ -102,6 +102,30 @@ def test_soft_iou_loss():
     assert float(L.soft_iou_loss(torch.zeros(1, 1, 8, 8), mask)) == pytest.approx(1 - 3 / 35)
 
 
+def test_soft_iou_over_the_batch_keeps_a_gradient_on_false_blobs_of_target_free_crops():
+    mask = torch.zeros(2, 1, 8, 8)
+    mask[0, 0, 2:4, 2:4] = 1                      # image 0: a 4-pixel target; image 1: none
+    logits = (mask * 2 - 1) * 50.0                # image 0 perfect
+    logits[1, 0, 4:8, 0:8] = 50.0                 # image 1: a 32-pixel false blob
+    logits.requires_grad_(True)
+    per_image = L.soft_iou_loss(logits, mask)
+    # per image: mean(1, (0 + 1) / (32 + 1)) ; over the batch: (4 + 1) / (36 + 1)
+    assert float(per_image.detach()) == pytest.approx(1 - (1 + 1 / 33) / 2, abs=1e-6)
+    batch = L.soft_iou_loss(logits, mask, over="batch")
+    assert float(batch.detach()) == pytest.approx(1 - 5 / 37, abs=1e-6)
+    # the gradient on a blob pixel with p = 1/2 (the other entries saturated): per image it is
+    # s / (sum p + s)^2 / 2 / 4, over the batch (I + s) / (U + s)^2 / 4
+    with torch.no_grad():
+        logits[1, 0, 4, 0] = 0.0
+    g_img = torch.autograd.grad(L.soft_iou_loss(logits, mask), logits)[0][1, 0, 4, 0]
+    g_bat = torch.autograd.grad(L.soft_iou_loss(logits, mask, over="batch"), logits)[0][1, 0, 4, 0]
+    assert float(g_img) == pytest.approx(1 / 32.5 ** 2 / 2 / 4, rel=1e-3)
+    assert float(g_bat) == pytest.approx(5 / 36.5 ** 2 / 4, rel=1e-3)
+    assert float(g_bat) > 5 * float(g_img)
+    with pytest.raises(BenchError, match="iou_over"):
+        L.soft_iou_loss(logits, mask, over="pixels")
+
+
 def test_positive_crops_contain_a_target():
     img = torch.rand(50, 70)
     mask = torch.zeros(50, 70)
@@ -121,6 +145,9 @@ def test_poly_schedule_and_unknown_recipe_keys(data_root):
     assert job.lr_factor(st, st.max_steps // 2) == pytest.approx(0.5 ** 0.9)
     with pytest.raises(BenchError, match="unknown recipe key"):
         L.IstdTrainingJob("l_rpcanet", "cpu", None, None, {"stepz": 3}, "cpu", data_root)
+    with pytest.raises(BenchError, match="iou_over"):
+        L.IstdTrainingJob("l_rpcanet", "cpu", None, None, {"iou_over": "pixel"}, "cpu", data_root)
+    assert job.recipe["iou_over"] == "batch" and L.RECIPES["paper"]["iou_over"] == "image"
 
 
 def test_tiny_training_writes_a_checkpoint_the_method_loads(tmp_path, data_root):
