@@ -222,7 +222,8 @@ CONFIGS = {"rpcanet": RPCANET, "l_rpcanet": L_RPCANET}
 
 # Named training recipes. ``cpu``: what the shipped checkpoints were trained with on a 2-core
 # machine (random 64x64 crops of the native-resolution SIRST train images, half of them
-# centred near a target, flips; poly decay); ``paper``: the public code's protocol for a GPU
+# centred near a target, flips; poly decay; SoftIoU over the batch); ``paper``: the public
+# code's protocol for a GPU
 # (whole images resized to 256x256, batch 8, 400 epochs of 32 steps, poly decay 0.9);
 # ``ablation``: the reduced budget every ablation row gets (same for every row).
 # ``val_limit``: the first images of the val split used for model selection (0: all 84); the
