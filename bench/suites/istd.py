@@ -37,9 +37,9 @@ ABLATION_SE = ((), ("background",), ("background", "target"), ("background", "ta
 ABLATION_CHECKPOINTS = tuple([f"l_rpcanet_ablation_stages{k}" for k in ABLATION_STAGES]
                              + ["l_rpcanet_ablation_se-" + ("+".join(m) or "none") for m in ABLATION_SE])
 LEARNED_NOTE = ("Learned rows (rpcanet, l_rpcanet): checkpoints of the CPU-budget recipe `cpu` (64x64 crops of "
-                "the SIRST train split, SoftIoU over the batch, model selected on val), far short of the "
-                "published GPU-trained figures (RPCANet on SIRST: IoU 70.37); maps sigmoid(T), rule prob (> 0.5); "
-                "l_rpcanet is the public code's configuration, 475,188 parameters (the slides report 0.216M). ")
+                "the SIRST train split, model selected on val), far short of the published GPU-trained figures "
+                "(RPCANet on SIRST: IoU 70.37); maps sigmoid(T), rule prob (> 0.5); l_rpcanet is the public code's "
+                "configuration, 475,188 parameters (the slides report 0.216M). ")
 SHORT = {"background": "B", "target": "T", "noise": "N", "image": "D"}
 RULE_TABLE = ("max_norm", "minmax", "mean_std3", "mean_std5", "mean_std10", "mean_range0.5")
 

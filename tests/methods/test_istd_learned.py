@@ -147,7 +147,9 @@ def test_poly_schedule_and_unknown_recipe_keys(data_root):
         L.IstdTrainingJob("l_rpcanet", "cpu", None, None, {"stepz": 3}, "cpu", data_root)
     with pytest.raises(BenchError, match="iou_over"):
         L.IstdTrainingJob("l_rpcanet", "cpu", None, None, {"iou_over": "pixel"}, "cpu", data_root)
-    assert job.recipe["iou_over"] == "batch" and L.RECIPES["paper"]["iou_over"] == "image"
+    assert job.recipe["iou_over"] == "image" and L.RECIPES["paper"]["iou_over"] == "image"
+    assert L.IstdTrainingJob("l_rpcanet", "cpu", None, None, {"stages": 1, "val_limit": 2, "iou_over": "batch"},
+                             "cpu", data_root).recipe["iou_over"] == "batch"
 
 
 def test_tiny_training_writes_a_checkpoint_the_method_loads(tmp_path, data_root):
