@@ -456,6 +456,11 @@ def image_batch_norm(net: torch.nn.Module, enabled: bool = True):
 IOU_OVER = ("image", "batch")
 
 
+def _check_iou_over(over: str) -> None:
+    if over not in IOU_OVER:
+        raise BenchError(f"iou_over={over!r}; valid: {', '.join(IOU_OVER)}")
+
+
 def soft_iou_loss(logits: torch.Tensor, mask: torch.Tensor, smooth: float = 1.0,
                   over: str = "image") -> torch.Tensor:
     """SoftIoU loss, p = sigmoid(logits).
@@ -466,8 +471,7 @@ def soft_iou_loss(logits: torch.Tensor, mask: torch.Tensor, smooth: float = 1.0,
     s / (sum p + s)^2, all but vanishes. ``over="batch"``: one ratio with the sums over the
     whole batch, so a false pixel of a target-free crop costs as much as one beside a target.
     """
-    if over not in IOU_OVER:
-        raise BenchError(f"iou_over={over!r}; valid: {', '.join(IOU_OVER)}")
+    _check_iou_over(over)
     p = torch.sigmoid(logits)
     dims = (1, 2, 3) if over == "image" else (0, 1, 2, 3)
     inter = (p * mask).sum(dim=dims)
@@ -506,8 +510,7 @@ class IstdTrainingJob(TrainingJob):
         cfg.update({k: v for k, v in overrides.items() if k not in NET_KEYS})
         if seed is not None:
             cfg["seed"] = int(seed)
-        if cfg["iou_over"] not in IOU_OVER:
-            raise BenchError(f"iou_over={cfg['iou_over']!r}; valid: {', '.join(IOU_OVER)}")
+        _check_iou_over(cfg["iou_over"])  # at once, not at the first step
         self.method, self.device, self.overrides = method, device, dict(overrides)
         self.net_cfg = net_config(method, overrides.get("stages"), overrides.get("se"), overrides.get("noise_carry"))
         self.seed = int(cfg["seed"])
@@ -569,7 +572,7 @@ class IstdTrainingJob(TrainingJob):
     def loss(self, batch, stage):
         x, m = batch
         D, T = self.model(x)
-        return soft_iou_loss(T, m, over=str(self.recipe.get("iou_over", "image"))) + self.gamma * torch.mean((D - x) ** 2)
+        return soft_iou_loss(T, m, over=self.recipe["iou_over"]) + self.gamma * torch.mean((D - x) ** 2)
 
     def validate(self, stage):
         from bench.metrics.istd import score_masks
