@@ -15,9 +15,11 @@ of plain arrays plus one JSON metadata entry, read with ``allow_pickle=False``: 
 never execute code. Large tensors may be stored as float16 differences from a reference
 state the loader can rebuild (the initialisation, deterministic from the problem): float16,
 which halves the size at a relative error of about 1e-4 of the *change*, not of the weight,
-or int8/int7 with a scale per row (a job's ``delta_encoding``), about a quarter of the size at
-1/254 (int8) or 1/126 (int7) of each row's largest change; the trainer validates the stored
-state as well as the trained one.
+or int8/int7 with a scale per row, about a quarter of the size at 1/254 (int8) or 1/126
+(int7) of each row's largest change. The trainer writes the finest of a job's
+``delta_encodings`` whose file fits its ``max_checkpoint_bytes`` (by default the project's
+5 MiB per tracked file), records that choice, and validates the stored state, decoded in
+memory from the arrays it writes, as well as the trained one.
 The resume file of an interrupted training is a ``torch.save`` of tensors and plain
 containers, read back with ``torch.load(weights_only=True)``.
 """
@@ -27,6 +29,7 @@ import argparse
 import copy
 import functools
 import hashlib
+import io
 import json
 import math
 import os
@@ -51,18 +54,26 @@ CHECKPOINT_FORMAT = "bench-checkpoint/1"
 DELTA_ENCODINGS = {"float16": None, "int8": 127, "int7": 63}
 
 
-def save_checkpoint(path: str, state: dict[str, torch.Tensor], meta: dict[str, Any],
-                    reference: dict[str, torch.Tensor] | None = None,
-                    delta_min_numel: int = 4096, delta_encoding: str = "float16") -> str:
-    """Write ``state`` (name -> tensor) and ``meta`` (JSON-serialisable) to ``path``.
+#: the largest checkpoint file a training writes by default: the project's limit for a
+#: tracked file (shipped checkpoints live in the repository)
+CHECKPOINT_MAX_BYTES = 5 * 2**20
+#: room left in that limit for what the trainer adds to the metadata after choosing the
+#: encoding (the validation of the stored state, the choice itself: a few hundred bytes)
+META_SLACK_BYTES = 16 * 2**10
+
+
+def encode_checkpoint(state: dict[str, torch.Tensor], meta: dict[str, Any],
+                      reference: dict[str, torch.Tensor] | None = None,
+                      delta_min_numel: int = 4096, delta_encoding: str = "float16"
+                      ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The arrays of a checkpoint (what :func:`save_checkpoint` writes) and its full metadata.
 
     Tensors with at least ``delta_min_numel`` entries that have a same-shaped entry in
     ``reference`` are stored as differences ``state - reference``: float16
     (``delta_encoding="float16"``, about 1e-4 of the change) or integers with one float32
     scale per row, stored as int8 (``"int8"``: symmetric rounding to 127 levels either side of
     zero of each row's largest change; ``"int7"``: 63 levels, a smaller compressed file at
-    twice the step). Every other tensor is stored as
-    float32 (or its integer dtype). The archive is compressed and written atomically.
+    twice the step). Every other tensor is stored as float32 (or its integer dtype).
     """
     if delta_encoding not in DELTA_ENCODINGS:
         raise ValueError(f"delta_encoding {delta_encoding!r}: expected one of {sorted(DELTA_ENCODINGS)}")
@@ -93,14 +104,69 @@ def save_checkpoint(path: str, state: dict[str, torch.Tensor], meta: dict[str, A
             encoding[name] = str(t.dtype).replace("torch.", "")
     meta = {**meta, "format": CHECKPOINT_FORMAT, "encoding": encoding,
             "shapes": {k: list(v.shape) for k, v in state.items()}}
+    arrays["__meta__"] = _meta_array(meta)
+    return arrays, meta
+
+
+def _meta_array(meta: dict[str, Any]) -> np.ndarray:
     blob = json.dumps(meta, sort_keys=True, default=_json_default).encode()
-    arrays["__meta__"] = np.frombuffer(blob, dtype=np.uint8)
+    return np.frombuffer(blob, dtype=np.uint8)
+
+
+def _savez(f, arrays: dict[str, np.ndarray]) -> None:
+    np.savez_compressed(f, **arrays)
+
+
+def checkpoint_nbytes(arrays: dict[str, np.ndarray]) -> int:
+    """The size of the file :func:`write_checkpoint` makes of ``arrays`` (compressed in memory)."""
+    buf = io.BytesIO()
+    _savez(buf, arrays)
+    return buf.tell()
+
+
+def write_checkpoint(path: str, arrays: dict[str, np.ndarray]) -> str:
+    """Write encoded arrays (from :func:`encode_checkpoint`) to ``path``, compressed and atomically."""
     os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
-        np.savez_compressed(f, **arrays)
+        _savez(f, arrays)
     os.replace(tmp, path)
     return path
+
+
+def save_checkpoint(path: str, state: dict[str, torch.Tensor], meta: dict[str, Any],
+                    reference: dict[str, torch.Tensor] | None = None,
+                    delta_min_numel: int = 4096, delta_encoding: str = "float16") -> str:
+    """Write ``state`` (name -> tensor) and ``meta`` (JSON-serialisable) to ``path``, encoded
+    as :func:`encode_checkpoint` says; the archive is compressed and written atomically."""
+    arrays, _ = encode_checkpoint(state, meta, reference, delta_min_numel, delta_encoding)
+    return write_checkpoint(path, arrays)
+
+
+def encode_within(state: dict[str, torch.Tensor], meta: dict[str, Any],
+                  reference: dict[str, torch.Tensor] | None, encodings: tuple[str, ...],
+                  max_bytes: int | None) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any]]:
+    """Encode with the first (finest) of ``encodings`` whose file fits ``max_bytes``.
+
+    Returns the arrays, the full metadata and a record of the choice (``chosen``,
+    ``max_bytes``, the size of every encoding tried, ``fits``); a file fits when it is at
+    least ``META_SLACK_BYTES`` under ``max_bytes``. When none fits, the last
+    (coarsest) is returned with ``fits`` False: the caller still writes it and says so, since
+    a finished training is never thrown away. Without deltas to encode (no ``reference``)
+    there is nothing to choose: the first encoding is used.
+    """
+    if not encodings:
+        raise ValueError("no delta encoding to choose from")
+    tried: dict[str, int] = {}
+    for enc in encodings:
+        arrays, full = encode_checkpoint(state, meta, reference, delta_encoding=enc)
+        if max_bytes is None or reference is None:
+            return arrays, full, {"chosen": enc, "max_bytes": max_bytes, "bytes": {}, "fits": True}
+        tried[enc] = checkpoint_nbytes(arrays)
+        if tried[enc] + META_SLACK_BYTES <= max_bytes:
+            break
+    return arrays, full, {"chosen": enc, "max_bytes": max_bytes, "bytes": tried,
+                          "fits": tried[enc] + META_SLACK_BYTES <= max_bytes}
 
 
 def read_checkpoint_meta(path: str) -> dict[str, Any]:
@@ -123,32 +189,40 @@ def load_checkpoint(path: str, reference: dict[str, torch.Tensor] | None = None,
             raise CheckpointError(
                 f"checkpoint {path} is for {key}={have!r}, not {key}={want!r}: "
                 f"{meta.get('how_to_reproduce') and 'retrain it for this ' + key + ' (' + _retrain_hint(meta) + ')' or 'pass the checkpoint that belongs to it'}")
-    state: dict[str, torch.Tensor] = {}
     try:
-        for name, enc in meta["encoding"].items():
-            a = arrays["t/" + name]
-            if list(a.shape) != list(meta["shapes"][name]):
-                raise ValueError(f"tensor {name} has shape {list(a.shape)}, metadata says {meta['shapes'][name]}")
-            t = torch.from_numpy(np.array(a))
-            if enc in ("float16-delta", "int8-delta"):
-                if reference is None or name not in reference:
-                    raise ValueError(f"tensor {name} is stored relative to the initialisation, which was not given")
-                if enc == "int8-delta":
-                    if a.dtype != np.int8:
-                        raise ValueError(f"tensor {name} is {a.dtype}, its encoding says int8")
-                    scale = torch.from_numpy(np.array(arrays["s/" + name], dtype=np.float64)).reshape(-1)
-                    n_rows = a.shape[0] if a.ndim > 1 else 1
-                    if scale.numel() != n_rows:
-                        raise ValueError(f"tensor {name} has {scale.numel()} row scales for {n_rows} rows")
-                    t = (t.double().reshape(n_rows, -1) * scale[:, None]).reshape(a.shape)
-                t = (reference[name].detach().cpu().double() + t.double()).to(reference[name].dtype)
-            state[name] = t
+        state = decode_checkpoint(arrays, meta, reference)
     except (KeyError, ValueError, zipfile.BadZipFile, OSError, EOFError) as e:
         raise CheckpointError(f"checkpoint {path} is malformed ({type(e).__name__}: {e}); "
                               f"delete it and retrain ({_retrain_hint(meta)})") from None
     finally:
         arrays.close()
     return state, meta
+
+
+def decode_checkpoint(arrays, meta: dict[str, Any],
+                      reference: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """The state stored in ``arrays`` (an opened archive, or what :func:`encode_checkpoint`
+    returned) as its metadata describes it; KeyError/ValueError on anything malformed."""
+    state: dict[str, torch.Tensor] = {}
+    for name, enc in meta["encoding"].items():
+        a = arrays["t/" + name]
+        if list(a.shape) != list(meta["shapes"][name]):
+            raise ValueError(f"tensor {name} has shape {list(a.shape)}, metadata says {meta['shapes'][name]}")
+        t = torch.from_numpy(np.array(a))
+        if enc in ("float16-delta", "int8-delta"):
+            if reference is None or name not in reference:
+                raise ValueError(f"tensor {name} is stored relative to the initialisation, which was not given")
+            if enc == "int8-delta":
+                if a.dtype != np.int8:
+                    raise ValueError(f"tensor {name} is {a.dtype}, its encoding says int8")
+                scale = torch.from_numpy(np.array(arrays["s/" + name], dtype=np.float64)).reshape(-1)
+                n_rows = a.shape[0] if a.ndim > 1 else 1
+                if scale.numel() != n_rows:
+                    raise ValueError(f"tensor {name} has {scale.numel()} row scales for {n_rows} rows")
+                t = (t.double().reshape(n_rows, -1) * scale[:, None]).reshape(a.shape)
+            t = (reference[name].detach().cpu().double() + t.double()).to(reference[name].dtype)
+        state[name] = t
+    return state
 
 
 def _retrain_hint(meta: dict) -> str:
@@ -267,8 +341,11 @@ class TrainingJob:
         """A state the loader can rebuild (the initialisation); enables stored deltas."""
         return None
 
-    #: how the deltas from ``reference_state`` are stored (see :func:`save_checkpoint`)
-    delta_encoding: str = "float16"
+    #: how the deltas from ``reference_state`` may be stored, finest first (see
+    #: :func:`encode_checkpoint`): the trainer writes the first whose file fits
+    #: ``max_checkpoint_bytes`` (None: no limit, the first is used)
+    delta_encodings: tuple[str, ...] = ("float16", "int8", "int7")
+    max_checkpoint_bytes: int | None = CHECKPOINT_MAX_BYTES
 
     def lr_factor(self, stage: Stage, step: int) -> float:
         """Multiplier of every group's base learning rate at ``step`` (0-based) of ``stage``;
@@ -422,15 +499,22 @@ def train(job: TrainingJob, out_path: str, resume: bool = True, progress: bool =
                                               "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}
     reference = job.reference_state()
     trained = _cpu_state(job.model)
-    save_checkpoint(out_path, trained, meta, reference=reference, delta_encoding=job.delta_encoding)
+    arrays, meta, choice = encode_within(trained, meta, reference, tuple(job.delta_encodings),
+                                         job.max_checkpoint_bytes)
     if reference is not None:
-        # what a user loads is the stored (delta-encoded) state: validate that one too
-        stored, _ = load_checkpoint(out_path, reference=reference)
+        # what a user loads is the stored (delta-encoded) state: validate that one too,
+        # decoded in memory from the very arrays that are written below
+        stored = decode_checkpoint(arrays, meta, reference)
         job.model.load_state_dict({**job.model.state_dict(), **stored})
         with torch.no_grad():
             meta["validation_as_stored"] = job.validate(None)
-        # same arrays, fuller metadata
-        save_checkpoint(out_path, trained, meta, reference=reference, delta_encoding=job.delta_encoding)
+        meta["delta_encoding"] = choice
+        arrays["__meta__"] = _meta_array(meta)
+    write_checkpoint(out_path, arrays)
+    if not choice["fits"]:
+        print(f"warning: {out_path} is {os.path.getsize(out_path) / 1e6:.2f} MB even as "
+              f"{choice['chosen']} deltas, over the {choice['max_bytes'] / 2**20:g} MiB a checkpoint "
+              f"should fit (sizes tried: {choice['bytes']}); it was written anyway", file=sys.stderr)
     if os.path.exists(resume_path):
         os.remove(resume_path)
     return TrainResult(out_path, pos["steps"], seconds, final, pos["log"])

@@ -589,13 +589,6 @@ class LassoTrainingJob(TrainingJob):
     def reference_state(self):
         return initial_state(self.model)
 
-    @property
-    def delta_encoding(self):
-        # LISTA's 6M weights as float16 deltas take 10.6 MB a checkpoint, as int8 deltas 5.4 MB;
-        # int7 deltas (63 levels a side, scale per row) keep it under the project's 5 MiB per
-        # file (the stored state is validated too: `validation_as_stored`)
-        return "int7" if self.method == "lista" else "float16"
-
     # helpers
     def command(self) -> str:
         cmd = train_command(self.method, self.snr_db, self.recipe["base"])

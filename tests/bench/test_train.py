@@ -79,6 +79,56 @@ def test_integer_deltas_are_smaller_than_float16_and_within_half_a_level_of_each
         load_checkpoint(str(tmp_path / "bad.npz"), reference=ref)
 
 
+def test_the_finest_encoding_that_fits_the_size_limit_is_chosen():
+    from bench.train import META_SLACK_BYTES, checkpoint_nbytes, encode_checkpoint, encode_within
+    g = torch.Generator().manual_seed(2)
+    ref = {"big": torch.randn(200, 300, generator=g)}
+    state = {"big": ref["big"] + 1e-2 * torch.randn(200, 300, generator=g), "small": torch.randn(3, generator=g)}
+    size = {e: checkpoint_nbytes(encode_checkpoint(state, {}, ref, delta_encoding=e)[0])
+            for e in ("float16", "int8", "int7")}
+    assert size["float16"] > size["int8"] > size["int7"]
+    order = ("float16", "int8", "int7")
+    arrays, meta, choice = encode_within(state, {}, ref, order, size["int8"] + META_SLACK_BYTES)
+    assert choice == {"chosen": "int8", "max_bytes": size["int8"] + META_SLACK_BYTES, "fits": True,
+                      "bytes": {"float16": size["float16"], "int8": size["int8"]}}
+    assert meta["encoding"]["big"] == "int8-delta" and arrays["t/big"].dtype == np.int8
+    assert encode_within(state, {}, ref, order, size["int8"] + META_SLACK_BYTES - 1)[2]["chosen"] == "int7"
+    assert encode_within(state, {}, ref, order, None)[2]["chosen"] == "float16"
+    _, _, none_fits = encode_within(state, {}, ref, order, 100)
+    assert none_fits["chosen"] == "int7" and none_fits["fits"] is False and list(none_fits["bytes"]) == list(order)
+
+
+def test_training_writes_its_checkpoint_once_and_keeps_one_that_fits_no_limit(tmp_path, monkeypatch, capsys):
+    """The stored state is validated from the encoded arrays in memory, then the file is
+    written once; a checkpoint over the size limit even at the coarsest encoding is written
+    anyway, and said."""
+    import bench.train as T
+    writes = []
+    real_write = T.write_checkpoint
+    monkeypatch.setattr(T, "write_checkpoint", lambda path, arrays: writes.append(path) or real_write(path, arrays))
+    R.load_all()
+    # W is 64 x 128 = 8192 entries: large enough to be stored as deltas
+    job, _ = R.METHODS["lista_cp"].training_job(recipe="cpu", snr=40, dataset="gaussian_lasso[m=64,n=128,n_test=50]",
+                                                seed=1, overrides=dict(TINY_RECIPE))
+    job.max_checkpoint_bytes = 1
+    job.delta_encodings = ("float16", "int7")
+    out = str(tmp_path / "big.npz")
+    train(job, out, progress=False)
+    assert writes == [out]
+    assert "written anyway" in capsys.readouterr().err
+    meta = read_checkpoint_meta(out)
+    choice = meta["delta_encoding"]
+    assert choice["chosen"] == "int7" and choice["fits"] is False and set(choice["bytes"]) == {"float16", "int7"}
+    assert meta["encoding"]["layer.0.W"] == "int8-delta"
+    # what the trainer validated in memory is what the file holds
+    state, _ = load_checkpoint(out, reference=job.reference_state())
+    job.model.load_state_dict({**job.model.state_dict(), **state})
+    with torch.no_grad():
+        again = job.validate(None)["val_nmse_db"]
+    assert again == pytest.approx(meta["validation_as_stored"]["val_nmse_db"], abs=1e-9)
+    assert meta["validation_as_stored"]["val_nmse_db"] != meta["validation"]["val_nmse_db"]
+
+
 def test_checkpoint_refusals(tmp_path):
     p = save_checkpoint(str(tmp_path / "c.npz"), _state(), {"method": "lista", "instance": "abc"})
     with pytest.raises(CheckpointError, match="method='lista'"):
