@@ -241,6 +241,21 @@ RECIPES: dict[str, dict[str, Any]] = {
               "lr": 5e-4, "poly_power": 0.9, "eval_every": 32, "seed": 42, "val_limit": 0,
               "iou_over": "image"},
 }
+#: recipe keys added after checkpoints were shipped, with the value those checkpoints were
+#: trained with: before the key existed its value was the only behaviour (``iou_over`` came
+#: with commit fb950a3; the shipped ``cpu`` checkpoints predate it and used the per-image loss)
+RECIPE_KEYS_ADDED: dict[str, Any] = {"iou_over": "image"}
+
+
+def checkpoint_recipe(meta: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's recipe with the keys added since it was written (``RECIPE_KEYS_ADDED``)
+    filled in, so that it compares with the recipe ``bench train`` builds today."""
+    recipe = dict(meta.get("recipe") or {})
+    for key, value in RECIPE_KEYS_ADDED.items():
+        recipe.setdefault(key, value)
+    return recipe
+
+
 # per-network differences (the public codes): MSE weight 0.01 (RPCANet) / 0.1 (L-RPCANet);
 # the paper recipe's learning rate 1e-4 for L-RPCANet
 LOSS_GAMMA = {"rpcanet": 0.01, "l_rpcanet": 0.1}
@@ -367,7 +382,7 @@ class _IstdLearned(Method):
             raise CheckpointError(f"checkpoint {path} does not fit {self.name} ({str(e).splitlines()[0]}); "
                                   f"retrain it (`{meta.get('how_to_reproduce')}`)") from None
         self._net = net.to(context.device).eval()
-        self._path, self._meta = path, meta
+        self._path, self._meta = path, {**meta, "recipe": checkpoint_recipe(meta)}
 
     def run(self, inputs: IstdInput) -> TargetMaps:
         maps: list = [None] * len(inputs.images)

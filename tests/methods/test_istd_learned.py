@@ -3,6 +3,7 @@ loss, the crops, and a real (tiny) training on SIRST through `bench train` that 
 registered method then loads."""
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -150,6 +151,28 @@ def test_poly_schedule_and_unknown_recipe_keys(data_root):
     assert job.recipe["iou_over"] == "image" and L.RECIPES["paper"]["iou_over"] == "image"
     assert L.IstdTrainingJob("l_rpcanet", "cpu", None, None, {"stages": 1, "val_limit": 2, "iou_over": "batch"},
                              "cpu", data_root).recipe["iou_over"] == "batch"
+
+
+def test_shipped_checkpoints_match_the_command_that_remakes_them(data_root):
+    """Each shipped `cpu` checkpoint stores the recipe (with the keys added since it was
+    written, at the value it was trained with) and the command that `bench train` builds
+    today, on the same train and val splits; its stored state validated like the trained
+    one; each file is under the project's 5 MiB."""
+    from bench.train import read_checkpoint_meta
+    for method in ("rpcanet", "l_rpcanet"):
+        job = L.IstdTrainingJob(method, "cpu", None, None, {}, "cpu", data_root)
+        path = job.default_path()
+        assert path == os.path.join(L.CHECKPOINT_DIR, f"{method}_sirst.npz") and os.path.exists(path)
+        meta = read_checkpoint_meta(path)
+        assert L.checkpoint_recipe(meta) == json.loads(json.dumps(job.recipe)), f"{path} was made by another recipe"
+        assert meta["how_to_reproduce"] == job.command() == L.train_command(method)
+        assert (meta["train_hash"], meta["val_hash"]) == (job.train_data.instance_id, job.val_data.instance_id)
+        assert meta["config"] == L.config_dict(L.CONFIGS[method]) and meta["seed"] == 0
+        assert abs(meta["validation"]["val_iou"] - meta["validation_as_stored"]["val_iou"]) < 0.5
+        assert os.path.getsize(path) < 5 * 2**20
+    # the fill-in never overrides what a checkpoint says
+    assert L.checkpoint_recipe({"recipe": {"iou_over": "batch"}})["iou_over"] == "batch"
+    assert L.checkpoint_recipe({"recipe": {}}) == L.RECIPE_KEYS_ADDED
 
 
 def test_tiny_training_writes_a_checkpoint_the_method_loads(tmp_path, data_root):
