@@ -153,17 +153,17 @@ def encode_within(state: dict[str, torch.Tensor], meta: dict[str, Any],
     least ``META_SLACK_BYTES`` under ``max_bytes``. When none fits, the last
     (coarsest) is returned with ``fits`` False: the caller still writes it and says so, since
     a finished training is never thrown away. Without deltas to encode (no ``reference``)
-    there is nothing to choose: the first encoding is used.
+    there is nothing to choose: the first encoding is used (its size still measured).
     """
     if not encodings:
         raise ValueError("no delta encoding to choose from")
     tried: dict[str, int] = {}
     for enc in encodings:
         arrays, full = encode_checkpoint(state, meta, reference, delta_encoding=enc)
-        if max_bytes is None or reference is None:
-            return arrays, full, {"chosen": enc, "max_bytes": max_bytes, "bytes": {}, "fits": True}
+        if max_bytes is None:
+            return arrays, full, {"chosen": enc, "max_bytes": None, "bytes": {}, "fits": True}
         tried[enc] = checkpoint_nbytes(arrays)
-        if tried[enc] + META_SLACK_BYTES <= max_bytes:
+        if reference is None or tried[enc] + META_SLACK_BYTES <= max_bytes:
             break
     return arrays, full, {"chosen": enc, "max_bytes": max_bytes, "bytes": tried,
                           "fits": tried[enc] + META_SLACK_BYTES <= max_bytes}
@@ -512,9 +512,9 @@ def train(job: TrainingJob, out_path: str, resume: bool = True, progress: bool =
         arrays["__meta__"] = _meta_array(meta)
     write_checkpoint(out_path, arrays)
     if not choice["fits"]:
-        print(f"warning: {out_path} is {os.path.getsize(out_path) / 1e6:.2f} MB even as "
-              f"{choice['chosen']} deltas, over the {choice['max_bytes'] / 2**20:g} MiB a checkpoint "
-              f"should fit (sizes tried: {choice['bytes']}); it was written anyway", file=sys.stderr)
+        print(f"warning: {out_path} is {os.path.getsize(out_path) / 1e6:.2f} MB in the coarsest encoding "
+              f"tried ({choice['chosen']}), over the {choice['max_bytes'] / 2**20:g} MiB a checkpoint should "
+              f"fit (bytes per encoding: {choice['bytes']}); it was written anyway", file=sys.stderr)
     if os.path.exists(resume_path):
         os.remove(resume_path)
     return TrainResult(out_path, pos["steps"], seconds, final, pos["log"])

@@ -96,6 +96,9 @@ def test_the_finest_encoding_that_fits_the_size_limit_is_chosen():
     assert encode_within(state, {}, ref, order, None)[2]["chosen"] == "float16"
     _, _, none_fits = encode_within(state, {}, ref, order, 100)
     assert none_fits["chosen"] == "int7" and none_fits["fits"] is False and list(none_fits["bytes"]) == list(order)
+    # without an initialisation there are no deltas and nothing to choose; the size is still checked
+    _, _, no_ref = encode_within(state, {}, None, order, 100)
+    assert no_ref["chosen"] == "float16" and no_ref["fits"] is False and list(no_ref["bytes"]) == ["float16"]
 
 
 def test_training_writes_its_checkpoint_once_and_keeps_one_that_fits_no_limit(tmp_path, monkeypatch, capsys):
