@@ -22,7 +22,7 @@ import torch
 from bench import registry as R
 from bench.datasets.istd import IstdData, synthetic_istd
 from bench.methods.istd.common import IstdInput, TargetMaps
-from bench.metrics.istd import (CURVE_THRESHOLDS, SEGMENTATION_RULES, describe_rule, match_targets,
+from bench.metrics.istd import (CURVE_THRESHOLDS, FA_MAX, SEGMENTATION_RULES, describe_rule, match_targets,
                                 pd_fa_auc, pd_fa_curve, score_masks, segment)
 from bench.suite import GridSpec, Suite, Task
 
@@ -58,6 +58,15 @@ def decode_png(text: str) -> np.ndarray:
 
 def _to_u8(x: torch.Tensor) -> np.ndarray:
     return x.detach().cpu().clamp(0, 255).round().to(torch.uint8).numpy()
+
+
+def curve_label(method: str, auc: float, fas) -> str:
+    """The Pd-Fa figure's legend entry. When no threshold brings the false alarms into the
+    AUC's box (Fa <= 100e-6), the area is 0 by definition: the label says so, with the
+    lowest Fa reached, so that it does not read as a scoring failure."""
+    if len(fas) and min(fas) >= FA_MAX * 1e6:
+        return f"{method} (AUC 0: Fa >= {min(fas):.0f} at every threshold)"
+    return f"{method} (AUC {auc:.1f})"
 
 
 class IstdSuite(Suite):
@@ -358,7 +367,8 @@ class IstdSuite(Suite):
                 pts = list(zip(c["fa"], c["pd"]))  # in threshold order (Pd is not monotone in Fa)
                 style = "-" if r["family"].iloc[0] == "classical" else "--"
                 auc = r["metrics"].iloc[0].get("pd_fa_auc", math.nan)
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker=".", label=f"{m} (AUC {auc:.1f})")
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker=".",
+                        label=curve_label(m, auc, c["fa"]))
             ax.set_xscale("symlog", linthresh=1.0)
             ax.set_xlabel("Fa (x1e-6)")
             ax.set_title(f"{ds} ({n_images(ds)} images, clean)", fontsize=9)

@@ -194,3 +194,9 @@ def test_time_per_image_is_read_on_the_full_sirst_split_whatever_the_row_order()
         assert _ms_per_image(frame) == {("m", "cpu"): 1000.0}
         # without the full split: the other SIRST selection before another dataset
         assert _ms_per_image(frame[frame["dataset"] != "sirst"]) == {("m", "cpu"): 2000.0}
+
+
+def test_pd_fa_legend_says_why_an_area_is_zero():
+    from bench.suites.istd import curve_label
+    assert curve_label("ipi", 88.84, [5.0, 20.0, 300.0]) == "ipi (AUC 88.8)"
+    assert curve_label("l_rpcanet", 0.0, [900.0, 446.09]) == "l_rpcanet (AUC 0: Fa >= 446 at every threshold)"
