@@ -382,7 +382,7 @@ class _IstdLearned(Method):
             raise CheckpointError(f"checkpoint {path} does not fit {self.name} ({str(e).splitlines()[0]}); "
                                   f"retrain it (`{meta.get('how_to_reproduce')}`)") from None
         self._net = net.to(context.device).eval()
-        self._path, self._meta = path, {**meta, "recipe": checkpoint_recipe(meta)}
+        self._path, self._meta = path, meta
 
     def run(self, inputs: IstdInput) -> TargetMaps:
         maps: list = [None] * len(inputs.images)

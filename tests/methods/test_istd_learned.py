@@ -158,7 +158,7 @@ def test_shipped_checkpoints_match_the_command_that_remakes_them(data_root):
     written, at the value it was trained with) and the command that `bench train` builds
     today, on the same train and val splits; its stored state validated like the trained
     one; each file is under the project's 5 MiB."""
-    from bench.train import read_checkpoint_meta
+    from bench.train import CHECKPOINT_MAX_BYTES, read_checkpoint_meta
     for method in ("rpcanet", "l_rpcanet"):
         job = L.IstdTrainingJob(method, "cpu", None, None, {}, "cpu", data_root)
         path = job.default_path()
@@ -169,7 +169,7 @@ def test_shipped_checkpoints_match_the_command_that_remakes_them(data_root):
         assert (meta["train_hash"], meta["val_hash"]) == (job.train_data.instance_id, job.val_data.instance_id)
         assert meta["config"] == L.config_dict(L.CONFIGS[method]) and meta["seed"] == 0
         assert abs(meta["validation"]["val_iou"] - meta["validation_as_stored"]["val_iou"]) < 0.5
-        assert os.path.getsize(path) < 5 * 2**20
+        assert os.path.getsize(path) < CHECKPOINT_MAX_BYTES
     # the fill-in never overrides what a checkpoint says
     assert L.checkpoint_recipe({"recipe": {"iou_over": "batch"}})["iou_over"] == "batch"
     assert L.checkpoint_recipe({"recipe": {}}) == L.RECIPE_KEYS_ADDED

@@ -195,7 +195,7 @@ def test_shipped_checkpoints_fit_the_budget_and_match_the_command_that_remakes_t
 
     from bench.datasets.sparse import instance_hash
     from bench.methods.sparse.lista import CHECKPOINT_DIR, default_checkpoint, recipe_config, train_command
-    from bench.train import read_checkpoint_meta
+    from bench.train import CHECKPOINT_MAX_BYTES, read_checkpoint_meta
 
     instance = instance_hash(make_matrix(250, 500, 0))
     for name in LEARNED:
@@ -208,6 +208,6 @@ def test_shipped_checkpoints_fit_the_budget_and_match_the_command_that_remakes_t
             assert meta["how_to_reproduce"] == train_command(name, snr)
             drift = abs(meta["validation"]["val_nmse_db"] - meta["validation_as_stored"]["val_nmse_db"])
             assert drift < 0.01, f"{path}: the stored encoding moves validation by {drift:.3f} dB"
-            assert os.path.getsize(path) < 5 * 2**20, f"{path} is over the project's 5 MiB per file"
+            assert os.path.getsize(path) < CHECKPOINT_MAX_BYTES, f"{path} is over the project's 5 MiB per file"
     total = sum(os.path.getsize(os.path.join(CHECKPOINT_DIR, f)) for f in os.listdir(CHECKPOINT_DIR))
     assert total < 40e6
