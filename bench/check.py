@@ -11,12 +11,11 @@ from dataclasses import dataclass
 
 import torch
 
+from bench import paths
 from bench import registry as R
 from bench.grid import build_cells
 from bench.runner import RunOptions, run_grid
 from bench.store import Store
-
-BASELINE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results", "baselines")
 
 
 @dataclass
@@ -49,7 +48,7 @@ def run_smoke(suite_name: str, data_root: str | None, progress: bool = True):
     cells = [c for c in cells if not suite.skip_reason(c)]
     # a suite may pin the torch threads of its smoke run (``check_threads``): values only are
     # compared, and small problems run faster and identically on one thread of a busy machine
-    threads = getattr(suite, "check_threads", None)
+    threads = suite.check_threads
     previous = torch.get_num_threads()
     if threads:
         torch.set_num_threads(int(threads))
@@ -65,8 +64,7 @@ def run_smoke(suite_name: str, data_root: str | None, progress: bool = True):
         torch.set_num_threads(previous)
     values = {}
     for _, row in ok.iterrows():
-        fn = getattr(suite, "check_values", None)
-        values[cell_label(row)] = fn(row) if fn else dict(row["metrics"])
+        values[cell_label(row)] = suite.check_values(row)
     failures = {cell_label(r): r["error"] for _, r in failed.iterrows()}
     return values, failures, summary
 
@@ -98,7 +96,7 @@ def compare(suite_name: str, values: dict, failures: dict, baseline: dict) -> li
 
 
 def baseline_path(suite_name: str) -> str:
-    return os.path.join(BASELINE_DIR, f"{suite_name}.json")
+    return os.path.join(paths.BASELINES_DIR, f"{suite_name}.json")
 
 
 def load_baseline(suite_name: str) -> dict | None:
@@ -111,7 +109,7 @@ def load_baseline(suite_name: str) -> dict | None:
 
 def write_baseline(suite_name: str, values: dict) -> str:
     from bench.provenance import git_commit, versions
-    os.makedirs(BASELINE_DIR, exist_ok=True)
+    os.makedirs(paths.BASELINES_DIR, exist_ok=True)
     p = baseline_path(suite_name)
     with open(p, "w") as f:
         json.dump({"suite": suite_name, "written_by": "python -m bench check --update",

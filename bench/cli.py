@@ -10,15 +10,8 @@ import os
 import sys
 import time
 
-DEFAULT_RESULTS = os.path.join("results", "results.sqlite")
-
-
-def default_data_root() -> str:
-    env = os.environ.get("BENCH_DATA")
-    if env:
-        return env
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(cache, "imaging-bench", "data")
+# where things are is bench.paths' business; these names stay importable from here
+from bench.paths import DEFAULT_REPORTS, DEFAULT_RESULTS, default_data_root  # noqa: F401
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -52,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="comma-separated devices: cpu, cuda or cpu,cuda (default cpu)")
     p.add_argument("--repeat", type=int, default=None, help="timed repeats after the warm-up; the median is kept (default 3, 1 with --quick)")
     p.add_argument("--jobs", type=int, default=1, help="parallel worker processes (threads are split between them)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch threads per worker, N >= 1 (default: the machine's cores divided by --jobs, "
+                        "at least 1; torch's own default, every core in every process, ran 5-40x slower on "
+                        "busy cores); each stored row records it")
     p.add_argument("--quick", action="store_true", help="the suite's reduced grid (minutes)")
     p.add_argument("--smoke", action="store_true", help="the suite's smoke grid (what `check` runs)")
     p.add_argument("--grid", default=None, metavar="NAME",
@@ -62,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="write LaTeX/Markdown tables and PNG/PDF figures from the store")
     p.add_argument("--suite", required=True)
-    p.add_argument("--out", default="reports", help="output folder (default reports/)")
+    p.add_argument("--out", default=DEFAULT_REPORTS, help=f"output folder (default {DEFAULT_REPORTS}/)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a suite-specific report option, repeatable, e.g. metric_sets=starnet (hsi)")
     _add_common(p)
@@ -110,7 +107,7 @@ def cmd_list(args) -> int:
             print(f"    {mt.name:22s} [{mt.unit}] {arrow}; {mt.definition}")
         print(f"  default grid: {len(s.grid.datasets)} dataset(s) x {len(s.grid.degradations)} degradation(s) "
               f"x {len(s.grid.methods)} method(s)")
-        for gname, g in (getattr(s, "extra_grids", {}) or {}).items():
+        for gname, g in s.extra_grids.items():
             print(f"  grid {gname} (run --grid {gname}): {len(g.datasets)} dataset(s) x {len(g.degradations)} "
                   f"degradation(s) x {len(g.methods)} method selector(s)")
         print()
@@ -127,13 +124,16 @@ def cmd_run(args) -> int:
 
     from bench import registry as R
     from bench.grid import build_cells
-    from bench.runner import RunOptions, run_grid
+    from bench.runner import RunOptions, choose_threads, run_grid, threads_line
     from bench.store import Store
 
+    if args.threads is not None and args.threads < 1:
+        print(f"error: --threads must be at least 1 (got {args.threads})", file=sys.stderr)
+        return 2
     suite = R.SUITES.get_or_fail(args.suite)
     spec = suite.smoke if args.smoke else (suite.quick if args.quick else suite.grid)
     if args.grid:
-        extra = getattr(suite, "extra_grids", {}) or {}
+        extra = suite.extra_grids
         if args.grid not in extra:
             from bench.errors import UnknownNameError
             raise UnknownNameError(f"suite {args.suite} has no grid {args.grid!r}", valid=sorted(extra), what="grid")
@@ -166,8 +166,10 @@ def cmd_run(args) -> int:
         print("error: --repeat and --jobs must be at least 1", file=sys.stderr)
         return 2
     store = Store(args.results)
+    threads = choose_threads(args.jobs, args.threads)
     print(f"suite {args.suite}: {len(cells)} cell(s); store {args.results}; data root {data_root}", file=sys.stderr)
-    summary = run_grid(cells, store, RunOptions(data_root=data_root, repeat=repeat),
+    print(threads_line(threads, args.jobs, args.threads), file=sys.stderr)
+    summary = run_grid(cells, store, RunOptions(data_root=data_root, repeat=repeat, threads=threads),
                        jobs=args.jobs, progress=not args.no_progress)
     summary.skipped = len(unsupported)
     print(summary.text())
@@ -191,7 +193,7 @@ def cmd_report(args) -> int:
         raise BenchError(f"the store {args.results} has no finished cells of suite {args.suite!r}")
     failed = store.frame(args.suite, status="failed")
     options = {}
-    for item in getattr(args, "option", None) or []:
+    for item in args.option:
         if "=" not in item:
             from bench.errors import SelectorError
             raise SelectorError(f"--option {item!r} is not of the form KEY=VALUE")

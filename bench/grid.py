@@ -5,6 +5,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench import fingerprint
 from bench import registry as R
 from bench.errors import UnknownNameError
 from bench.selectors import expand, parse_selector
@@ -28,6 +29,9 @@ class Cell:
     method_params: tuple
     device: str
     seed: int  # base seed of the run
+    #: fingerprint of the code and weights that shape the cell's numbers (the method's,
+    #: dataset's, degradation's, suite's and metrics' modules with their project imports, and
+    #: the checkpoints read): :func:`bench.fingerprint.cell_fingerprint`; part of the key
     source_hash: str = field(default="", compare=False)
 
     @property
@@ -92,8 +96,7 @@ def _freeze(params: tuple) -> tuple:
 def resolve(selectors, registry: R.Registry, suite: str, kind: str) -> list[tuple[str, tuple]]:
     """Selectors -> [(name, full params)], checking names against the suite's components."""
     out = []
-    valid = sorted(n for n, c in registry.items()
-                   if getattr(c, "suite", None) == suite or suite in getattr(c, "suites", ()))
+    valid = sorted(n for n, c in registry.items() if c.belongs_to(suite))
     for sel in selectors:
         name, params = parse_selector(sel)
         if name not in valid:
@@ -114,10 +117,11 @@ def build_cells(suite: str, datasets, degradations, methods, devices, seed: int)
     for (dn, dp) in ds:
         for (gn, gp) in dg:
             for (mn, mp) in ms:
-                if mn not in hashes:
-                    hashes[mn] = R.METHODS[mn].source_hash()
+                if (dn, gn, mn, mp) not in hashes:
+                    hashes[dn, gn, mn, mp] = fingerprint.cell_fingerprint(
+                        suite, R.DATASETS[dn], R.DEGRADATIONS[gn], R.METHODS[mn], dict(mp))
                 for dev in devices:
-                    cells.append(Cell(suite, dn, dp, gn, gp, mn, mp, dev, seed, hashes[mn]))
+                    cells.append(Cell(suite, dn, dp, gn, gp, mn, mp, dev, seed, hashes[dn, gn, mn, mp]))
     # de-duplicate (a selector repeated) keeping order
     seen, unique = set(), []
     for c in cells:

@@ -16,9 +16,7 @@ Modules under ``bench.methods``, ``bench.datasets``, ``bench.suites`` and
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
-import inspect
 import pkgutil
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Iterator
@@ -33,6 +31,14 @@ class Component:
     name: ClassVar[str] = ""
     parameters: ClassVar[dict[str, Any]] = {}
     description: ClassVar[str] = ""
+    #: modules (dotted names) whose source also goes into :meth:`source_hash`: a helper module
+    #: the component's results depend on, so that editing it invalidates stored cells
+    source_dependencies: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def belongs_to(cls, suite: str) -> bool:
+        """Whether the component can be part of ``suite``'s grids (its selectors are valid there)."""
+        return False
 
     def __init__(self, **params: Any):
         unknown = sorted(set(params) - set(self.parameters))
@@ -54,25 +60,13 @@ class Component:
 
     @classmethod
     def source_hash(cls) -> str:
-        """Hash of the source of the module that defines the component (and its bases
-        defined in the project), so that editing it invalidates cached results."""
-        h = hashlib.sha256()
-        seen = set()
-        for klass in cls.__mro__:
-            mod = inspect.getmodule(klass)
-            if mod is None or mod.__name__ in seen or not mod.__name__.startswith("bench."):
-                continue
-            if mod.__name__ == "bench.registry":
-                continue
-            seen.add(mod.__name__)
-            try:
-                h.update(inspect.getsource(mod).encode())
-            except (OSError, TypeError):
-                h.update(mod.__name__.encode())
-        for extra in getattr(cls, "source_dependencies", ()):
-            mod = importlib.import_module(extra)
-            h.update(inspect.getsource(mod).encode())
-        return h.hexdigest()[:16]
+        """Hash (16 hex digits) of the code of the component: the modules of its class and of
+        its project base classes, its ``source_dependencies`` and every ``bench.`` module
+        those import, transitively (see :mod:`bench.fingerprint`, which also says which
+        harness modules, this one included, are deliberately left out). A cell's key adds
+        the suite's, the dataset's, the degradation's and the metrics' code and the weights."""
+        from bench import fingerprint
+        return fingerprint.modules_digest(fingerprint.class_modules(cls))[:16]
 
 
 def format_value(v: Any) -> str:
@@ -95,6 +89,10 @@ class Dataset(Component):
     suite: ClassVar[str] = ""
     needs_data: ClassVar[bool] = False  # True when it reads files under the data root
 
+    @classmethod
+    def belongs_to(cls, suite: str) -> bool:
+        return cls.suite == suite
+
     def load(self, data_root: str | None) -> Any:  # pragma: no cover - interface
         raise NotImplementedError
 
@@ -108,6 +106,10 @@ class Degradation(Component):
 
     suites: ClassVar[tuple[str, ...]] = ()
 
+    @classmethod
+    def belongs_to(cls, suite: str) -> bool:
+        return suite in cls.suites
+
 
 class Method(Component):
     """A solver or a network. ``run`` is timed; ``setup`` (loading a checkpoint, say) is not.
@@ -115,16 +117,36 @@ class Method(Component):
     ``family`` is ``classical`` or ``learned``; ``devices`` lists where it can run.
     Methods that can be stepped implement ``iterates`` (a generator of estimates after
     each iteration, the initial estimate first) so that the suite can draw curves.
+    Learned methods that ``bench train`` can train implement :meth:`training_job`.
+
+    Timing hooks the runner reads: ``warmup`` (False: no untimed warm-up run), ``warm_up``
+    (what the warm-up runs) and ``max_repeat`` (a cap on the timed repeats).
     """
 
     suite: ClassVar[str] = ""
     family: ClassVar[str] = "classical"
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
-    source_dependencies: ClassVar[tuple[str, ...]] = ()
+    #: False: the runner does no untimed warm-up run before timing (a method whose first run
+    #: is not slower, or one that takes minutes, where a warm-up would double the cost)
+    warmup: ClassVar[bool] = True
+    #: at most this many timed repeats whatever ``--repeat`` asks (None: no cap); a method
+    #: that takes minutes per cell sets 1
+    max_repeat: ClassVar[int | None] = None
+    #: what :meth:`setup` was given (None before it is called)
+    context: "MethodContext | None" = None
+
+    @classmethod
+    def belongs_to(cls, suite: str) -> bool:
+        return cls.suite == suite
 
     def setup(self, context: "MethodContext") -> None:
         """Called once per cell before timing: device, seed, problem-level information."""
         self.context = context
+
+    def warm_up(self, inputs: Any) -> None:
+        """The untimed warm-up run before the timed repeats (when ``warmup`` is True): by
+        default one full :meth:`run`; a method may warm up on less (one image of a set)."""
+        self.run(inputs)
 
     def run(self, inputs: Any) -> Any:  # pragma: no cover - interface
         raise NotImplementedError
@@ -144,6 +166,34 @@ class Method(Component):
         """Stored in the row's ``extras`` after a run (checkpoint, training cost, ...)."""
         return {}
 
+    @classmethod
+    def weights_digest(cls, params: dict[str, Any]) -> str:
+        """Digest of the weight/checkpoint files the method reads when run with ``params``
+        (its full parameters), part of every cell's key, so that a retrained or replaced
+        checkpoint invalidates the stored cells; "" (the default) for methods that read
+        none. Learned methods override it, e.g. with
+        :func:`bench.fingerprint.files_digest` of the files ``checkpoint=...`` names."""
+        return ""
+
+    @classmethod
+    def training_job(cls, recipe: str = "cpu", snr: Any = None, dataset: str | None = None,
+                     seed: int | None = None, overrides: dict[str, Any] | None = None,
+                     device: str = "cpu", data_root: str | None = None) -> tuple[Any, str]:
+        """The :class:`bench.train.TrainingJob` that ``bench train`` runs for this method, and
+        the checkpoint path it writes by default (where ``checkpoint=auto`` finds it).
+
+        ``recipe`` names a configuration, ``overrides`` replace some of its values (``--set``),
+        ``snr`` is the training noise level of suites that have one, ``dataset`` a dataset
+        selector (None: the suite's default). A job draws its training batches and validation
+        samples from its suite (:meth:`bench.suite.Suite.training_data`). Only learned methods
+        implement it (see :meth:`can_train`)."""
+        raise NotImplementedError(f"{cls.name} cannot be trained")
+
+    @classmethod
+    def can_train(cls) -> bool:
+        """Whether the method implements :meth:`training_job` (``bench train`` accepts it)."""
+        return cls.training_job.__func__ is not Method.training_job.__func__
+
 
 @dataclass(frozen=True)
 class MethodContext:
@@ -159,7 +209,9 @@ class Metric:
     """A scalar quality measure.
 
     ``direction`` is ``min`` or ``max`` (which is better); ``tolerance`` is the absolute
-    drift that ``bench check`` accepts against the committed baselines.
+    drift that ``bench check`` accepts against the committed baselines. ``label`` is the
+    name a report's tables print (the metric's name when empty) and ``fmt`` how they print
+    a value (a :meth:`str.format` pattern).
     """
 
     name: str
@@ -170,6 +222,13 @@ class Metric:
     tolerance: float
     fn: Callable[..., float] | None = None
     scope: str = "sample"  # "sample": mean over samples; "dataset": accumulated over the set
+    label: str = ""
+    fmt: str = "{:.2f}"
+
+    @property
+    def display(self) -> str:
+        """The column/row name of the metric in report tables."""
+        return self.label or self.name
 
     def better(self, a: float, b: float) -> bool:
         return a < b if self.direction == "min" else a > b

@@ -1,8 +1,18 @@
-"""Rendering of tables (LaTeX with booktabs and Markdown twins) and figures.
+"""The report layer shared by the suites: rows -> tables (LaTeX with booktabs and
+Markdown twins) and figures.
 
 Reports read the stored rows only; they never rerun a method or compute a metric.
 A table is given as a DataFrame of numbers (NaN = not measured, printed "–") and, per
 column, which direction is better; the best value of each column is set in bold.
+
+What every suite's report does the same way lives here: the newest row per cell
+(:func:`newest`), accuracy read from the CPU row where there is one (:func:`prefer_cpu`),
+a pivot of rows into a table (:func:`pivot`), tables whose columns (or rows) are metrics
+taking each metric's own direction, label and format from the registry
+(:func:`metric_table`), per-device times and parameter counts (:func:`device_times`,
+:func:`parameter_counts`), captions from a template (:func:`caption`) and figures' arrays
+read from a row's artifact file (:func:`row_arrays`). A suite's report declares its tables
+and figures with these.
 """
 from __future__ import annotations
 
@@ -171,3 +181,116 @@ def legend_from_all_axes(fig, axes, **kwargs) -> None:
     if labels:
         fig.legend([handles[lab] for lab in labels], labels, loc="center left",
                    bbox_to_anchor=(1.0, 0.5), **kwargs)
+
+
+# --------------------------------------------------------------------------- the shared layer
+#: what identifies a cell in a report: a rerun of one of these supersedes the older row
+CELL = ("dataset", "degradation", "method_label", "device")
+
+
+def newest(frame: pd.DataFrame) -> pd.DataFrame:
+    """The newest row of each cell (dataset, degradation, method label, device)."""
+    return latest(frame, CELL)
+
+
+def prefer_cpu(frame: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """One row per group of ``by``: the CPU row where there is one, else the first other
+    (accuracy does not depend on the device; times do, and are read per device)."""
+    rows = frame.sort_values("device", key=lambda s: s.map(lambda d: 0 if d == "cpu" else 1))
+    return rows.groupby(list(by), as_index=False, sort=False).head(1)
+
+
+def pivot(rows: pd.DataFrame, index: str | Callable, cells: Callable, order: Sequence,
+          columns: Sequence) -> pd.DataFrame:
+    """A table of numbers: one row per label in ``order``, the ``columns`` given (tuples
+    make a two-level header), NaN where no row gives a value. ``index`` names the row's
+    label (a column of ``rows`` or a function of a row); ``cells(row)`` yields
+    (column, value) pairs. A later row overwrites an earlier one's cell."""
+    cols = pd.MultiIndex.from_tuples(list(columns)) if columns and isinstance(columns[0], tuple) else list(columns)
+    values = pd.DataFrame(math.nan, index=list(order), columns=cols)
+    for _, r in rows.iterrows():
+        label = index(r) if callable(index) else r[index]
+        for col, v in cells(r):
+            values.at[label, col] = v
+    return values
+
+
+def metric_lookup(suite: str) -> dict:
+    """Table label (and name) -> :class:`~bench.registry.Metric` for a suite's metrics."""
+    from bench import registry as R
+    R.load_all()
+    out = {}
+    for m in R.METRICS.values():
+        if m.suite == suite:
+            out.setdefault(m.display, m)
+            out.setdefault(m.name, m)
+    return out
+
+
+def metric_cells(row, labels: dict, group=None, source: Callable | None = None):
+    """(column, value) pairs of the metrics ``labels`` (table label -> metric name) of one
+    row, from its ``metrics`` (or from ``source(row)``); columns ``(group, label)`` when a
+    group is given. A metric the row lacks is NaN."""
+    got = row["metrics"] if source is None else source(row)
+    for label, name in labels.items():
+        yield ((group, label) if group is not None else label), (got or {}).get(name, math.nan)
+
+
+def metric_table(values: pd.DataFrame, suite: str, caption: str, label: str, *, metrics: dict | None = None,
+                 fmt: dict | None = None, directions: dict | None = None, bold: bool = True,
+                 axis: str = "column", key: Callable | None = None, index_name: str = "method") -> Table:
+    """A :class:`Table` whose columns (``axis="row"``: rows) hold metrics: each takes its
+    metric's direction (the bold best) and format from the registry. A column is matched by
+    its key (the last level of a two-level header; ``key`` may derive it otherwise) against
+    ``metrics`` (key -> metric name) and then the suite's metric labels; ``fmt`` and
+    ``directions`` (key -> value) set the columns that are not metrics (times, counts) or
+    override; ``bold=False`` bolds nothing (e.g. rules that are not methods)."""
+    known = metric_lookup(suite)
+    metrics, fmt, directions = metrics or {}, fmt or {}, directions or {}
+    labels = values.columns if axis == "column" else values.index
+    key = key or (lambda c: c[-1] if isinstance(c, tuple) else c)
+    fmts, dirs = {}, {}
+    for c in labels:
+        k = key(c)
+        m = known.get(metrics.get(k, k))
+        fmts[c] = fmt.get(k, m.fmt if m else "{:.2f}")
+        dirs[c] = directions.get(k, m.direction if m else None) if bold else None
+    if axis == "row":
+        return Table(values, dirs, caption, label, index_name=index_name, bold_axis="row", row_fmt=fmts)
+    return Table(values, dirs, caption, label, fmt=fmts, index_name=index_name)
+
+
+def threads(frame: pd.DataFrame) -> str:
+    """The torch threads the rows ran with, for captions."""
+    return ", ".join(sorted({str(p.get("threads")) for p in frame["provenance"] if isinstance(p, dict)}))
+
+
+def caption(template: str, frame: pd.DataFrame, **fields) -> str:
+    """A caption from a template: ``{prov}`` (commits and CPUs of ``frame``'s rows) and
+    ``{threads}`` are filled in, the other fields from ``fields``."""
+    return template.format(prov=provenance_line(frame), threads=threads(frame), **fields)
+
+
+def device_times(rows: pd.DataFrame, by: Sequence[str], value: str = "time_s", agg: str = "median") -> dict:
+    """(*by, "cpu" | "cuda") -> ``agg`` of the column ``value`` over the rows of each group
+    and device ("cuda:1" counts as "cuda")."""
+    dev = rows["device"].map(lambda d: "cuda" if str(d).startswith("cuda") else str(d))
+    grouped = rows.assign(_dev=dev).groupby(list(by) + ["_dev"])[value].agg(agg)
+    return {k: float(v) for k, v in grouped.items()}
+
+
+def parameter_counts(frame: pd.DataFrame) -> dict:
+    """method label -> learned parameters (the first row that has a count)."""
+    out = {}
+    for m, pc in zip(frame["method_label"], frame["parameter_count"]):
+        if m not in out and pc is not None and pc == pc:
+            out[m] = float(pc)
+    return out
+
+
+# --------------------------------------------------------------------------- figures' arrays
+def row_arrays(row) -> dict:
+    """The arrays of a row's artifact file (``extras["artifact"]``; see
+    :mod:`bench.artifacts`), {} when the row has none or the file is gone."""
+    from bench.artifacts import load
+    return load(row)

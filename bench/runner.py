@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from bench import artifacts
 from bench import registry as R
 from bench.errors import BenchError
 from bench.grid import Cell
@@ -36,6 +37,39 @@ class RunOptions:
     data_root: str | None = None
     repeat: int = 3
     warmup: bool = True
+    #: torch threads per cell: in each worker of ``jobs > 1`` (None: :func:`choose_threads`)
+    #: and in this process for ``jobs == 1`` (None: leave torch's setting, e.g. the one
+    #: ``bench check`` pins); each row records the threads its cell ran with
+    threads: int | None = None
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def choose_threads(jobs: int, requested: int | None = None, cores: int | None = None) -> int:
+    """Torch threads per worker: ``requested`` (``--threads``) when given, else the cores
+    divided between the ``jobs`` workers, at least 1. Torch's default (every core in every
+    process) made runs 5-40x slower on a machine whose cores are busy or shared by workers."""
+    if requested is not None:
+        if int(requested) < 1:
+            raise ValueError(f"threads must be at least 1, not {requested}")
+        return int(requested)
+    cores = available_cores() if cores is None else cores
+    return max(1, cores // max(1, int(jobs)))
+
+
+def threads_line(threads: int, jobs: int, requested: int | None = None, cores: int | None = None) -> str:
+    """The line ``bench run`` prints at start about the threads it chose."""
+    cores = available_cores() if cores is None else cores
+    workers = f"{jobs} worker{'s' if jobs != 1 else ''}"
+    why = (f"--threads {requested}; {cores} cores" if requested is not None
+           else f"{cores} core{'s' if cores != 1 else ''}; --threads to override")
+    return f"threads: {threads} per worker x {workers} ({why})"
 
 
 @dataclass
@@ -84,6 +118,7 @@ def execute(cell: Cell, opts: RunOptions) -> tuple[dict[str, Any], float]:
         "method": cell.method, "method_label": cell.method_label(), "method_params": cell.mparams,
         "family": mcls.family, "device": cell.device, "seed": cell.seed,
         "source_hash": cell.source_hash, "provenance": provenance(cell.device),
+        "threads": torch.get_num_threads(),
     }
     method_time = 0.0
     try:
@@ -114,15 +149,14 @@ def execute(cell: Cell, opts: RunOptions) -> tuple[dict[str, Any], float]:
                     curves.setdefault(name, []).append(value)
             warmup_s = t_method
             method_time += t_method
-        elif opts.warmup and getattr(method, "warmup", True):
+        elif opts.warmup and method.warmup:
             # a method may warm up on less than the whole task (``warm_up``: one image, say)
-            warm = getattr(method, "warm_up", None) or method.run
-            _, warmup_s = timed(lambda: warm(task.inputs), cell.device)
+            _, warmup_s = timed(lambda: method.warm_up(task.inputs), cell.device)
             method_time += warmup_s
         times = []
         output = None
         n_repeat = max(1, opts.repeat)
-        if getattr(method, "max_repeat", None):  # minutes-long methods time a single run
+        if method.max_repeat:  # minutes-long methods time a single run
             n_repeat = min(n_repeat, max(1, int(method.max_repeat)))
         for _ in range(n_repeat):
             output, dt = timed(lambda: method.run(task.inputs), cell.device)
@@ -152,6 +186,8 @@ _WORKER_STORE: Store | None = None
 
 
 def _init_worker(store_path: str, threads: int) -> None:
+    """A worker process: ignores Ctrl-C (the parent handles it), runs torch on ``threads``
+    threads (:func:`choose_threads`) and opens the store."""
     global _WORKER_STORE
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     torch.set_num_threads(threads)
@@ -162,6 +198,7 @@ def run_and_store(cell: Cell, opts: RunOptions, store: Store | None = None) -> C
     store = store or _WORKER_STORE
     t0 = time.perf_counter()
     row, method_time = execute(cell, opts)
+    row = artifacts.save(row, store.path)  # figures' arrays to a file beside the store
     store.put(row)
     return CellOutcome(cell.key, cell.describe(), row["status"], row.get("error") or "",
                        method_time, time.perf_counter() - t0)
@@ -215,13 +252,16 @@ def run_grid(cells: list[Cell], store: Store, opts: RunOptions, jobs: int = 1,
         bar.set_postfix_str(outcome.label[-60:], refresh=False)
         bar.update(1)
 
+    previous_threads = torch.get_num_threads()
     try:
         if jobs <= 1 or len(todo) <= 1:
+            if opts.threads is not None:
+                torch.set_num_threads(choose_threads(jobs, opts.threads))
             for cell in todo:
                 bar.set_postfix_str(cell.describe()[-60:])
                 account(run_and_store(cell, opts, store))
         else:
-            threads = max(1, (os.cpu_count() or 1) // jobs)
+            threads = choose_threads(jobs, opts.threads)
             ctx = mp.get_context("spawn")
             pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
                                           initargs=(store.path, threads))
@@ -239,5 +279,6 @@ def run_grid(cells: list[Cell], store: Store, opts: RunOptions, jobs: int = 1,
         summary.interrupted = True
     finally:
         bar.close()
+        torch.set_num_threads(previous_threads)
     summary.wall_s = time.perf_counter() - t_start
     return summary

@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS results (
     warmup_s       REAL,
     parameter_count INTEGER,
     provenance     TEXT,               -- JSON: commit, versions, device name, threads, cpu
-    created_at     REAL NOT NULL
+    created_at     REAL NOT NULL,
+    threads        INTEGER             -- torch threads the cell ran with (NULL in older stores)
 );
 CREATE INDEX IF NOT EXISTS results_suite ON results(suite);
 """
@@ -97,6 +98,7 @@ class Store:
         self._conn: sqlite3.Connection | None = None
         with self.connect() as conn:
             conn.executescript(SCHEMA)
+            self._add_missing_columns(conn)
 
     def connect(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -106,6 +108,20 @@ class Store:
             conn.execute("PRAGMA busy_timeout=60000")
             self._conn = conn
         return self._conn
+
+    #: columns added after the first stores were written: (name, SQL type); an older store
+    #: gets them (NULL in its old rows) when opened
+    ADDED_COLUMNS = (("threads", "INTEGER"),)
+
+    def _add_missing_columns(self, conn: sqlite3.Connection) -> None:
+        have = {r[1] for r in conn.execute("PRAGMA table_info(results)").fetchall()}
+        for name, sql_type in self.ADDED_COLUMNS:
+            if name not in have:
+                try:
+                    conn.execute(f"ALTER TABLE results ADD COLUMN {name} {sql_type}")
+                except sqlite3.OperationalError as e:  # another process added it meanwhile
+                    if "duplicate column" not in str(e):
+                        raise
 
     def close(self) -> None:
         if self._conn is not None:
@@ -167,4 +183,5 @@ class Store:
         for c in JSON_COLUMNS:
             if c in df:
                 df[c] = df[c].map(loads)
+        df.attrs["store_path"] = os.path.abspath(self.path)  # where rows' artifact files are (bench.artifacts)
         return df

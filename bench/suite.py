@@ -8,7 +8,8 @@ computes a metric.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from types import MappingProxyType
+from typing import Any, ClassVar, Mapping
 
 import torch
 
@@ -34,7 +35,30 @@ class GridSpec:
     methods: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class TrainingData:
+    """One split of a dataset as a suite hands it to a training job
+    (:meth:`Suite.training_data`); the job draws batches and validation samples from it
+    through the suite (:meth:`Suite.training_batch`, :meth:`Suite.validation_task`)."""
+
+    dataset: str               # the dataset selector (the suite's default when none was given)
+    split: str                 # "train" or "val"
+    params: dict[str, Any]     # every parameter of the dataset
+    problem_id: str            # the problem instance or the split's samples (a checkpoint records it)
+    samples: Any               # suite-specific: the split's samples, or the problem a generator draws from
+    source: str = ""           # where the samples were read from ("" when generated)
+
+
 class Suite:
+    """A task protocol, its metrics, its grids and its report (see the module docstring).
+
+    Besides the abstract methods below, a suite may set these hooks (the defaults do nothing
+    special): ``extra_grids`` (named grids ``bench run --grid NAME`` runs), ``check_threads``
+    (torch threads of ``bench check``'s smoke run), :meth:`check_values` (what ``bench check``
+    compares), :meth:`skip_reason`, :meth:`curve_point` and, for suites with learned methods,
+    :meth:`training_data`, :meth:`training_batch` and :meth:`validation_task`.
+    """
+
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     metrics: ClassVar[tuple[str, ...]] = ()
@@ -43,6 +67,12 @@ class Suite:
     smoke: ClassVar[GridSpec]
     #: curve name -> metric evaluated on every iterate of a method that can be stepped
     curve_metrics: ClassVar[tuple[str, ...]] = ()
+    #: named grids besides grid/quick/smoke (an ablation, a diagnostic), run with
+    #: ``bench run --grid NAME`` and listed by ``bench list``
+    extra_grids: ClassVar[Mapping[str, GridSpec]] = MappingProxyType({})
+    #: torch threads of ``bench check``'s smoke run (None: leave torch's setting); the values
+    #: only are compared, and small problems run faster on one thread of a busy machine
+    check_threads: ClassVar[int | None] = None
 
     def make_task(self, data: Any, degradation: Any, seed: int, device: str) -> Task:
         raise NotImplementedError
@@ -62,6 +92,32 @@ class Suite:
     def skip_reason(self, cell) -> str | None:
         """Why a cell of a grid cannot run here and is left out (shown as '-'), or None."""
         return None
+
+    def check_values(self, row) -> dict[str, float]:
+        """The values of a stored smoke row that ``bench check`` compares with the committed
+        baselines (name -> value, each with its metric's tolerance); by default its metrics."""
+        return dict(row["metrics"])
+
+    # -- training data (suites with learned methods; a training job asks, never parses)
+    def training_data(self, dataset: str | None, split: str, data_root: str | None = None) -> TrainingData:
+        """The ``split`` ("train" or "val") of the dataset that the selector ``dataset``
+        names (None: the suite's default training dataset), for a training job. A dataset
+        of another suite, or one that has no such split, raises :class:`BenchError`. The
+        test samples the grid evaluates on are never part of it."""
+        from bench.errors import BenchError
+        raise BenchError(f"suite {self.name} has no training data (no learned method trains on it)")
+
+    def training_batch(self, data: TrainingData, size: int, generator: torch.Generator, **options: Any) -> Any:
+        """A fresh batch of ``size`` training samples drawn from ``data`` (a train split)
+        with ``generator`` only, so that a resumed training draws the same batches.
+        ``options`` are the suite's (documented on its implementation)."""
+        raise NotImplementedError(f"suite {self.name} draws no training batches")
+
+    def validation_task(self, data: TrainingData, seed: int, **options: Any) -> Task:
+        """The fixed validation problem of a training (a :class:`Task` like :meth:`make_task`
+        builds: the inputs a network gets and the reference it is scored against), drawn
+        from ``data`` (a val split) and ``seed``."""
+        raise NotImplementedError(f"suite {self.name} has no validation task")
 
     def tiny_task(self, method_name: str, device: str, seed: int) -> tuple[Task, dict[str, Any]]:
         """A tiny problem and the parameters to run a method on it (contract tests)."""

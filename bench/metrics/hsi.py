@@ -179,6 +179,10 @@ METRIC_SET_CAPTIONS = {
                 "with eps 1e-8; ERGAS on data x255 = 100 sqrt(mean_b MSE_b / mean(estimate_b))"),
 }
 
+#: the tables' row name and number format of each metric (both ERGAS variants print "ERGAS")
+_LABELS = {"psnr": ("PSNR", "{:.2f}"), "ssim": ("SSIM", "{:.4f}"), "sam": ("SAM", "{:.4f}"),
+           "ergas": ("ERGAS", "{:.2f}"), "ergas_msiqa": ("ERGAS", "{:.2f}")}
+
 for _name, _dir, _unit, _tol, _fn, _def in (
     ("psnr", "max", "dB", 0.05, psnr, "mean over bands of 10 log10(1/MSE_b), data in [0,1]"),
     ("ssim", "max", "", 0.002, ssim, "mean over bands, Gaussian window 11x11 sigma 1.5, K=(0.01,0.03), range 1"),
@@ -190,7 +194,9 @@ for _name, _dir, _unit, _tol, _fn, _def in (
     ("starnet_sam", "min", "rad", 0.002, starnet_sam, "STAR-Net code: SAM with eps 1e-8 (radians)"),
     ("starnet_ergas", "min", "", 2.0, starnet_ergas, "STAR-Net code: 100 sqrt(mean_b MSE_b / mean(est_b)) on x255 data"),
 ):
+    _base = _name.replace("starnet_", "")
     register_metric(Metric(name=_name, suite="hsi", direction=_dir, unit=_unit, definition=_def,
-                           tolerance=_tol, fn=_fn, scope="sample"))
+                           tolerance=_tol, fn=_fn, scope="sample", label=_LABELS[_base][0],
+                           fmt=_LABELS[_base][1]))
 
 HSI_METRICS = tuple(dict.fromkeys(m for s in METRIC_SETS.values() for m in s))

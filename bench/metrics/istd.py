@@ -199,6 +199,9 @@ _DEFS = [
     ("fa", "min", "x1e-6", "unmatched predicted pixels / all pixels of the test set", 1.0),
     ("pd_fa_auc", "max", "%", "area under the upper envelope of the Pd-Fa curve (thresholds 0.01..0.98 of max-normalised maps), Fa in [0, 100e-6], % of the box", 0.5),
 ]
+#: the tables' column names (the papers' names: the set-level IoU is their "mIoU")
+_LABELS = {"iou": "mIoU", "niou": "nIoU", "precision": "Precision", "recall": "Recall", "f1": "F1", "pd": "Pd",
+           "fa": "Fa", "pd_fa_auc": "AUC"}
 for _name, _dir, _unit, _def, _tol in _DEFS:
     register_metric(Metric(name=_name, suite="istd", direction=_dir, unit=_unit, definition=_def,
-                           tolerance=_tol, scope="dataset"))
+                           tolerance=_tol, scope="dataset", label=_LABELS[_name], fmt="{:.2f}"))

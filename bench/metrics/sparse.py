@@ -31,5 +31,5 @@ def nmse_db_fast(estimate: torch.Tensor, truth: torch.Tensor, truth_energy: floa
 register_metric(Metric(
     name="nmse_db", suite="sparse", direction="min", unit="dB",
     definition="10 log10(sum ||x_hat - x||^2 / sum ||x||^2) over the test set (ratio of totals)",
-    tolerance=0.05, fn=nmse_db, scope="dataset",
+    tolerance=0.05, fn=nmse_db, scope="dataset", label="NMSE", fmt="{:.2f}",
 ))

@@ -6,8 +6,8 @@ returns one target map per image and names its segmentation rule (the method par
 ``segmentation``, stored with the row). Metrics: the BasicIRSTD protocol at each image's
 own resolution, accumulated over the whole test set (``bench.metrics.istd``), plus the
 threshold-free Pd-Fa curve and its area; the extras of each row hold the curve, the
-scores under every named rule, and a few encoded images, maps and masks for the report's
-visual grid.
+scores under every named rule; a few images, maps and masks for the report's visual grid go
+to the row's artifact file (:mod:`bench.artifacts`), not into the row.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from bench import registry as R
+from bench.artifacts import ARRAYS
 from bench.datasets.istd import IstdData, synthetic_istd
 from bench.methods.istd.common import IstdInput, TargetMaps
 from bench.metrics.istd import (CURVE_THRESHOLDS, FA_MAX, SEGMENTATION_RULES, describe_rule, match_targets,
@@ -44,16 +45,19 @@ SHORT = {"background": "B", "target": "T", "noise": "N", "image": "D"}
 RULE_TABLE = ("max_norm", "minmax", "mean_std3", "mean_std5", "mean_std10", "mean_range0.5")
 
 
-def _png(arr: np.ndarray) -> str:
-    from PIL import Image
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG", optimize=True)
-    return base64.b64encode(buf.getvalue()).decode()
-
-
 def decode_png(text: str) -> np.ndarray:
+    """A base64 PNG of a row stored before figures' arrays moved to artifact files."""
     from PIL import Image
     return np.array(Image.open(io.BytesIO(base64.b64decode(text))))
+
+
+def visual_panel(row, i: int, part: str, arrays: dict):
+    """Panel ``part`` (image, truth, map, mask) of image ``i`` of a row's visual grid: from
+    its artifact file, or the base64 PNG of an older row; None when neither is there."""
+    item = ((row["extras"] or {}).get("visual") or [{}] * (i + 1))[i]
+    if item.get(part):
+        return decode_png(item[part])
+    return arrays.get(f"visual{i}_{part}")
 
 
 def _to_u8(x: torch.Tensor) -> np.ndarray:
@@ -179,26 +183,32 @@ class IstdSuite(Suite):
             nt, nd, fpix, _ = match_targets(pn, gn)
             per_image["n_targets"].append(nt); per_image["n_detected"].append(nd)
             per_image["false_pixels"].append(fpix)
-        visual = []
-        for i in range(min(N_VISUAL, len(maps))):
-            m = maps[i].to(torch.float64).clamp(min=0)
-            top = float(m.max())
-            visual.append({
-                "name": names[i] if i < len(names) else str(i),
-                "image": _png(_to_u8(task.inputs.images[i])),
-                "truth": _png(gts[i].numpy().astype(np.uint8) * 255),
-                "map": _png(_to_u8(m / top * 255 if top > 0 else m)),
-                "mask": _png(masks[i].numpy().astype(np.uint8) * 255),
-            })
+        visual, arrays = self._visual(task, maps, gts, masks, names)
         extras = {
             "segmentation": rule, "segmentation_rule": describe_rule(rule), "protocol": "basicirstd",
             "pd_fa_curve": {"thresholds": list(CURVE_THRESHOLDS), "pd": pds, "fa": fas,
                             "normalised": rule != "prob"},
-            "by_rule": by_rule, "per_image": per_image, "visual": visual, "notes": list(task.info.get("notes", ())),
+            "by_rule": by_rule, "per_image": per_image, "visual": visual, ARRAYS: arrays,
+            "notes": list(task.info.get("notes", ())),
             "authors_ipi_s_per_image": task.info.get("authors_ipi_s_per_image"),
             "n_targets_source": task.info.get("source"),
         }
         return metrics, extras
+
+    @staticmethod
+    def _visual(task: Task, maps, gts, masks, names):
+        """The visual grid's first N_VISUAL images, ground truths, maps (negatives at 0, / max)
+        and masks as uint8 arrays for the row's artifact file; the row keeps their names."""
+        visual, arrays = [], {}
+        for i in range(min(N_VISUAL, len(maps))):
+            m = maps[i].to(torch.float64).clamp(min=0)
+            top = float(m.max())
+            visual.append({"name": names[i] if i < len(names) else str(i)})
+            arrays[f"visual{i}_image"] = _to_u8(task.inputs.images[i])
+            arrays[f"visual{i}_truth"] = gts[i].numpy().astype(np.uint8) * 255
+            arrays[f"visual{i}_map"] = _to_u8(m / top * 255 if top > 0 else m)
+            arrays[f"visual{i}_mask"] = masks[i].numpy().astype(np.uint8) * 255
+        return visual, arrays
 
     def check_values(self, row) -> dict[str, float]:
         return {k: float(v) for k, v in row["metrics"].items()}
@@ -215,309 +225,343 @@ class IstdSuite(Suite):
 
     # ------------------------------------------------------------------ report
     def report(self, frame, outdir: str, options) -> list[str]:
-        import matplotlib
-        import pandas as pd
-
-        from bench.report import Table, latest, method_order, provenance_line, save_figure, slug, write_table
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        """The tables (main, robustness per dataset, runtime, rules; the ablation and `bn`
+        diagnostic tables when the store has those rows) and figures (Pd-Fa curves, the
+        visual grid) declared in ``REPORT``, from the newest row of each cell."""
+        from bench.report import newest
 
         paths: list[str] = []
-        frame = latest(frame, ["dataset", "degradation", "method_label", "device"])
+        frame = newest(frame)
         is_ablation = frame["method_label"].str.contains("_ablation_", regex=False)
         if is_ablation.any():
-            paths += self._ablation_report(frame[is_ablation], outdir)
+            paths += _ablation_tables(frame[is_ablation], outdir)
             frame = frame[~is_ablation]
         is_bn = _bn_image(frame)
         if is_bn.any():
-            paths += self._bn_report(frame, outdir)
+            paths += _bn_tables(frame, outdir)
             frame = frame[~is_bn]
         if frame.empty:
             return paths
-        frame = frame.assign(rule=frame["extras"].map(lambda e: (e or {}).get("segmentation", "?")))
-        methods = method_order(frame)
-        datasets = list(dict.fromkeys(frame["dataset"]))
-        rules = sorted({describe_rule(r) for r in frame["rule"]})
-        prov = provenance_line(frame)
-        clean = frame[frame["degradation"] == "clean"]
-        if clean.empty:
-            clean = frame
-        cpu_first = clean.sort_values("device", key=lambda s: s.map(lambda d: 0 if d == "cpu" else 1))
-        acc = cpu_first.groupby(["dataset", "method_label"], as_index=False, sort=False).head(1)
-
-        def n_images(ds):
-            r = frame[frame["dataset"] == ds]
-            return int(r["n_samples"].iloc[0]) if len(r) else 0
-
-        # ---- main table: per dataset mIoU, F1, Pd, Fa; params; CPU / GPU ms per image
-        cols = [(ds, m) for ds in datasets for m in ("mIoU", "F1", "Pd", "Fa")]
-        cols += [("", "params"), ("", "CPU ms/img"), ("", "GPU ms/img")]
-        values = pd.DataFrame(math.nan, index=methods, columns=pd.MultiIndex.from_tuples(cols))
-        key = {"mIoU": "iou", "F1": "f1", "Pd": "pd", "Fa": "fa"}
-        for _, r in acc.iterrows():
-            for label, mk in key.items():
-                values.at[r["method_label"], (r["dataset"], label)] = r["metrics"].get(mk, math.nan)
-        ms = _ms_per_image(clean)
-        for m in methods:
-            pc = frame.loc[frame["method_label"] == m, "parameter_count"].dropna()
-            if len(pc):
-                values.at[m, ("", "params")] = float(pc.iloc[0])
-            for dev, col in (("cpu", "CPU ms/img"), ("cuda", "GPU ms/img")):
-                v = ms.get((m, dev))
-                if v is not None:
-                    values.at[m, ("", col)] = v
-        dirs = {c: ("min" if c[1] in ("Fa", "CPU ms/img", "GPU ms/img") else "max") for c in cols}
-        dirs[("", "params")] = None
-        fmt = {c: "{:.2f}" for c in cols}
-        fmt[("", "params")] = "{:,.0f}"
-        fmt[("", "CPU ms/img")] = fmt[("", "GPU ms/img")] = "{:.1f}"
-        ds_desc = "; ".join(f"{ds}: {n_images(ds)} test images" for ds in datasets)
-        caption = (f"ISTD detection on clean test images. {PROTOCOL}; mIoU, F1, Pd in %, Fa x1e-6. "
-                   f"Segmentation rule: {', '.join(rules)}. {ds_desc}. params: learned parameters "
-                   f"(– for classical methods); time: median of timed repeats of the whole set divided "
-                   f"by its number of images, on SIRST where measured, else the first dataset (– where not "
-                   f"measured). "
-                   f"{_learned_note(frame)}"
-                   f"Best per column in bold. {prov}.")
-        paths += write_table(Table(values, dirs, caption, "tab:istd_main", fmt=fmt, index_name="method"),
-                             outdir, "istd_main")
-
-        # ---- robustness: metric against degradation, per method (per dataset)
-        for ds in datasets:
-            df = frame[frame["dataset"] == ds]
-            df = df.sort_values("device", key=lambda s: s.map(lambda d: 0 if d == "cpu" else 1))
-            df = df.groupby(["degradation", "method_label"], as_index=False, sort=False).head(1)
-            degs = [d for d in _degradation_order(df["degradation"].unique())]
-            rcols = pd.MultiIndex.from_tuples([(d, m) for d in degs for m in ("mIoU", "Pd", "Fa")])
-            rv = pd.DataFrame(math.nan, index=[m for m in methods if m in set(df["method_label"])], columns=rcols)
-            for _, r in df.iterrows():
-                for label, mk in (("mIoU", "iou"), ("Pd", "pd"), ("Fa", "fa")):
-                    rv.at[r["method_label"], (r["degradation"], label)] = r["metrics"].get(mk, math.nan)
-            rcap = (f"Robustness on {ds} ({n_images(ds)} images): mIoU (%), Pd (%) and Fa (x1e-6) against the "
-                    f"degradation (Gaussian noise sigma in gray levels of 0..255, salt-and-pepper density = "
-                    f"fraction of pixels; noise seeded per cell, identical for every method). {PROTOCOL}. "
-                    f"Segmentation rule: {', '.join(rules)}. {prov}.")
-            rdirs = {c: ("min" if c[1] == "Fa" else "max") for c in rcols}
-            paths += write_table(Table(rv, rdirs, rcap, "tab:istd_robustness_" + slug(ds), fmt="{:.2f}",
-                                       index_name="method"), outdir, "istd_robustness_" + slug(ds))
-
-        # ---- runtime: per image on CPU and GPU, and the authors' IPI code beside ours
-        rt_rows = []
-        for ds in datasets:
-            dfc = clean[clean["dataset"] == ds]
-            for m in methods:
-                rows = dfc[dfc["method_label"] == m]
-                if rows.empty:
-                    continue
-                entry = {"dataset": ds, "method": m}
-                for dev, col in (("cpu", "CPU s/img"), ("cuda", "GPU s/img")):
-                    rr = rows[rows["device"] == dev]
-                    entry[col] = float(rr["time_s"].iloc[0] / rr["n_samples"].iloc[0]) if len(rr) else math.nan
-                authors = rows["extras"].map(lambda e: (e or {}).get("authors_ipi_s_per_image")).dropna()
-                entry["authors' code s/img"] = (float(authors.iloc[0]) if len(authors)
-                                                and m.split("[")[0] == "ipi" else math.nan)
-                cpu = entry["CPU s/img"]
-                entry["authors/ours (CPU)"] = (entry["authors' code s/img"] / cpu
-                                               if cpu == cpu and cpu > 0 else math.nan)
-                rt_rows.append(entry)
-        if rt_rows:
-            rt = pd.DataFrame(rt_rows)
-            rt.index = [f"{r['method']} ({r['dataset']})" for _, r in rt.iterrows()]
-            rt = rt.drop(columns=["dataset", "method"])
-            threads = sorted({str(p.get("threads")) for p in frame["provenance"]})
-            rcap = (f"Seconds per image (clean images): median of timed repeats of the whole set / number of "
-                    f"images; CPU threads {', '.join(threads)}. authors' code: the authors' IPI (Octave 7.3, "
-                    f"OpenBLAS, 2-core machine; data/istd/reference) mean seconds per image on the same images; "
-                    f"ratio = authors / ours (> 1: this port is faster). – where not measured or no reference. "
-                    f"{prov}.")
-            paths += write_table(Table(rt, {"CPU s/img": "min", "GPU s/img": "min"}, rcap, "tab:istd_runtime",
-                                       fmt={"CPU s/img": "{:.3f}", "GPU s/img": "{:.3f}",
-                                            "authors' code s/img": "{:.2f}", "authors/ours (CPU)": "{:.1f}x"},
-                                       index_name="method (dataset)"), outdir, "istd_runtime")
-
-        # ---- scores of the same maps under every named rule (clean)
-        rule_rows = {}
-        for _, r in acc.iterrows():
-            for rl, sc in ((r["extras"] or {}).get("by_rule") or {}).items():
-                rule_rows[(f"{r['method_label']} ({r['dataset']})", rl)] = sc
-        if rule_rows:
-            idx = sorted({k[0] for k in rule_rows}, key=lambda s: (s.split(" (")[1], methods.index(s.split(" (")[0])
-                                                                    if s.split(" (")[0] in methods else 99))
-            rcols = pd.MultiIndex.from_tuples([(rl, m) for rl in RULE_TABLE for m in ("IoU", "Pd", "Fa")])
-            rv = pd.DataFrame(math.nan, index=idx, columns=rcols)
-            for (i, rl), sc in rule_rows.items():
-                for label, mk in (("IoU", "iou"), ("Pd", "pd"), ("Fa", "fa")):
-                    rv.at[i, (rl, label)] = sc.get(mk, math.nan)
-            rcap = ("The same target maps (clean images) scored under each named segmentation rule: "
-                    + "; ".join(describe_rule(r) for r in RULE_TABLE) + f". {PROTOCOL}. No bold: rules are "
-                    f"not methods. {prov}.")
-            paths += write_table(Table(rv, {}, rcap, "tab:istd_rules", fmt="{:.2f}", index_name="method (dataset)"),
-                                 outdir, "istd_rules")
-
-        # ---- Pd-Fa curves (threshold-free), one panel per dataset
-        fig, axes = plt.subplots(1, len(datasets), figsize=(4.6 * len(datasets), 3.8), squeeze=False)
-        for ax, ds in zip(axes[0], datasets):
-            for m in methods:
-                r = acc[(acc["dataset"] == ds) & (acc["method_label"] == m)]
-                if r.empty:
-                    continue
-                c = (r["extras"].iloc[0] or {}).get("pd_fa_curve") or {}
-                if not c:
-                    continue
-                pts = list(zip(c["fa"], c["pd"]))  # in threshold order (Pd is not monotone in Fa)
-                style = "-" if r["family"].iloc[0] == "classical" else "--"
-                auc = r["metrics"].iloc[0].get("pd_fa_auc", math.nan)
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker=".",
-                        label=curve_label(m, auc, c["fa"]))
-            ax.set_xscale("symlog", linthresh=1.0)
-            ax.set_xlabel("Fa (x1e-6)")
-            ax.set_title(f"{ds} ({n_images(ds)} images, clean)", fontsize=9)
-            ax.grid(True, which="both", alpha=0.3)
-            ax.legend(fontsize=7)
-        axes[0][0].set_ylabel("Pd (%)")
-        fig.suptitle("Pd-Fa curves: classical maps normalised (negatives to 0, / max), learned nets' sigmoid "
-                     "maps as they are (dashed); thresholds 0.01..0.98 joined in order; BasicIRSTD Pd/Fa; AUC "
-                     "under the best-Pd envelope, Fa <= 100e-6", fontsize=8)
-        paths += save_figure(fig, outdir, "istd_pd_fa")
-
-        # ---- visual grid: images, ground truth, each method's map and mask
-        vis_ds = next((ds for ds in datasets if ds.startswith("sirst")), datasets[0])
-        rows = acc[acc["dataset"] == vis_ds]
-        vis = {r["method_label"]: (r["extras"] or {}).get("visual") or [] for _, r in rows.iterrows()}
-        vis = {m: v for m, v in vis.items() if v}
-        if vis:
-            order = [m for m in methods if m in vis]
-            first = vis[order[0]]
-            n_rows = len(first)
-            n_cols = 2 + 2 * len(order)
-            fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.9 * n_cols, 1.7 * n_rows), squeeze=False)
-            for i, item in enumerate(first):
-                panels = [(decode_png(item["image"]), f"{item['name']}"), (decode_png(item["truth"]), "ground truth")]
-                for m in order:
-                    if i < len(vis[m]):
-                        panels.append((decode_png(vis[m][i]["map"]), f"{m} map"))
-                        panels.append((decode_png(vis[m][i]["mask"]), f"{m} mask"))
-                for j, (img, title) in enumerate(panels):
-                    axes[i][j].imshow(img, cmap="gray")
-                    axes[i][j].set_xticks([]); axes[i][j].set_yticks([])
-                    if i == 0 or j == 0:
-                        axes[i][j].set_title(title, fontsize=7)
-            fig.suptitle(f"{vis_ds}, clean: maps shown with negatives at 0 and divided by the max; masks by rule "
-                         f"{', '.join(rules)}", fontsize=8)
-            paths += save_figure(fig, outdir, "istd_visual")
+        view = _View(frame)
+        for part in REPORT:
+            paths += part(view, outdir)
         return paths
 
 
-    def _ablation_report(self, frame, outdir: str) -> list[str]:
-        """The slides' ablations of L-RPCANet: stages K = 1..7, and SE blocks switched on
-        module by module; every row trained with the same reduced recipe (in the caption)."""
-        import pandas as pd
+# --------------------------------------------------------------------------- report parts
+class _View:
+    """What every part of the report reads: the rows (with their segmentation rule), the
+    methods and datasets in table order, the clean rows and one accuracy row per (dataset,
+    method) on clean images (the CPU row where there is one)."""
 
-        from bench.methods.istd.learned import RECIPES
-        from bench.report import Table, provenance_line, write_table
+    def __init__(self, frame):
+        from bench.report import method_order, prefer_cpu, provenance_line
 
-        paths: list[str] = []
-        frame = frame[frame["degradation"] == "clean"]
-        frame = frame.sort_values("device", key=lambda s: s.map(lambda d: 0 if d == "cpu" else 1))
-        frame = frame.groupby(["dataset", "method_label"], as_index=False, sort=False).head(1)
-        prov = provenance_line(frame)
-        r = RECIPES["ablation"]
-        budget = (f"Every row trained with the same reduced recipe `ablation`: {r['steps']} Adam steps, batch "
-                  f"{r['batch_size']} of {r['crop']}x{r['crop']} crops ({int(100 * r['positive_fraction'])}% "
-                  f"around a target), lr {r['lr']:g} with poly decay, model kept by IoU on the first "
-                  f"{r['val_limit']} val images, seed {r['seed']}; far below the shipped networks' budget, so "
-                  f"differences of a few points are within training noise (one seed per row)")
-        metric_cols = [("mIoU", "iou"), ("nIoU", "niou"), ("F1", "f1"), ("Pd", "pd"), ("Fa", "fa")]
+        self.frame = frame.assign(rule=frame["extras"].map(lambda e: (e or {}).get("segmentation", "?")))
+        self.methods = method_order(self.frame)
+        self.datasets = list(dict.fromkeys(self.frame["dataset"]))
+        self.rules = ", ".join(sorted({describe_rule(r) for r in self.frame["rule"]}))
+        self.prov = provenance_line(self.frame)
+        clean = self.frame[self.frame["degradation"] == "clean"]
+        self.clean = self.frame if clean.empty else clean
+        self.acc = prefer_cpu(self.clean, ["dataset", "method_label"])
 
-        def entry(row):
-            e = row["extras"] or {}
-            out = {"params": float(row["parameter_count"]) if row["parameter_count"] == row["parameter_count"] else math.nan}
-            for label, key in metric_cols:
-                out[label] = row["metrics"].get(key, math.nan)
-            out["train s"] = float((e.get("training") or {}).get("seconds") or math.nan)
-            return out, e
+    def n_images(self, ds) -> int:
+        r = self.frame[self.frame["dataset"] == ds]
+        return int(r["n_samples"].iloc[0]) if len(r) else 0
 
-        for ds in dict.fromkeys(frame["dataset"]):
-            df = frame[frame["dataset"] == ds]
-            n_img = int(df["n_samples"].iloc[0])
-            k_rows, se_rows = {}, {}
-            for _, row in df.iterrows():
-                vals, e = entry(row)
-                ck = str(e.get("checkpoint", ""))
-                if "_ablation_stages" in ck:
-                    k_rows[int(e.get("stages"))] = vals
-                    if int(e.get("stages")) == 6:
-                        se_rows[tuple(e.get("se_modules") or ())] = vals
-                elif "_ablation_se-" in ck and int(e.get("stages", 0)) == 6:
-                    se_rows[tuple(e.get("se_modules") or ())] = vals
-            fmt = {"params": "{:,.0f}", "train s": "{:.0f}"}
-            dirs = {"mIoU": "max", "nIoU": "max", "F1": "max", "Pd": "max", "Fa": "min"}
-            if k_rows:
-                kv = pd.DataFrame([k_rows[k] for k in sorted(k_rows)], index=[str(k) for k in sorted(k_rows)])
-                cap = (f"L-RPCANet ablation over the number of stages K on {ds} ({n_img} test images, clean): "
-                       f"parameters and detection ({PROTOCOL}; sigmoid output > 0.5). {budget}. train s: training "
-                       f"seconds (one torch thread, two trainings sharing a 2-core machine). {prov}.")
-                paths += write_table(Table(kv, dirs, cap, "tab:istd_ablation_stages_" + slug_(ds), fmt=fmt,
-                                           index_name="K"), outdir, "istd_ablation_stages_" + slug_(ds))
-            if se_rows:
-                order = sorted(se_rows, key=len)
-                tick = {True: "yes", False: "-"}
-                rows = []
-                for mods in order:
-                    rows.append({**{m: tick[m in mods] for m in ("background", "target", "noise", "image")},
-                                 **se_rows[mods]})
-                sv = pd.DataFrame(rows, index=["+".join(SHORT[m] for m in mods) or "none" for mods in order])
-                cap = (f"L-RPCANet ablation of the squeeze-and-excitation blocks, switched on module by module "
-                       f"(B background, T target, N noise, D image; K = 6) on {ds} ({n_img} test images, clean). "
-                       f"{PROTOCOL}. {budget}. {prov}.")
-                paths += write_table(Table(sv, dirs, cap, "tab:istd_ablation_se_" + slug_(ds),
-                                           fmt={**fmt, "background": "{}", "target": "{}", "noise": "{}",
-                                                "image": "{}"}, index_name="SE in"),
-                                     outdir, "istd_ablation_se_" + slug_(ds))
-        return paths
 
-    def _bn_report(self, frame, outdir: str) -> list[str]:
-        """The `bn` diagnostic: each learned network with its stored BatchNorm statistics
-        (the published protocol) and with each test image's own (`bn=image`), clean images."""
-        import pandas as pd
+MAIN_METRICS = {"mIoU": "iou", "F1": "f1", "Pd": "pd", "Fa": "fa"}
+ROBUSTNESS_METRICS = {"mIoU": "iou", "Pd": "pd", "Fa": "fa"}
+RULE_METRICS = {"IoU": "iou", "Pd": "pd", "Fa": "fa"}
+ABLATION_METRICS = {"mIoU": "iou", "nIoU": "niou", "F1": "f1", "Pd": "pd", "Fa": "fa"}
+TIMES = {"params": "{:,.0f}", "CPU ms/img": "{:.1f}", "GPU ms/img": "{:.1f}"}
+CAPTIONS = {
+    "main": ("ISTD detection on clean test images. {protocol}; mIoU, F1, Pd in %, Fa x1e-6. Segmentation rule: "
+             "{rules}. {datasets}. params: learned parameters (– for classical methods); time: median of timed "
+             "repeats of the whole set divided by its number of images, on SIRST where measured, else the first "
+             "dataset (– where not measured). {learned}Best per column in bold. {prov}."),
+    "robustness": ("Robustness on {ds} ({n} images): mIoU (%), Pd (%) and Fa (x1e-6) against the degradation "
+                   "(Gaussian noise sigma in gray levels of 0..255, salt-and-pepper density = fraction of pixels; "
+                   "noise seeded per cell, identical for every method). {protocol}. Segmentation rule: {rules}. "
+                   "{prov}."),
+    "runtime": ("Seconds per image (clean images): median of timed repeats of the whole set / number of images; "
+                "CPU threads {threads}. authors' code: the authors' IPI (Octave 7.3, OpenBLAS, 2-core machine; "
+                "data/istd/reference) mean seconds per image on the same images; ratio = authors / ours (> 1: "
+                "this port is faster). – where not measured or no reference. {prov}."),
+    "rules": ("The same target maps (clean images) scored under each named segmentation rule: {rules}. "
+              "{protocol}. No bold: rules are not methods. {prov}."),
+    "stages": ("L-RPCANet ablation over the number of stages K on {ds} ({n} test images, clean): parameters and "
+               "detection ({protocol}; sigmoid output > 0.5). {budget}. train s: training seconds (one torch "
+               "thread, two trainings sharing a 2-core machine). {prov}."),
+    "se": ("L-RPCANet ablation of the squeeze-and-excitation blocks, switched on module by module (B background, "
+           "T target, N noise, D image; K = 6) on {ds} ({n} test images, clean). {protocol}. {budget}. {prov}."),
+    "bn": ("Diagnostic, not a published protocol: the learned networks on {ds} ({n} test images, clean) with "
+           "BatchNorm normalising by the running averages stored in the checkpoint (the papers' eval mode, the "
+           "main table's rows) and by the statistics of the image being segmented (bn=image, prediction-time BN, "
+           "Nado et al. 2020), one image per pass. {protocol}; mIoU, nIoU, F1, Pd in %, Fa x1e-6. {prov}."),
+}
 
-        from bench.report import Table, provenance_line, write_table
 
-        paths: list[str] = []
-        frame = frame[(frame["degradation"] == "clean") & (frame["family"] == "learned") & (frame["device"] == "cpu")]
-        metric_cols = [("mIoU", "iou"), ("nIoU", "niou"), ("F1", "f1"), ("Pd", "pd"), ("Fa", "fa")]
-        for ds in dict.fromkeys(frame["dataset"]):
-            df = frame[frame["dataset"] == ds].sort_values("method_label")
-            image_bn = _bn_image(df)
-            if not image_bn.any():
+def _main_table(v: _View, outdir: str) -> list[str]:
+    """Per dataset mIoU, F1, Pd, Fa (clean); learned parameters; CPU / GPU ms per image."""
+    from bench.report import caption, metric_cells, metric_table, parameter_counts, pivot, write_table
+
+    cols = [(ds, m) for ds in v.datasets for m in MAIN_METRICS] + [("", c) for c in TIMES]
+    values = pivot(v.acc, "method_label", lambda r: metric_cells(r, MAIN_METRICS, r["dataset"]), v.methods, cols)
+    params, ms = parameter_counts(v.frame), _ms_per_image(v.clean)
+    for m in v.methods:
+        if m in params:
+            values.at[m, ("", "params")] = params[m]
+        for dev, col in (("cpu", "CPU ms/img"), ("cuda", "GPU ms/img")):
+            if (m, dev) in ms:
+                values.at[m, ("", col)] = ms[(m, dev)]
+    cap = caption(CAPTIONS["main"], v.frame, protocol=PROTOCOL, rules=v.rules, learned=_learned_note(v.frame),
+                  datasets="; ".join(f"{ds}: {v.n_images(ds)} test images" for ds in v.datasets))
+    table = metric_table(values, "istd", cap, "tab:istd_main", metrics=MAIN_METRICS, fmt=TIMES,
+                         directions={"params": None, "CPU ms/img": "min", "GPU ms/img": "min"})
+    return write_table(table, outdir, "istd_main")
+
+
+def _robustness_tables(v: _View, outdir: str) -> list[str]:
+    """Per dataset: mIoU, Pd, Fa against the degradation, per method."""
+    from bench.report import caption, metric_cells, metric_table, pivot, prefer_cpu, slug, write_table
+
+    paths = []
+    for ds in v.datasets:
+        df = prefer_cpu(v.frame[v.frame["dataset"] == ds], ["degradation", "method_label"])
+        cols = [(d, m) for d in _degradation_order(df["degradation"].unique()) for m in ROBUSTNESS_METRICS]
+        values = pivot(df, "method_label", lambda r: metric_cells(r, ROBUSTNESS_METRICS, r["degradation"]),
+                       [m for m in v.methods if m in set(df["method_label"])], cols)
+        cap = caption(CAPTIONS["robustness"], v.frame, ds=ds, n=v.n_images(ds), protocol=PROTOCOL, rules=v.rules)
+        paths += write_table(metric_table(values, "istd", cap, "tab:istd_robustness_" + slug(ds),
+                                          metrics=ROBUSTNESS_METRICS), outdir, "istd_robustness_" + slug(ds))
+    return paths
+
+
+def _runtime_entry(rows, method: str) -> dict:
+    """Seconds per image on CPU and GPU, and the authors' IPI code beside ours."""
+    entry = {}
+    for dev, col in (("cpu", "CPU s/img"), ("cuda", "GPU s/img")):
+        rr = rows[rows["device"] == dev]
+        entry[col] = float(rr["time_s"].iloc[0] / rr["n_samples"].iloc[0]) if len(rr) else math.nan
+    authors = rows["extras"].map(lambda e: (e or {}).get("authors_ipi_s_per_image")).dropna()
+    entry["authors' code s/img"] = (float(authors.iloc[0]) if len(authors) and method.split("[")[0] == "ipi"
+                                    else math.nan)
+    cpu = entry["CPU s/img"]
+    entry["authors/ours (CPU)"] = entry["authors' code s/img"] / cpu if cpu == cpu and cpu > 0 else math.nan
+    return entry
+
+
+def _runtime_table(v: _View, outdir: str) -> list[str]:
+    import pandas as pd
+
+    from bench.report import caption, metric_table, write_table
+
+    entries, index = [], []
+    for ds in v.datasets:
+        dfc = v.clean[v.clean["dataset"] == ds]
+        for m in v.methods:
+            rows = dfc[dfc["method_label"] == m]
+            if not rows.empty:
+                entries.append(_runtime_entry(rows, m))
+                index.append(f"{m} ({ds})")
+    if not entries:
+        return []
+    table = metric_table(pd.DataFrame(entries, index=index), "istd", caption(CAPTIONS["runtime"], v.frame),
+                         "tab:istd_runtime", directions={"CPU s/img": "min", "GPU s/img": "min"},
+                         fmt={"CPU s/img": "{:.3f}", "GPU s/img": "{:.3f}", "authors' code s/img": "{:.2f}",
+                              "authors/ours (CPU)": "{:.1f}x"}, index_name="method (dataset)")
+    return write_table(table, outdir, "istd_runtime")
+
+
+def _rules_table(v: _View, outdir: str) -> list[str]:
+    """The same maps (clean) scored under every named segmentation rule; no bold."""
+    from bench.report import caption, metric_table, pivot, write_table
+
+    acc = v.acc[v.acc["extras"].map(lambda e: bool((e or {}).get("by_rule")))]
+    if acc.empty:
+        return []
+
+    def label(r):
+        return f"{r['method_label']} ({r['dataset']})"
+
+    def order(s):
+        m = s.split(" (")[0]
+        return (s.split(" (")[1], v.methods.index(m) if m in v.methods else 99)
+
+    def cells(r):
+        for rl, sc in r["extras"]["by_rule"].items():
+            yield from (((rl, lab), sc.get(mk, math.nan)) for lab, mk in RULE_METRICS.items())
+
+    index = sorted({label(r) for _, r in acc.iterrows()}, key=order)
+    values = pivot(acc, label, cells, index, [(rl, m) for rl in RULE_TABLE for m in RULE_METRICS])
+    cap = caption(CAPTIONS["rules"], v.frame, rules="; ".join(describe_rule(r) for r in RULE_TABLE),
+                  protocol=PROTOCOL)
+    return write_table(metric_table(values, "istd", cap, "tab:istd_rules", bold=False,
+                                    index_name="method (dataset)"), outdir, "istd_rules")
+
+
+def _pd_fa_figure(v: _View, outdir: str) -> list[str]:
+    """Pd-Fa curves (threshold-free), one panel per dataset, clean images."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bench.report import save_figure
+
+    fig, axes = plt.subplots(1, len(v.datasets), figsize=(4.6 * len(v.datasets), 3.8), squeeze=False)
+    for ax, ds in zip(axes[0], v.datasets):
+        for m in v.methods:
+            r = v.acc[(v.acc["dataset"] == ds) & (v.acc["method_label"] == m)]
+            c = (r["extras"].iloc[0] or {}).get("pd_fa_curve") if len(r) else None
+            if not c:
                 continue
-            # one row per label (unique here: `latest` kept one per label and device)
-            rows = [{"BN statistics": "this image" if image else "running (stored)",
-                     "checkpoint": os.path.basename(str((r["extras"] or {}).get("checkpoint", "?"))),
-                     **{lab: r["metrics"].get(key, math.nan) for lab, key in metric_cols}}
-                    for image, (_, r) in zip(image_bn, df.iterrows())]
-            tab = pd.DataFrame(rows, index=list(df["method_label"]))
-            cap = (f"Diagnostic, not a published protocol: the learned networks on {ds} "
-                   f"({int(df['n_samples'].iloc[0])} test images, clean) with BatchNorm normalising by the "
-                   f"running averages stored in the checkpoint (the papers' eval mode, the main table's rows) "
-                   f"and by the statistics of the image being segmented (bn=image, prediction-time BN, Nado "
-                   f"et al. 2020), one image per pass. {PROTOCOL}; mIoU, nIoU, F1, Pd in %, Fa x1e-6. "
-                   f"{provenance_line(df)}.")
-            dirs = {"mIoU": "max", "nIoU": "max", "F1": "max", "Pd": "max", "Fa": "min"}
-            paths += write_table(Table(tab, dirs, cap, "tab:istd_bn_" + slug_(ds),
-                                       fmt={"BN statistics": "{}", "checkpoint": "{}"}, index_name="method"),
-                                 outdir, "istd_bn_" + slug_(ds))
-        return paths
+            pts = list(zip(c["fa"], c["pd"]))  # in threshold order (Pd is not monotone in Fa)
+            style = "-" if r["family"].iloc[0] == "classical" else "--"
+            auc = r["metrics"].iloc[0].get("pd_fa_auc", math.nan)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker=".", label=curve_label(m, auc, c["fa"]))
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xlabel("Fa (x1e-6)")
+        ax.set_title(f"{ds} ({v.n_images(ds)} images, clean)", fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("Pd (%)")
+    fig.suptitle("Pd-Fa curves: classical maps normalised (negatives to 0, / max), learned nets' sigmoid "
+                 "maps as they are (dashed); thresholds 0.01..0.98 joined in order; BasicIRSTD Pd/Fa; AUC "
+                 "under the best-Pd envelope, Fa <= 100e-6", fontsize=8)
+    return save_figure(fig, outdir, "istd_pd_fa")
+
+
+def _visual_figure(v: _View, outdir: str) -> list[str]:
+    """Images, ground truth, each method's map and mask (from the rows' artifact files, or
+    the base64 PNGs of older rows), on the first SIRST selection."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bench.report import row_arrays, save_figure
+
+    vis_ds = next((ds for ds in v.datasets if ds.startswith("sirst")), v.datasets[0])
+    vis = {}
+    for _, r in v.acc[v.acc["dataset"] == vis_ds].iterrows():
+        n, arrays = len((r["extras"] or {}).get("visual") or []), row_arrays(r)
+        if n and visual_panel(r, 0, "map", arrays) is not None:
+            vis[r["method_label"]] = (r, n, arrays)
+    if not vis:
+        return []
+    order = [m for m in v.methods if m in vis]
+    first, n_rows, first_arrays = vis[order[0]]
+    n_cols = 2 + 2 * len(order)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.9 * n_cols, 1.7 * n_rows), squeeze=False)
+    for i in range(n_rows):
+        panels = [(visual_panel(first, i, "image", first_arrays), first["extras"]["visual"][i]["name"]),
+                  (visual_panel(first, i, "truth", first_arrays), "ground truth")]
+        for m in order:
+            r, n, arrays = vis[m]
+            if i < n:
+                panels += [(visual_panel(r, i, "map", arrays), f"{m} map"),
+                           (visual_panel(r, i, "mask", arrays), f"{m} mask")]
+        for j, (img, title) in enumerate(panels):
+            axes[i][j].imshow(img, cmap="gray")
+            axes[i][j].set_xticks([]); axes[i][j].set_yticks([])
+            if i == 0 or j == 0:
+                axes[i][j].set_title(title, fontsize=7)
+    fig.suptitle(f"{vis_ds}, clean: maps shown with negatives at 0 and divided by the max; masks by rule "
+                 f"{v.rules}", fontsize=8)
+    return save_figure(fig, outdir, "istd_visual")
+
+
+#: the report's tables and figures, in the order written
+REPORT = (_main_table, _robustness_tables, _runtime_table, _rules_table, _pd_fa_figure, _visual_figure)
+
+
+def _ablation_budget() -> str:
+    from bench.methods.istd.learned import RECIPES
+    r = RECIPES["ablation"]
+    return (f"Every row trained with the same reduced recipe `ablation`: {r['steps']} Adam steps, batch "
+            f"{r['batch_size']} of {r['crop']}x{r['crop']} crops ({int(100 * r['positive_fraction'])}% "
+            f"around a target), lr {r['lr']:g} with poly decay, model kept by IoU on the first "
+            f"{r['val_limit']} val images, seed {r['seed']}; far below the shipped networks' budget, so "
+            f"differences of a few points are within training noise (one seed per row)")
+
+
+def _ablation_rows(df) -> tuple[dict, dict]:
+    """Stages K -> values, and SE modules -> values (K = 6), of one dataset's ablation rows."""
+    from bench.report import metric_cells
+
+    k_rows, se_rows = {}, {}
+    for _, row in df.iterrows():
+        e = row["extras"] or {}
+        pc = row["parameter_count"]
+        vals = {"params": float(pc) if pc == pc else math.nan, **dict(metric_cells(row, ABLATION_METRICS)),
+                "train s": float((e.get("training") or {}).get("seconds") or math.nan)}
+        ck, stages = str(e.get("checkpoint", "")), int(e.get("stages", 0) or 0)
+        if "_ablation_stages" in ck:
+            k_rows[stages] = vals
+        if ("_ablation_stages" in ck or "_ablation_se-" in ck) and stages == 6:
+            se_rows[tuple(e.get("se_modules") or ())] = vals
+    return k_rows, se_rows
+
+
+def _ablation_tables(frame, outdir: str) -> list[str]:
+    """The slides' ablations of L-RPCANet: stages K = 1..7, and SE blocks switched on
+    module by module; every row trained with the same reduced recipe (in the caption)."""
+    import pandas as pd
+
+    from bench.report import caption, metric_table, prefer_cpu, slug, write_table
+
+    paths: list[str] = []
+    frame = prefer_cpu(frame[frame["degradation"] == "clean"], ["dataset", "method_label"])
+    fmt = {"params": "{:,.0f}", "train s": "{:.0f}", **{m: "{}" for m in ("background", "target", "noise", "image")}}
+    for ds in dict.fromkeys(frame["dataset"]):
+        df = frame[frame["dataset"] == ds]
+        k_rows, se_rows = _ablation_rows(df)
+        fields = dict(ds=ds, n=int(df["n_samples"].iloc[0]), protocol=PROTOCOL, budget=_ablation_budget())
+        if k_rows:
+            kv = pd.DataFrame([k_rows[k] for k in sorted(k_rows)], index=[str(k) for k in sorted(k_rows)])
+            paths += write_table(metric_table(kv, "istd", caption(CAPTIONS["stages"], frame, **fields),
+                                              "tab:istd_ablation_stages_" + slug(ds), fmt=fmt, index_name="K"),
+                                 outdir, "istd_ablation_stages_" + slug(ds))
+        if se_rows:
+            order = sorted(se_rows, key=len)
+            sv = pd.DataFrame([{**{m: "yes" if m in mods else "-" for m in ("background", "target", "noise", "image")},
+                                **se_rows[mods]} for mods in order],
+                              index=["+".join(SHORT[m] for m in mods) or "none" for mods in order])
+            paths += write_table(metric_table(sv, "istd", caption(CAPTIONS["se"], frame, **fields),
+                                              "tab:istd_ablation_se_" + slug(ds), fmt=fmt, index_name="SE in"),
+                                 outdir, "istd_ablation_se_" + slug(ds))
+    return paths
+
+
+def _bn_tables(frame, outdir: str) -> list[str]:
+    """The `bn` diagnostic: each learned network with its stored BatchNorm statistics
+    (the published protocol) and with each test image's own (`bn=image`), clean images."""
+    import pandas as pd
+
+    from bench.report import caption, metric_cells, metric_table, slug, write_table
+
+    paths: list[str] = []
+    frame = frame[(frame["degradation"] == "clean") & (frame["family"] == "learned") & (frame["device"] == "cpu")]
+    for ds in dict.fromkeys(frame["dataset"]):
+        df = frame[frame["dataset"] == ds].sort_values("method_label")
+        image_bn = _bn_image(df)
+        if not image_bn.any():
+            continue
+        # one row per label (unique here: `newest` kept one per label and device)
+        rows = [{"BN statistics": "this image" if image else "running (stored)",
+                 "checkpoint": os.path.basename(str((r["extras"] or {}).get("checkpoint", "?"))),
+                 **dict(metric_cells(r, ABLATION_METRICS))} for image, (_, r) in zip(image_bn, df.iterrows())]
+        cap = caption(CAPTIONS["bn"], df, ds=ds, n=int(df["n_samples"].iloc[0]), protocol=PROTOCOL)
+        paths += write_table(metric_table(pd.DataFrame(rows, index=list(df["method_label"])), "istd", cap,
+                                          "tab:istd_bn_" + slug(ds), fmt={"BN statistics": "{}", "checkpoint": "{}"}),
+                             outdir, "istd_bn_" + slug(ds))
+    return paths
 
 
 def _bn_image(frame):
     """Rows run with prediction-time BatchNorm (`bn=image`), read from the method parameters."""
     return frame["method_params"].map(lambda p: (p or {}).get("bn") == "image")
-
-
-def slug_(s: str) -> str:
-    from bench.report import slug
-    return slug(s)
 
 
 def _learned_note(frame) -> str:

@@ -9,19 +9,31 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 
 import torch
 
 from bench import registry as R
 from bench.metrics.sparse import nmse_db, nmse_db_fast
-from bench.suite import GridSpec, Suite, Task
-from bench.datasets.sparse import LassoData, make_matrix, sample_codes
+from bench.suite import GridSpec, Suite, Task, TrainingData
+from bench.datasets.sparse import LassoData, instance_hash, make_matrix, sample_codes
 from bench.methods.sparse.classical import LassoInput
 
 TABLE_ITERATIONS = (16, 100, 1000)
 SNRS = ("inf", "40", "30", "20")
 LEARNED = ("lista", "lista_cp", "lista_cpss", "tilista", "alista")
 LAYER_TABLE = 16  # the layer / iteration of the LISTA figure's table
+TRAINING_DATASET = "gaussian_lasso"  # what `bench train` trains on without --dataset
+#: the validation codes' seed stream (its own: the test set uses instance_seed + 1_000_003)
+VALIDATION_SEED = 10_000_019
+
+
+@dataclass(frozen=True)
+class LassoProblem:
+    """What training draws from: the operator (float64, m x n) and the codes' sparsity."""
+
+    A: torch.Tensor
+    p: float
 
 
 class SparseSuite(Suite):
@@ -103,159 +115,239 @@ class SparseSuite(Suite):
         return (f"{cell.method} at SNR {snr_label(snr)}: no shipped checkpoint for this SNR (train one with "
                 f"`python -m bench train --suite sparse --method {cell.method} --snr {snr_label(snr)}`)")
 
+    # ------------------------------------------------------------------ training data
+    def training_data(self, dataset: str | None, split: str, data_root: str | None = None) -> TrainingData:
+        """The problem instance (the operator A and the sparsity p) of a ``gaussian_lasso``
+        selector; training and validation codes are drawn from it by seeded generators,
+        never from the test set, so both splits are the same problem."""
+        from bench.errors import BenchError, UnknownNameError
+        from bench.selectors import parse_selector
+
+        if split not in ("train", "val"):
+            raise BenchError(f"split {split!r}: the sparse suite has train and val")
+        selector = dataset or TRAINING_DATASET
+        name, dparams = parse_selector(selector)
+        dcls = R.DATASETS.get_or_fail(name)
+        if not dcls.belongs_to(self.name):
+            raise UnknownNameError(f"--dataset {name}: not a dataset of the sparse suite",
+                                   valid=sorted(d.name for d in R.datasets_of(self.name)), what="dataset")
+        ds = dcls(**dparams)
+        A = make_matrix(int(ds.params["m"]), int(ds.params["n"]), int(ds.params["instance_seed"]))
+        return TrainingData(dataset=selector, split=split, params=ds.params, problem_id=instance_hash(A),
+                            samples=LassoProblem(A=A, p=float(ds.params["p"])))
+
+    def training_batch(self, data: TrainingData, size: int, generator: torch.Generator,
+                       degradation=None, **options):
+        """Fresh Bernoulli-Gaussian codes x (``size`` rows) and their measurements
+        y = degradation(A x), both float32; ``degradation`` is the training noise (an
+        ``awgn_snr``; None: noiseless). The clean measurements use A rounded to float32,
+        the operator the networks compute with."""
+        prob: LassoProblem = data.samples
+        x = sample_codes(size, prob.A.shape[1], prob.p, generator)
+        clean = x @ prob.A.to(torch.float32).T.double()
+        y = clean if degradation is None else degradation.apply(clean, generator)
+        return x.to(torch.float32), y.to(torch.float32)
+
+    def validation_task(self, data: TrainingData, seed: int, size: int = 1000, degradation=None,
+                        **options) -> Task:
+        """``size`` validation codes and their measurements y = degradation(A x) (float64,
+        then float32), from the stream ``VALIDATION_SEED + 7919 * seed``: fixed for a
+        training seed, disjoint from the test set's."""
+        prob: LassoProblem = data.samples
+        g = torch.Generator().manual_seed(VALIDATION_SEED + 7919 * int(seed))
+        x = sample_codes(int(size), prob.A.shape[1], prob.p, g)
+        clean = x @ prob.A.T
+        y = clean if degradation is None else degradation.apply(clean, g)
+        return Task(inputs=LassoInput(A=prob.A.to(self.dtype), y=y.to(self.dtype)), reference=x.to(self.dtype),
+                    n_samples=int(size), problem_id=data.problem_id,
+                    info={"p": prob.p, "operator_shape": tuple(prob.A.shape)})
+
     # ------------------------------------------------------------------ report
     def report(self, frame, outdir: str, options) -> list[str]:
-        import matplotlib
-        import pandas as pd
-
-        from bench.report import (Table, latest, legend_from_all_axes, method_order, provenance_line, save_figure,
-                                  slug, write_table)
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        """Per dataset, the tables and figures declared in ``REPORT`` (NMSE after k
+        iterations, runtime, NMSE curves, the layer figure and its table), from the newest
+        row of each cell."""
+        from bench.report import method_order, newest
 
         paths: list[str] = []
-        frame = latest(frame, ["dataset", "degradation", "method_label", "device"])
+        frame = newest(frame)
         frame = frame.assign(snr=frame["degradation_params"].map(lambda p: _snr_label(p.get("snr_db"))))
         order = method_order(frame)
         for dataset, df in frame.groupby("dataset", sort=False):
-            stem_sfx = "" if dataset == "gaussian_lasso" else "_" + slug(dataset)
-            dp = df["dataset_params"].iloc[0]
-            snrs = [s for s in _snr_order(df["snr"].unique())]
-            # NMSE is device independent: read it from the CPU row where there is one
-            acc = df.sort_values("device", key=lambda s: s.map(lambda d: 0 if d == "cpu" else 1))
-            acc = acc.groupby(["snr", "method_label"], as_index=False, sort=False).head(1)
-            cols = pd.MultiIndex.from_tuples([(s, f"k={k}") for s in snrs for k in TABLE_ITERATIONS])
-            methods = [m for m in order if m in set(acc["method_label"])]
-            values = pd.DataFrame(math.nan, index=methods, columns=cols)
-            for _, r in acc.iterrows():
-                curve = (r["curves"] or {}).get("nmse_db") or []
-                for k in TABLE_ITERATIONS:
-                    if len(curve) > k:
-                        values.at[r["method_label"], (r["snr"], f"k={k}")] = curve[k]
-            n_test = int(dp.get("n_test", 0))
-            caption = (f"NMSE (dB) after k iterations/layers, per SNR. Protocol: LASSO sparse coding, "
-                       f"A {dp.get('m')}x{dp.get('n')} Gaussian with unit-norm columns, "
-                       f"Bernoulli({dp.get('p')})-Gaussian codes, {n_test} test samples (instance seed "
-                       f"{dp.get('instance_seed')}); NMSE = 10 log10(sum ||x_hat - x||^2 / sum ||x||^2) over "
-                       f"the test set (ratio of totals); lower is better, best per column in bold; "
-                       f"- where a method ran fewer iterations. {provenance_line(df)}.")
-            table = Table(values, {c: "min" for c in cols}, caption, "tab:sparse_nmse" + stem_sfx,
-                          fmt="{:.2f}", index_name="method")
-            paths += write_table(table, outdir, "sparse_nmse" + stem_sfx)
-
-            # runtime: seconds for the whole test set, median over SNRs, CPU and GPU side by side
-            rt = df.groupby(["method_label", "device"])["time_s"].median().unstack("device")
-            rvalues = pd.DataFrame(math.nan, index=methods, columns=["CPU (s)", "GPU (s)", "params"])
-            for m in methods:
-                if "cpu" in rt.columns and m in rt.index:
-                    rvalues.at[m, "CPU (s)"] = rt.at[m, "cpu"]
-                if "cuda" in rt.columns and m in rt.index:
-                    rvalues.at[m, "GPU (s)"] = rt.at[m, "cuda"]
-                pc = df.loc[df["method_label"] == m, "parameter_count"].dropna()
-                if len(pc):
-                    rvalues.at[m, "params"] = float(pc.iloc[0])
-            threads = sorted({str(p.get("threads")) for p in df["provenance"]})
-            rcaption = (f"Time to solve all {n_test} test samples (s), median of timed repeats after a "
-                        f"warm-up, median over SNRs; - where not measured. Threads: {', '.join(threads)}. "
-                        f"{provenance_line(df)}.")
-            rtable = Table(rvalues, {"CPU (s)": "min", "GPU (s)": "min"}, rcaption,
-                           "tab:sparse_runtime" + stem_sfx,
-                           fmt={"CPU (s)": "{:.3f}", "GPU (s)": "{:.3f}", "params": "{:,.0f}"},
-                           index_name="method")
-            paths += write_table(rtable, outdir, "sparse_runtime" + stem_sfx)
-
-            # figure: NMSE against iteration, one panel per SNR, log-scale x
-            fig, axes = plt.subplots(1, len(snrs), figsize=(4.2 * len(snrs), 3.6), squeeze=False)
-            for ax, snr in zip(axes[0], snrs):
-                for m in methods:
-                    r = acc[(acc["snr"] == snr) & (acc["method_label"] == m)]
-                    if r.empty:
-                        continue
-                    curve = (r["curves"].iloc[0] or {}).get("nmse_db") or []
-                    if len(curve) < 2:
-                        continue
-                    style = "-" if r["family"].iloc[0] == "classical" else "--"
-                    ax.plot(range(1, len(curve)), curve[1:], style, label=m)
-                ax.set_xscale("log")
-                ax.set_title(f"SNR = {snr}" + ("" if snr == "inf" else " dB"))
-                ax.set_xlabel("iteration / layer k")
-                ax.grid(True, which="both", alpha=0.3)
-            axes[0][0].set_ylabel("NMSE (dB)")
-            legend_from_all_axes(fig, axes[0], fontsize=8)
-            fig.suptitle(f"{dataset}: NMSE against iteration ({n_test} test samples)")
-            paths += save_figure(fig, outdir, "sparse_nmse_curves" + stem_sfx)
-            paths += self._report_layers(df, acc, methods, snrs, outdir, stem_sfx, dataset, n_test)
+            view = _View(dataset, df, order)
+            for part in REPORT:
+                paths += part(view, outdir)
         return paths
 
-    def _report_layers(self, df, acc, methods, snrs, outdir, stem_sfx, dataset, n_test) -> list[str]:
-        """The LISTA-CP / ALISTA figure (NMSE against layer/iteration 0..16, classical and
-        learned on the same axes, one panel per SNR) and its table (NMSE at layer 16,
-        parameters, training cost, inference time per 1000 samples)."""
-        import matplotlib.pyplot as plt
-        import pandas as pd
 
-        from bench.report import Table, legend_from_all_axes, provenance_line, save_figure, write_table
-        K = LAYER_TABLE
-        paths: list[str] = []
-        fig, axes = plt.subplots(1, len(snrs), figsize=(4.2 * len(snrs), 3.6), squeeze=False, sharey=True)
-        for ax, snr in zip(axes[0], snrs):
-            for m in methods:
-                r = acc[(acc["snr"] == snr) & (acc["method_label"] == m)]
-                curve = ((r["curves"].iloc[0] or {}).get("nmse_db") or []) if len(r) else []
-                if len(curve) < 2:
-                    continue
-                learned = r["family"].iloc[0] == "learned"
-                ax.plot(range(min(len(curve), K + 1)), curve[:K + 1], "--o" if learned else "-",
+# --------------------------------------------------------------------------- report parts
+class _View:
+    """One dataset's rows as the report parts read them: the SNRs in table order, one
+    accuracy row per (SNR, method) (NMSE is device independent: the CPU row where there is
+    one) and the methods present, in table order."""
+
+    def __init__(self, dataset: str, df, order):
+        from bench.report import prefer_cpu, slug
+
+        self.dataset, self.df = dataset, df
+        self.sfx = "" if dataset == "gaussian_lasso" else "_" + slug(dataset)
+        self.dp = df["dataset_params"].iloc[0]
+        self.n_test = int(self.dp.get("n_test", 0))
+        self.snrs = _snr_order(df["snr"].unique())
+        self.acc = prefer_cpu(df, ["snr", "method_label"])
+        self.methods = [m for m in order if m in set(self.acc["method_label"])]
+
+    def curve(self, snr, method) -> tuple[list, str | None]:
+        """The NMSE curve of a method at an SNR ([] when none) and its family."""
+        r = self.acc[(self.acc["snr"] == snr) & (self.acc["method_label"] == method)]
+        if r.empty:
+            return [], None
+        return (r["curves"].iloc[0] or {}).get("nmse_db") or [], r["family"].iloc[0]
+
+
+CAPTIONS = {
+    "nmse": ("NMSE (dB) after k iterations/layers, per SNR. Protocol: LASSO sparse coding, A {m}x{n} Gaussian with "
+             "unit-norm columns, Bernoulli({p})-Gaussian codes, {n_test} test samples (instance seed {seed}); "
+             "NMSE = 10 log10(sum ||x_hat - x||^2 / sum ||x||^2) over the test set (ratio of totals); lower is "
+             "better, best per column in bold; - where a method ran fewer iterations. {prov}."),
+    "runtime": ("Time to solve all {n_test} test samples (s), median of timed repeats after a warm-up, median over "
+                "SNRs; - where not measured. Threads: {threads}. {prov}."),
+    "layers": ("NMSE (dB) after k = {K} layers (learned) or iterations (classical), per SNR; learned networks' "
+               "parameter count and training cost (steps, seconds, from the checkpoint; - for classical methods); "
+               "time to process 1000 test samples through {K} layers or iterations (classical: the measured time "
+               "of n_iter iterations scaled by {K}/n_iter), median of timed repeats after a warm-up and over SNRs; "
+               "threads {threads}. Best NMSE per column in bold. {prov}."),
+}
+
+
+def _nmse_table(v: _View, outdir: str) -> list[str]:
+    """NMSE after k = TABLE_ITERATIONS iterations/layers, per SNR."""
+    from bench.report import caption, metric_table, pivot, write_table
+
+    def cells(r):
+        curve = (r["curves"] or {}).get("nmse_db") or []
+        yield from (((r["snr"], f"k={k}"), curve[k]) for k in TABLE_ITERATIONS if len(curve) > k)
+
+    values = pivot(v.acc, "method_label", cells, v.methods, [(s, f"k={k}") for s in v.snrs for k in TABLE_ITERATIONS])
+    dp = v.dp
+    cap = caption(CAPTIONS["nmse"], v.df, m=dp.get("m"), n=dp.get("n"), p=dp.get("p"), n_test=v.n_test,
+                  seed=dp.get("instance_seed"))
+    table = metric_table(values, "sparse", cap, "tab:sparse_nmse" + v.sfx,
+                         metrics={f"k={k}": "nmse_db" for k in TABLE_ITERATIONS})
+    return write_table(table, outdir, "sparse_nmse" + v.sfx)
+
+
+def _runtime_table(v: _View, outdir: str) -> list[str]:
+    """Seconds for the whole test set, median over SNRs, CPU and GPU side by side; parameters."""
+    import pandas as pd
+
+    from bench.report import caption, device_times, metric_table, parameter_counts, write_table
+
+    times, params = device_times(v.df, ["method_label"]), parameter_counts(v.df)
+    values = pd.DataFrame(math.nan, index=v.methods, columns=["CPU (s)", "GPU (s)", "params"])
+    for m in v.methods:
+        for dev, col in (("cpu", "CPU (s)"), ("cuda", "GPU (s)")):
+            values.at[m, col] = times.get((m, dev), math.nan)
+        values.at[m, "params"] = params.get(m, math.nan)
+    table = metric_table(values, "sparse", caption(CAPTIONS["runtime"], v.df, n_test=v.n_test),
+                         "tab:sparse_runtime" + v.sfx, directions={"CPU (s)": "min", "GPU (s)": "min"},
+                         fmt={"CPU (s)": "{:.3f}", "GPU (s)": "{:.3f}", "params": "{:,.0f}"})
+    return write_table(table, outdir, "sparse_runtime" + v.sfx)
+
+
+def _curves_figure(v: _View, outdir: str) -> list[str]:
+    """NMSE against iteration, one panel per SNR, log-scale x."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bench.report import legend_from_all_axes, save_figure
+
+    fig, axes = plt.subplots(1, len(v.snrs), figsize=(4.2 * len(v.snrs), 3.6), squeeze=False)
+    for ax, snr in zip(axes[0], v.snrs):
+        for m in v.methods:
+            curve, family = v.curve(snr, m)
+            if len(curve) >= 2:
+                ax.plot(range(1, len(curve)), curve[1:], "-" if family == "classical" else "--", label=m)
+        ax.set_xscale("log")
+        ax.set_title(f"SNR = {snr}" + ("" if snr == "inf" else " dB"))
+        ax.set_xlabel("iteration / layer k")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].set_ylabel("NMSE (dB)")
+    legend_from_all_axes(fig, axes[0], fontsize=8)
+    fig.suptitle(f"{v.dataset}: NMSE against iteration ({v.n_test} test samples)")
+    return save_figure(fig, outdir, "sparse_nmse_curves" + v.sfx)
+
+
+def _layers_figure(v: _View, outdir: str) -> list[str]:
+    """The LISTA-CP / ALISTA figure: NMSE against layer/iteration 0..LAYER_TABLE, classical
+    and learned on the same axes, one panel per SNR."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bench.report import legend_from_all_axes, save_figure
+
+    K = LAYER_TABLE
+    fig, axes = plt.subplots(1, len(v.snrs), figsize=(4.2 * len(v.snrs), 3.6), squeeze=False, sharey=True)
+    for ax, snr in zip(axes[0], v.snrs):
+        for m in v.methods:
+            curve, family = v.curve(snr, m)
+            if len(curve) >= 2:
+                ax.plot(range(min(len(curve), K + 1)), curve[:K + 1], "--o" if family == "learned" else "-",
                         markersize=2.5, label=m)
-            ax.set_title(f"SNR = {snr}" + ("" if snr == "inf" else " dB"))
-            ax.set_xlabel("iteration / layer k")
-            ax.set_xlim(0, K)
-            ax.grid(True, alpha=0.3)
-        axes[0][0].set_ylabel("NMSE (dB)")
-        legend_from_all_axes(fig, axes[0], fontsize=7)
-        fig.suptitle(f"{dataset}: NMSE against layer (learned, dashed) and iteration (classical), "
-                     f"{n_test} test samples", y=1.03)
-        paths += save_figure(fig, outdir, "sparse_nmse_layers" + stem_sfx)
+        ax.set_title(f"SNR = {snr}" + ("" if snr == "inf" else " dB"))
+        ax.set_xlabel("iteration / layer k")
+        ax.set_xlim(0, K)
+        ax.grid(True, alpha=0.3)
+    axes[0][0].set_ylabel("NMSE (dB)")
+    legend_from_all_axes(fig, axes[0], fontsize=7)
+    fig.suptitle(f"{v.dataset}: NMSE against layer (learned, dashed) and iteration (classical), "
+                 f"{v.n_test} test samples", y=1.03)
+    return save_figure(fig, outdir, "sparse_nmse_layers" + v.sfx)
 
-        cols = ([(s, f"NMSE k={K}") for s in snrs] + [(s, "train steps") for s in snrs]
-                + [(s, "train s") for s in snrs] + [("", "params"), ("", "CPU s/1000"), ("", "GPU s/1000")])
-        values = pd.DataFrame(math.nan, index=methods, columns=pd.MultiIndex.from_tuples(cols))
-        for _, r in acc.iterrows():
-            curve = (r["curves"] or {}).get("nmse_db") or []
-            if len(curve) > K:
-                values.at[r["method_label"], (r["snr"], f"NMSE k={K}")] = curve[K]
-            tr = (r["extras"] or {}).get("training") or {}
-            for key, col in (("steps", "train steps"), ("seconds", "train s")):
-                if tr.get(key) is not None:
-                    values.at[r["method_label"], (r["snr"], col)] = float(tr[key])
-        for m in methods:
-            rows = df[df["method_label"] == m]
-            pc = rows["parameter_count"].dropna()
-            if len(pc):
-                values.at[m, ("", "params")] = float(pc.iloc[0])
-            for dev, col in (("cpu", "CPU s/1000"), ("cuda", "GPU s/1000")):
-                rd = rows[rows["device"] == dev]
-                if rd.empty:
-                    continue
-                # per 1000 samples, for K iterations/layers (classical: scaled from n_iter)
-                n_iter = rd["method_params"].map(lambda p: float(p.get("n_iter", p.get("n_layers", K))))
-                per = rd["time_s"] * (1000.0 / rd["n_samples"]) * (K / n_iter)
-                values.at[m, ("", col)] = float(per.median())
-        keep = [c for c in values.columns if values[c].notna().any()]
-        values = values[keep]
-        threads = sorted({str(p.get("threads")) for p in df["provenance"]})
-        caption = (f"NMSE (dB) after k = {K} layers (learned) or iterations (classical), per SNR; learned "
-                   f"networks' parameter count and training cost (steps, seconds, from the checkpoint; "
-                   f"- for classical methods); time to process 1000 test samples through {K} layers or "
-                   f"iterations (classical: the measured time of n_iter iterations scaled by {K}/n_iter), "
-                   f"median of timed repeats after a warm-up and over SNRs; threads {', '.join(threads)}. "
-                   f"Best NMSE per column in bold. {provenance_line(df)}.")
-        fmt = {c: ("{:.2f}" if c[1].startswith("NMSE") else "{:,.0f}" if c[1] in ("train steps", "params", "train s")
-                   else "{:.4f}") for c in values.columns}
-        dirs = {c: ("min" if c[1].startswith("NMSE") or c[1].endswith("/1000") else None) for c in values.columns}
-        table = Table(values, dirs, caption, "tab:sparse_layers" + stem_sfx, fmt=fmt, index_name="method")
-        paths += write_table(table, outdir, "sparse_layers" + stem_sfx)
-        return paths
+
+def _per_1000(rows, K: int) -> float:
+    """Seconds per 1000 samples for K iterations/layers (classical: scaled from n_iter),
+    median over the rows (SNRs)."""
+    n_iter = rows["method_params"].map(lambda p: float(p.get("n_iter", p.get("n_layers", K))))
+    return float((rows["time_s"] * (1000.0 / rows["n_samples"]) * (K / n_iter)).median())
+
+
+def _layers_table(v: _View, outdir: str) -> list[str]:
+    """NMSE at layer LAYER_TABLE, parameters, training cost, inference time per 1000 samples."""
+    from bench.report import caption, metric_table, parameter_counts, pivot, write_table
+
+    K = LAYER_TABLE
+
+    def cells(r):
+        curve = (r["curves"] or {}).get("nmse_db") or []
+        if len(curve) > K:
+            yield (r["snr"], f"NMSE k={K}"), curve[K]
+        tr = (r["extras"] or {}).get("training") or {}
+        yield from (((r["snr"], col), float(tr[key])) for key, col in (("steps", "train steps"), ("seconds", "train s"))
+                    if tr.get(key) is not None)
+
+    cols = ([(s, f"NMSE k={K}") for s in v.snrs] + [(s, "train steps") for s in v.snrs]
+            + [(s, "train s") for s in v.snrs] + [("", "params"), ("", "CPU s/1000"), ("", "GPU s/1000")])
+    values, params = pivot(v.acc, "method_label", cells, v.methods, cols), parameter_counts(v.df)
+    for m in v.methods:
+        rows = v.df[v.df["method_label"] == m]
+        if m in params:
+            values.at[m, ("", "params")] = params[m]
+        for dev, col in (("cpu", "CPU s/1000"), ("cuda", "GPU s/1000")):
+            if (rows["device"] == dev).any():
+                values.at[m, ("", col)] = _per_1000(rows[rows["device"] == dev], K)
+    values = values[[c for c in values.columns if values[c].notna().any()]]
+    table = metric_table(values, "sparse", caption(CAPTIONS["layers"], v.df, K=K), "tab:sparse_layers" + v.sfx,
+                         metrics={f"NMSE k={K}": "nmse_db"}, directions={"CPU s/1000": "min", "GPU s/1000": "min"},
+                         fmt={"train steps": "{:,.0f}", "params": "{:,.0f}", "train s": "{:,.0f}",
+                              "CPU s/1000": "{:.4f}", "GPU s/1000": "{:.4f}"})
+    return write_table(table, outdir, "sparse_layers" + v.sfx)
+
+
+#: the report's tables and figures per dataset, in the order written
+REPORT = (_nmse_table, _runtime_table, _curves_figure, _layers_figure, _layers_table)
 
 
 def _snr_label(v) -> str:

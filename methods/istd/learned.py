@@ -431,11 +431,13 @@ class _IstdLearned(Method):
         return job, job.default_path()
 
     @classmethod
-    def source_hash(cls) -> str:
-        """Source hash plus the shipped checkpoints of this method (a retrained checkpoint
-        invalidates the stored cells)."""
-        from bench.train import hash_with_checkpoints
-        return hash_with_checkpoints(super().source_hash(), CHECKPOINT_DIR, cls.name + "_")
+    def weights_digest(cls, params) -> str:
+        """The checkpoint file the cell reads (part of its key; see :func:`resolve_checkpoint`)."""
+        from bench.fingerprint import files_digest
+        ckpt = params.get("checkpoint", "auto")
+        if ckpt is None or str(ckpt).lower() == "none":
+            return ""
+        return files_digest([resolve_checkpoint(cls.name, str(ckpt))])
 
 
 @register_method

@@ -38,14 +38,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from bench import paths
 from bench.errors import CheckpointError
 from bench.train import Stage, TrainingJob
 from bench.registry import Method, register_method
 from bench.methods.sparse.classical import LassoInput, lipschitz_scale, soft_threshold
+from bench.operators import MatrixOperator
 
-CHECKPOINT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints")
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CACHE_DIR = os.path.join(REPO_ROOT, "results", "cache", "sparse")
+CHECKPOINT_DIR = paths.shipped_checkpoints("sparse")
+CACHE_DIR = paths.cache_dir("sparse")
 
 
 # --------------------------------------------------------------------------- the table
@@ -108,7 +109,7 @@ class UnrolledIsta(nn.Module):
         self.variant, self.n_layers = variant, int(n_layers)
         self.support_selection = spec.support_selection if support_selection is None else bool(support_selection)
         A64 = A.detach().to(torch.float64)
-        scale = lipschitz_scale(A64)
+        scale = lipschitz_scale(MatrixOperator(A64))
         m, n = A64.shape
         B = A64.T / scale
         init = {"W2": torch.eye(n, dtype=torch.float64) - B @ A64, "B": B, "W": A64 / scale,
@@ -133,6 +134,11 @@ class UnrolledIsta(nn.Module):
                 for name, tying in spec.learns.items() if tying == "layer"}))
         self.free_form = "W2" in spec.learns  # LISTA's z = W2 x + B y; otherwise the coupled form
 
+    @property
+    def operator(self) -> MatrixOperator:
+        """The problem's A as an operator, on the network's current device and dtype."""
+        return MatrixOperator(self.A)
+
     def value(self, name: str, t: int) -> torch.Tensor | float:
         """Layer t's (0-based) value of a parameter, learned or fixed."""
         if name in self.layer[t]:
@@ -146,13 +152,13 @@ class UnrolledIsta(nn.Module):
         if self.free_form:
             z = x @ self.value("W2", t).T + y @ self.value("B", t).T
         else:
-            r = y - x @ self.A.T
+            r = y - self.operator.forward(x)
             z = x + self.value("alpha", t) * (r @ self.value("W", t))
         percent = support_percent(t + 1) if self.support_selection else 0.0
         return shrink_ss(z, self.value("theta", t), percent)
 
     def iterates(self, y: torch.Tensor, depth: int | None = None) -> Iterator[torch.Tensor]:
-        x = y.new_zeros(y.shape[0], self.A.shape[1])
+        x = y.new_zeros(y.shape[0], *self.operator.in_shape)
         yield x
         for t in range(self.n_layers if depth is None else depth):
             x = self.step(x, y, t)
@@ -294,6 +300,16 @@ class _Unrolled(Method):
     devices = ("cpu", "cuda")
     parameters = {"n_layers": 16, "checkpoint": "auto", "lam": 0.4}
     variant: ClassVar[str] = ""
+    #: the solver module and the operator type the network is built from (ISTA's step and
+    #: threshold, A's application): editing them invalidates stored cells too
+    source_dependencies = ("bench.methods.sparse.classical", "bench.operators")
+    #: what the fixed analytic weight was computed from, once :meth:`network` has built it
+    _weight_info: dict[str, Any] | None = None
+
+    def weight_source(self) -> str:
+        """How ALISTA's analytic weight is computed (:func:`analytic_weight`'s ``source``):
+        ``closed_form`` unless the variant has a parameter that says otherwise."""
+        return "closed_form"
 
     # -- what the runner calls
     def setup(self, context) -> None:
@@ -317,7 +333,7 @@ class _Unrolled(Method):
                     f"`{train_command(self.name, snr)}` or pass checkpoint=<path>")
         else:
             path = ckpt
-        from bench.train import read_checkpoint_meta
+        from bench.checkpoints import read_checkpoint_meta
         meta = read_checkpoint_meta(path)
         if meta.get("method") != self.name:
             raise CheckpointError(f"checkpoint {path} belongs to method {meta.get('method')!r}, not {self.name!r}: "
@@ -347,17 +363,17 @@ class _Unrolled(Method):
                        + self._meta["parameter_count_shared"])
         if self._net is not None:
             return self._net.learned_parameter_count()
-        shape = (getattr(self, "context", None) and (self.context.extra or {}).get("operator_shape"))
+        shape = self.context and (self.context.extra or {}).get("operator_shape")
         return parameter_count(self.variant, tuple(shape), int(self.params["n_layers"])) if shape else None
 
     def row_extras(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"checkpoint": "none (untrained)" if self._meta is None else os.path.relpath(self._path, REPO_ROOT)}
+        out: dict[str, Any] = {"checkpoint": "none (untrained)" if self._meta is None else os.path.relpath(self._path, paths.REPO_ROOT)}
         if self._meta is not None:
             tr = self._meta.get("training", {})
             out["training"] = {"recipe": self._meta.get("recipe", {}).get("name"), "steps": tr.get("steps"),
                                "seconds": tr.get("seconds"), "snr_db": self._meta.get("snr_db"),
                                "val_nmse_db": self._meta.get("validation", {}).get("val_nmse_db")}
-        if getattr(self, "_weight_info", None):
+        if self._weight_info:
             out["analytic_weight"] = self._weight_info
         return out
 
@@ -367,10 +383,10 @@ class _Unrolled(Method):
             return self._net
         n_ckpt = int(self._meta["n_layers"]) if self._meta is not None else int(self.params["n_layers"])
         net = build_network(self.name, A.detach().cpu().to(torch.float64), n_ckpt, float(self.params["lam"]),
-                            getattr(self, "weight_source", lambda: "closed_form")())
-        self._weight_info = getattr(net, "weight_info", None)
+                            self.weight_source())
+        self._weight_info = net.weight_info
         if self._meta is not None:
-            from bench.train import load_checkpoint
+            from bench.checkpoints import load_checkpoint
             state, _ = load_checkpoint(self._path, reference=initial_state(net))
             try:
                 net.load_state_dict({**net.state_dict(), **state})
@@ -393,11 +409,17 @@ class _Unrolled(Method):
         return job, default_checkpoint(cls.name, job.snr_db) if dataset is None else job.default_path()
 
     @classmethod
-    def source_hash(cls) -> str:
-        """Source hash plus the hash of the shipped checkpoints of this method, so that a
-        retrained checkpoint invalidates the stored cells."""
-        from bench.train import hash_with_checkpoints
-        return hash_with_checkpoints(super().source_hash(), CHECKPOINT_DIR, cls.name + "_snr")
+    def weights_digest(cls, params) -> str:
+        """The checkpoint files the cell reads (part of its key): ``checkpoint=auto``, every
+        shipped ``<name>_snr*.npz`` (which one is the degradation's SNR); a path, that file;
+        ``none``, nothing."""
+        from bench.fingerprint import directory_digest, files_digest
+        ckpt = params.get("checkpoint", "auto")
+        if ckpt is None or str(ckpt).lower() == "none":
+            return ""
+        if str(ckpt) == "auto":
+            return directory_digest(CHECKPOINT_DIR, cls.name + "_snr")
+        return files_digest([str(ckpt)])
 
 
 def build_network(method: str, A: torch.Tensor, n_layers: int, lam: float, weight_source: str = "closed_form",
@@ -428,17 +450,46 @@ def parameter_count(variant: str, shape: tuple[int, int], n_layers: int) -> int:
     return sum(sizes[k] * (n_layers if tying == "layer" else 1) for k, tying in spec.learns.items())
 
 
-def _register(variant: str, extra_params: dict[str, Any] | None = None, **attrs):
-    cls = type(variant.title().replace("_", ""), (_Unrolled,), {
-        "name": variant, "variant": variant, "description": VARIANTS[variant].title,
-        "parameters": {**_Unrolled.parameters, **(extra_params or {})}, "__module__": __name__, **attrs})
-    return register_method(cls)
+# one registered class per row of VARIANTS: the name is the selector and the variant the row
+@register_method
+class Lista(_Unrolled):
+    name = "lista"
+    variant = "lista"
+    description = VARIANTS[variant].title
 
 
-for _v in ("lista", "lista_cp", "lista_cpss", "tilista"):
-    globals()[_v.title().replace("_", "")] = _register(_v)
-Alista = _register("alista", {"analytic_weight": "qp"},
-                   weight_source=lambda self: str(self.params["analytic_weight"]))
+@register_method
+class ListaCp(_Unrolled):
+    name = "lista_cp"
+    variant = "lista_cp"
+    description = VARIANTS[variant].title
+
+
+@register_method
+class ListaCpss(_Unrolled):
+    name = "lista_cpss"
+    variant = "lista_cpss"
+    description = VARIANTS[variant].title
+
+
+@register_method
+class Tilista(_Unrolled):
+    name = "tilista"
+    variant = "tilista"
+    description = VARIANTS[variant].title
+
+
+@register_method
+class Alista(_Unrolled):
+    name = "alista"
+    variant = "alista"
+    description = VARIANTS[variant].title
+    #: how the analytic weight is computed: "qp" (cvxpy, checked against the closed form,
+    #: cached per instance) or "closed_form"
+    parameters = {**_Unrolled.parameters, "analytic_weight": "qp"}
+
+    def weight_source(self) -> str:
+        return str(self.params["analytic_weight"])
 
 
 # --------------------------------------------------------------------------- training
@@ -503,29 +554,24 @@ class LassoTrainingJob(TrainingJob):
                  overrides: dict[str, Any]):
         from bench import registry as R
         from bench.datasets.noise import AwgnSnr
-        from bench.datasets.sparse import instance_hash, make_matrix
-        from bench.selectors import parse_selector
 
         self.recipe = recipe_config(method, recipe, overrides, seed)
         cfg = self.recipe
         self.method, self.snr_db = method, float(snr)
-        self.dataset_selector = dataset or "gaussian_lasso"
-        name, dparams = parse_selector(self.dataset_selector)
-        ds = (R.DATASETS[name] if name in R.DATASETS else R.DATASETS.get_or_fail(name))(**dparams)
-        self.dataset_params = ds.params
-        m, n, self.p = int(ds.params["m"]), int(ds.params["n"]), float(ds.params["p"])
-        A = make_matrix(m, n, int(ds.params["instance_seed"]))
-        self.instance = instance_hash(A)
-        n_layers = int(cfg["n_layers"])
-        self.model = build_network(method, A, n_layers, 0.4, "qp")
-        self.A32 = A.to(torch.float32)
+        # the problem instance and every sample come from the suite (bench/suites/sparse.py)
+        self.suite = R.SUITES.get_or_fail("sparse")
+        self.data = self.suite.training_data(dataset, "train")
+        self.dataset_selector = self.data.dataset
+        self.dataset_params = self.data.params
+        self.instance = self.data.problem_id
+        A = self.data.samples.A
+        self.model = build_network(method, A, int(cfg["n_layers"]), 0.4, "qp")
         self.noise = AwgnSnr(snr_db=self.snr_db)
         self.seed = int(cfg["seed"])
-        # fixed validation set: its own stream (the test set uses instance_seed + 1_000_003)
-        g = torch.Generator().manual_seed(10_000_019 + 7919 * self.seed)
-        xv = _sample(int(cfg["n_val"]), n, self.p, g)
-        self.x_val = xv.to(torch.float32)
-        self.y_val = self.noise.apply(xv @ A.T, g).to(torch.float32)
+        # the fixed validation set: the suite's own seed stream, disjoint from the test set
+        val = self.suite.validation_task(self.suite.training_data(dataset, "val"), self.seed,
+                                         size=int(cfg["n_val"]), degradation=self.noise)
+        self.x_val, self.y_val = val.reference, val.inputs.y
 
     # what the trainer calls
     def schedule(self):
@@ -562,9 +608,8 @@ class LassoTrainingJob(TrainingJob):
         return groups
 
     def batch(self, generator):
-        x = _sample(int(self.recipe["batch_size"]), self.A32.shape[1], self.p, generator)
-        y = self.noise.apply(x @ self.A32.T.double(), generator)
-        return x.to(torch.float32), y.to(torch.float32)
+        return self.suite.training_batch(self.data, int(self.recipe["batch_size"]), generator,
+                                         degradation=self.noise)
 
     def loss(self, batch, stage):
         x, y = batch
@@ -601,7 +646,7 @@ class LassoTrainingJob(TrainingJob):
         return cmd
 
     def default_path(self) -> str:
-        return os.path.join(REPO_ROOT, "results", "checkpoints", "sparse",
+        return os.path.join(paths.trained_checkpoints("sparse"),
                             f"{self.method}_snr{snr_label(self.snr_db)}_{self.instance}.npz")
 
 

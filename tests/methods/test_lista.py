@@ -211,3 +211,18 @@ def test_shipped_checkpoints_fit_the_budget_and_match_the_command_that_remakes_t
             assert os.path.getsize(path) < CHECKPOINT_MAX_BYTES, f"{path} is over the project's 5 MiB per file"
     total = sum(os.path.getsize(os.path.join(CHECKPOINT_DIR, f)) for f in os.listdir(CHECKPOINT_DIR))
     assert total < 40e6
+
+
+def test_registered_classes_are_plain_classes_a_reader_can_find():
+    """Each method is a `class X(_Unrolled)` statement with its name and variant (not made by
+    type() in a loop): its source is found, and it names its own row of the table."""
+    import inspect
+
+    R.load_all()
+    for name in LEARNED:
+        cls = R.METHODS[name]
+        src = inspect.getsource(cls)
+        assert src.startswith("@register_method\nclass ") and f'name = "{name}"' in src
+        assert cls.variant == name and cls.description == VARIANTS[name].title
+    assert R.METHODS["alista"](analytic_weight="closed_form").weight_source() == "closed_form"
+    assert R.METHODS["lista_cp"]().weight_source() == "closed_form"

@@ -1,0 +1,58 @@
+"""Figures' arrays as files beside the store, not inside result rows.
+
+A suite's ``score`` puts the arrays a report's figure needs (a few images, maps, masks,
+false-colour previews; uint8) under ``extras[ARRAYS]`` as {name: array}. Before the row is
+stored, :func:`save` moves them to ``<store folder>/artifacts/<cell key>.npz`` (compressed)
+and keeps the file's path, relative to the store's folder, in ``extras["artifact"]``; the
+row itself holds no image. A report reads them back with :func:`load` (it never recomputes
+them). The folder sits beside the store and is ignored by git like the store.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+#: the extras key under which ``score`` hands arrays to the runner (never stored)
+ARRAYS = "arrays"
+#: the folder, beside the store, that holds the artifact files
+FOLDER = "artifacts"
+
+
+def save(row: Any, store_path: str) -> Any:
+    """Move ``row``'s arrays (``extras[ARRAYS]``) to its artifact file and keep the file's
+    path in ``extras["artifact"]``; a row without arrays is returned as it is. ``row`` is a
+    dict or an object with ``key`` and ``extras`` attributes."""
+    extras = row.get("extras") if isinstance(row, dict) else getattr(row, "extras", None)
+    if not isinstance(extras, dict) or ARRAYS not in extras:
+        return row
+    arrays = extras.pop(ARRAYS) or {}
+    if not arrays:
+        return row
+    key = row["key"] if isinstance(row, dict) else row.key
+    rel = os.path.join(FOLDER, f"{key}.npz")
+    path = os.path.join(os.path.dirname(os.path.abspath(store_path)), rel)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp.npz"
+    np.savez_compressed(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
+    os.replace(tmp, path)  # a reader never sees half a file
+    extras["artifact"] = rel
+    return row
+
+
+def load(row: Any, store_path: str | None = None) -> dict[str, np.ndarray]:
+    """The arrays of a stored row's artifact file; {} when it has none or the file is gone.
+    A relative path is read beside ``store_path`` (default: the store whose frame the row
+    came from, which :meth:`bench.store.Store.frame` records in the frame's ``attrs``;
+    pandas hands them on to the rows and sub-frames made from it)."""
+    extras = row.get("extras") if hasattr(row, "get") else None
+    rel = (extras or {}).get("artifact")
+    if not rel:
+        return {}
+    base = store_path or (getattr(row, "attrs", None) or {}).get("store_path")
+    path = rel if os.path.isabs(rel) or not base else os.path.join(os.path.dirname(os.path.abspath(base)), rel)
+    if not os.path.exists(path):
+        return {}
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}
