@@ -119,6 +119,34 @@ def write_baseline(suite_name: str, values: dict) -> str:
     return p
 
 
+def add_to_baseline(suite_name: str, values: dict) -> tuple[str, list[str]]:
+    """Add to the committed baseline the cells and metrics of ``values`` it lacks (a method
+    added to the smoke grid, say), leaving every committed value and the header that says how
+    they were written as they are; the addition is listed under ``added`` (command, commit,
+    cells). Returns the path and one ``cell: metric`` line per value added."""
+    from bench.provenance import git_commit
+    p = baseline_path(suite_name)
+    if not os.path.exists(p):
+        return write_baseline(suite_name, values), [f"{c}: {m}" for c, ms in sorted(values.items()) for m in sorted(ms)]
+    with open(p) as f:
+        doc = json.load(f)
+    cells = doc["cells"]
+    added = []
+    for cell, metrics in sorted(values.items()):
+        for metric, v in sorted(metrics.items()):
+            if metric not in cells.get(cell, {}):
+                cells.setdefault(cell, {})[metric] = v
+                added.append(f"{cell}: {metric}")
+    if added:
+        doc.setdefault("added", []).append({"by": f"python -m bench check --update --new-only --suite {suite_name}",
+                                            "commit": git_commit(),
+                                            "cells": sorted({a.split(": ")[0] for a in added})})
+        with open(p, "w") as f:
+            json.dump(doc, f, indent=1, sort_keys=True)
+            f.write("\n")
+    return p, added
+
+
 def format_drifts(drifts: list[Drift], only_bad: bool = True) -> str:
     rows = [d for d in drifts if d.status != "ok"] if only_bad else drifts
     if not rows:

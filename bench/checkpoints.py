@@ -264,3 +264,28 @@ def hash_with_checkpoints(base: str, directory: str, prefix: str) -> str:
                 st = os.stat(p)
                 h.update(f.encode() + _file_sha256_cached(p, st.st_size, st.st_mtime).encode())
     return h.hexdigest()[:16]
+
+
+#: what :func:`decoded_digest` hashes, first (a new layout gets a new tag, not new digests
+#: under the old one)
+DECODED_DIGEST_FORMAT = b"bench-decoded-state/1\n"
+
+
+def decoded_digest(state: dict[str, Any]) -> str:
+    """SHA-256 of decoded weights (name -> tensor or array): a canonical digest of what a
+    network holds after loading a checkpoint, independent of how the file encodes it.
+
+    Entries in name order; each contributes one JSON line ``[name, dtype, shape]`` (the NumPy
+    dtype string, little-endian: ``"<f4"``, ``"<i8"``) and then its values as contiguous
+    little-endian bytes, in the dtype they were loaded in (never converted: a float32 weight
+    is hashed as float32). Equal digests mean bit-identical weights; a changed file, encoding,
+    decoder or initialisation (the reference the deltas are added to) each changes it.
+    """
+    h = hashlib.sha256(DECODED_DIGEST_FORMAT)
+    for name in sorted(state):
+        v = state[name]
+        a = v.detach().cpu().contiguous().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+        a = np.ascontiguousarray(a.astype(a.dtype.newbyteorder("<"), copy=False))
+        h.update(json.dumps([str(name), a.dtype.str, list(a.shape)]).encode() + b"\n")
+        h.update(a.tobytes())
+    return h.hexdigest()

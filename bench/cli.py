@@ -1,7 +1,8 @@
 """Command line: ``python -m bench {list,run,report,check}``.
 
 Exit status: 0 success; 1 a cell failed, a check moved, or a fatal data/checkpoint
-error; 2 bad input (unknown name, malformed selector, bad option); 130 interrupted.
+error; 2 bad input (unknown name, malformed selector, a parameter value its component does
+not allow, bad option); 130 interrupted.
 """
 from __future__ import annotations
 
@@ -46,9 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=int, default=None, help="timed repeats after the warm-up; the median is kept (default 3, 1 with --quick)")
     p.add_argument("--jobs", type=int, default=1, help="parallel worker processes (threads are split between them)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
-                   help="torch threads per worker, N >= 1 (default: the machine's cores divided by --jobs, "
-                        "at least 1; torch's own default, every core in every process, ran 5-40x slower on "
-                        "busy cores); each stored row records it")
+                   help="torch threads per worker, N >= 1 (default: the cores that other work leaves free, "
+                        "by the load average, divided by --jobs, at least 1; torch's own default, every core in "
+                        "every process, ran 5-40x slower on busy cores); printed at start, each stored row records it")
     p.add_argument("--quick", action="store_true", help="the suite's reduced grid (minutes)")
     p.add_argument("--smoke", action="store_true", help="the suite's smoke grid (what `check` runs)")
     p.add_argument("--grid", default=None, metavar="NAME",
@@ -67,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="rerun the smoke grids and compare with the committed baselines")
     p.add_argument("--suite", action="append", help="only these suites (default: every suite)")
     p.add_argument("--update", action="store_true", help="rewrite the baselines from this run")
+    p.add_argument("--new-only", action="store_true",
+                   help="with --update: only add the cells and metrics the baselines lack (a method new to the "
+                        "smoke grid); every committed value stays as it is")
     p.add_argument("--no-progress", action="store_true")
     _add_common(p)
 
@@ -89,17 +93,20 @@ def cmd_list(args) -> int:
             print(f"    {d.name:22s} {_params(d.parameters)}{'  [reads --data-root]' if d.needs_data else ''}")
             if d.description:
                 print(f"    {'':22s} {d.description}")
+            _print_allowed(d)
         print("  degradations:")
         for g in R.DEGRADATIONS.values():
             if s.name in g.suites:
                 print(f"    {g.name:22s} {_params(g.parameters)}")
                 if g.description:
                     print(f"    {'':22s} {g.description}")
+                _print_allowed(g)
         print("  methods:")
         for m in R.methods_of(s.name):
             print(f"    {m.name:22s} {m.family:9s} devices={','.join(m.devices):9s} {_params(m.parameters)}")
             if m.description:
                 print(f"    {'':22s} {m.description}")
+            _print_allowed(m)
         print("  metrics:")
         for name in s.metrics:
             mt = R.METRICS[name]
@@ -114,6 +121,13 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _print_allowed(cls) -> None:
+    """One line per parameter: what values it takes (its spec, :mod:`bench.params`)."""
+    for k in cls.parameters:
+        spec = cls.parameter_specs.get(k)
+        print(f"    {'':22s}   {k}: {spec.describe() if spec else '(undeclared)'}")
+
+
 def _params(p: dict) -> str:
     from bench.registry import format_value
     return "[" + ", ".join(f"{k}={format_value(v)}" for k, v in p.items()) + "]" if p else "[]"
@@ -124,7 +138,7 @@ def cmd_run(args) -> int:
 
     from bench import registry as R
     from bench.grid import build_cells
-    from bench.runner import RunOptions, choose_threads, run_grid, threads_line
+    from bench.runner import RunOptions, choose_threads, run_grid
     from bench.store import Store
 
     if args.threads is not None and args.threads < 1:
@@ -168,8 +182,8 @@ def cmd_run(args) -> int:
     store = Store(args.results)
     threads = choose_threads(args.jobs, args.threads)
     print(f"suite {args.suite}: {len(cells)} cell(s); store {args.results}; data root {data_root}", file=sys.stderr)
-    print(threads_line(threads, args.jobs, args.threads), file=sys.stderr)
-    summary = run_grid(cells, store, RunOptions(data_root=data_root, repeat=repeat, threads=threads),
+    print(threads.line(), file=sys.stderr)
+    summary = run_grid(cells, store, RunOptions(data_root=data_root, repeat=repeat, threads=threads.threads),
                        jobs=args.jobs, progress=not args.no_progress)
     summary.skipped = len(unsupported)
     print(summary.text())
@@ -210,7 +224,7 @@ def cmd_report(args) -> int:
 
 def cmd_check(args) -> int:
     from bench import registry as R
-    from bench.check import compare, format_drifts, load_baseline, run_smoke, write_baseline
+    from bench.check import add_to_baseline, compare, format_drifts, load_baseline, run_smoke, write_baseline
 
     R.load_all()
     names = args.suite or list(R.SUITES)
@@ -227,6 +241,10 @@ def cmd_check(args) -> int:
                 for c, e in failures.items():
                     print(f"  {c}: {e}")
                 bad += 1
+                continue
+            if args.new_only:
+                path, added = add_to_baseline(name, values)
+                print(f"{name}: {len(added)} new value(s) added to {path}" + "".join(f"\n  {a}" for a in added))
                 continue
             print(f"{name}: baseline written to {write_baseline(name, values)} ({len(values)} cells)")
             continue

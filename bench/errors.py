@@ -20,6 +20,19 @@ class UnknownNameError(BenchError):
         super().__init__(f"{message}; valid {what}s: {listing}")
 
 
+class BadParameterError(BenchError):
+    """A parameter value outside what the component declares, e.g. ``fista[n_iter=-5]``
+    (exit 2): names the component, the parameter, the value and what is allowed."""
+
+    exit_code = 2
+
+    def __init__(self, component: str, parameter: str, value, allowed: str, shown: str | None = None):
+        self.component, self.parameter, self.value, self.allowed = component, parameter, value, allowed
+        who = f"{component}: " if component else ""
+        text = shown if shown is not None else repr(value)
+        super().__init__(f"{who}parameter {parameter}={text} is not allowed; {parameter} must be {allowed}")
+
+
 class SelectorError(BenchError):
     """A malformed selector such as ``fista[n_iter=]`` (exit 2)."""
 

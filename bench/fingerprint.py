@@ -51,10 +51,12 @@ KEY_VERSION = 2
 EXCLUDED = frozenset({
     "bench.registry",    # base classes and registries: their behaviour is the params, already keyed
     "bench.errors",      # exception classes and messages
+    "bench.params",      # parameter checks: a value that passes is keyed as the params
     "bench.paths",       # where files are (the files themselves are keyed: weights)
     "bench.grid", "bench.selectors", "bench.fingerprint",  # how cells and keys are built
     "bench.runner", "bench.timing", "bench.provenance",    # running and timing (not metrics)
     "bench.store", "bench.artifacts",                      # storing rows and their arrays
+    "bench.results",     # the typed rows (CellResult, extras types): their shape, not their numbers
     "bench.report", "bench.cli", "bench.check",            # reading rows back, commands
     "bench.train",       # shapes numbers only through checkpoint files (weights digest)
 })
@@ -187,23 +189,21 @@ def class_modules(cls: type) -> tuple[str, ...]:
         mod = getattr(klass, "__module__", None)
         if mod and mod.startswith(PREFIX) and mod not in names:
             names.append(mod)
-    names.extend(getattr(cls, "source_dependencies", ()) or ())
+    names.extend(cls.source_dependencies)  # declared by Component and Suite
     return tuple(names)
 
 
-def suite_modules(suite_name: str) -> tuple[str, ...]:
-    """The suite's class modules, ``bench.metrics.<suite>`` and its metric functions' modules."""
-    from bench import registry as R
-
-    suite = R.SUITES[suite_name]
+def suite_modules(suite: Any, metrics: Iterable[Any]) -> tuple[str, ...]:
+    """The modules of a suite (an instance: its class's and its project bases'),
+    ``bench.metrics.<suite name>`` and the module of each of ``metrics``' functions (the
+    caller passes the suite's registered metrics: this module imports no registry)."""
     names = list(class_modules(type(suite)))
-    names.append(f"{PREFIX}metrics.{suite_name}")
-    for metric in R.METRICS.values():
-        if metric.suite == suite_name:
-            fn = getattr(metric, "fn", None)
-            mod = inspect.getmodule(fn) if fn is not None else None
-            if mod is not None:
-                names.append(mod.__name__)
+    names.append(f"{PREFIX}metrics.{suite.name}")
+    for metric in metrics:
+        fn = metric.fn
+        mod = inspect.getmodule(fn) if fn is not None else None
+        if mod is not None:
+            names.append(mod.__name__)
     return tuple(n for n in names if module_file(n) is not None)
 
 
@@ -242,19 +242,21 @@ def directory_digest(directory: str, prefix: str, suffix: str = ".npz") -> str:
     return files_digest(files) if files else ""
 
 
-def cell_fingerprint(suite: str, dataset: type, degradation: type, method: type,
+def cell_fingerprint(suite_mods: tuple[str, ...], dataset: type, degradation: type, method: type,
                      method_params: dict[str, Any]) -> str:
     """The ``source_hash`` of a cell: 16 hex digits of everything listed in the module
-    docstring (memoised, so that building a big grid costs one digest per combination)."""
-    return _cell_fingerprint(suite, dataset, degradation, method,
+    docstring; ``suite_mods`` is :func:`suite_modules` of the cell's suite (memoised, so
+    that building a big grid costs one digest per combination)."""
+    return _cell_fingerprint(tuple(suite_mods), dataset, degradation, method,
                              str(method.weights_digest(dict(method_params))))
 
 
 @functools.lru_cache(maxsize=None)
-def _cell_fingerprint(suite: str, dataset: type, degradation: type, method: type, weights: str) -> str:
+def _cell_fingerprint(suite_mods: tuple[str, ...], dataset: type, degradation: type, method: type,
+                      weights: str) -> str:
     parts = {
         "version": str(KEY_VERSION),
-        "suite": modules_digest(suite_modules(suite)),
+        "suite": modules_digest(suite_mods),
         "dataset": modules_digest(class_modules(dataset)),
         "degradation": modules_digest(class_modules(degradation)),
         "method": modules_digest(class_modules(method)),

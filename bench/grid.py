@@ -114,12 +114,14 @@ def build_cells(suite: str, datasets, degradations, methods, devices, seed: int)
     ms = resolve(methods, R.METHODS, suite, "method")
     cells = []
     hashes = {}
+    suite_mods = fingerprint.suite_modules(R.SUITES.get_or_fail(suite),
+                                           [m for m in R.METRICS.values() if m.suite == suite])
     for (dn, dp) in ds:
         for (gn, gp) in dg:
             for (mn, mp) in ms:
                 if (dn, gn, mn, mp) not in hashes:
                     hashes[dn, gn, mn, mp] = fingerprint.cell_fingerprint(
-                        suite, R.DATASETS[dn], R.DEGRADATIONS[gn], R.METHODS[mn], dict(mp))
+                        suite_mods, R.DATASETS[dn], R.DEGRADATIONS[gn], R.METHODS[mn], dict(mp))
                 for dev in devices:
                     cells.append(Cell(suite, dn, dp, gn, gp, mn, mp, dev, seed, hashes[dn, gn, mn, mp]))
     # de-duplicate (a selector repeated) keeping order

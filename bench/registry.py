@@ -1,6 +1,7 @@
 """Registries of suites, datasets, degradations, methods and metrics.
 
-A component is a small class with a ``name``, a ``parameters`` dict of defaults and a
+A component is a small class with a ``name``, a ``parameters`` dict of defaults, a
+``parameter_specs`` dict saying what values each takes (:mod:`bench.params`) and a
 few short methods (the benchopt shape). Registering it makes it visible to the command
 line (``bench list``), to the grid and to the generated contract tests::
 
@@ -9,6 +10,7 @@ line (``bench list``), to the grid and to the generated contract tests::
         name = "fista"
         suite = "sparse"
         parameters = {"n_iter": 1000, "lam": 0.4}
+        parameter_specs = {"n_iter": Param(int, min=1), "lam": Param(float, min=0)}
         def run(self, inputs): ...
 
 Modules under ``bench.methods``, ``bench.datasets``, ``bench.suites`` and
@@ -18,10 +20,11 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterator
 
 from bench.errors import UnknownNameError
+from bench.params import Param, check_parameters, format_value  # noqa: F401 (format_value: also read from here)
 
 
 # --------------------------------------------------------------------------- components
@@ -30,6 +33,9 @@ class Component:
 
     name: ClassVar[str] = ""
     parameters: ClassVar[dict[str, Any]] = {}
+    #: what values each parameter takes (type, range or choices; :class:`bench.params.Param`),
+    #: checked by ``__init__``; the contract tests require one for every parameter
+    parameter_specs: ClassVar[dict[str, Param]] = {}
     description: ClassVar[str] = ""
     #: modules (dotted names) whose source also goes into :meth:`source_hash`: a helper module
     #: the component's results depend on, so that editing it invalidates stored cells
@@ -48,7 +54,16 @@ class Component:
                 valid=sorted(self.parameters),
                 what="parameter",
             )
+        # a bad value raises BadParameterError (exit 2) naming the parameter, the value and
+        # what is allowed; integral floats of int parameters become ints (n_iter=1e3 -> 1000)
+        params = check_parameters(self.name, self.parameter_specs, params)
         self.params: dict[str, Any] = {**self.parameters, **params}
+
+    @classmethod
+    def parameter_help(cls) -> str:
+        """``n_iter: an integer >= 1; lam: a number >= 0`` (what ``bench list`` prints)."""
+        return "; ".join(f"{k}: {cls.parameter_specs[k].describe()}" if k in cls.parameter_specs
+                         else f"{k}: (undeclared)" for k in cls.parameters)
 
     @classmethod
     def label(cls, params: dict[str, Any]) -> str:
@@ -67,16 +82,6 @@ class Component:
         the suite's, the dataset's, the degradation's and the metrics' code and the weights."""
         from bench import fingerprint
         return fingerprint.modules_digest(fingerprint.class_modules(cls))[:16]
-
-
-def format_value(v: Any) -> str:
-    if isinstance(v, float):
-        if v == float("inf"):
-            return "inf"
-        return repr(v)
-    if isinstance(v, (list, tuple)):
-        return "(" + ",".join(format_value(x) for x in v) + ")"
-    return str(v)
 
 
 class Dataset(Component):
@@ -197,11 +202,16 @@ class Method(Component):
 
 @dataclass(frozen=True)
 class MethodContext:
+    """What :meth:`Method.setup` is given: where and how the cell runs, and its problem."""
+
     device: str
     seed: int
     data_root: str | None = None
     problem_id: str = ""  # hash of the problem instance (checkpoints belong to one)
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: the task's typed problem (:class:`bench.suite.Problem`, the suite's subclass: e.g.
+    #: :class:`bench.suites.sparse.LassoProblem`, whose ``snr_db`` LISTA's checkpoint=auto
+    #: reads); None where the caller has none (a contract test, a bare setup)
+    problem: Any = None
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from bench import registry as R
 from bench.errors import BenchError
 from bench.grid import Cell
 from bench.provenance import provenance
+from bench.results import CellResult
 from bench.store import Store
 from bench.timing import median, synchronize, timed
 
@@ -51,25 +52,57 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def choose_threads(jobs: int, requested: int | None = None, cores: int | None = None) -> int:
+def busy_cores() -> float:
+    """How many cores other work keeps busy now: the 1-minute load average (runnable
+    processes, this one not yet counted) where the OS has one, else 0."""
+    try:
+        return max(0.0, float(os.getloadavg()[0]))
+    except (AttributeError, OSError):
+        return 0.0
+
+
+@dataclass(frozen=True)
+class ThreadChoice:
+    """Torch threads per worker and why (``bench run`` prints :meth:`line` at start)."""
+
+    threads: int
+    jobs: int
+    cores: int
+    busy: float                 # busy cores measured (the load average) when chosen
+    requested: int | None = None
+
+    def line(self) -> str:
+        workers = f"{self.jobs} worker{'s' if self.jobs != 1 else ''}"
+        if self.requested is not None:
+            why = f"--threads {self.requested}; {self.cores} cores"
+        else:
+            free = max(1, round(self.cores - self.busy))
+            why = (f"{self.cores} core{'s' if self.cores != 1 else ''}, {self.busy:.1f} busy with other work "
+                   f"(load average) -> {free} free, split between the workers; --threads N to override")
+        return f"threads: {self.threads} per worker x {workers} ({why})"
+
+
+def choose_threads(jobs: int, requested: int | None = None, cores: int | None = None,
+                   busy: float | None = None) -> ThreadChoice:
     """Torch threads per worker: ``requested`` (``--threads``) when given, else the cores
-    divided between the ``jobs`` workers, at least 1. Torch's default (every core in every
-    process) made runs 5-40x slower on a machine whose cores are busy or shared by workers."""
+    that other work leaves free (``cores`` minus ``busy``, the load average, rounded; at
+    least 1) divided between the ``jobs`` workers, at least 1 each.
+
+    Why not torch's default (one thread per core in every process): on a machine whose
+    cores are busy, each operation's threads wait at a barrier for a descheduled sibling;
+    on this project's 2-core machine that made runs 5-40x slower (measured, see README).
+    The load average lags by up to a minute, so right after other work stops this may
+    choose fewer threads than an idle machine would allow: at most the cores' factor
+    slower, against 5-40x the other way; ``--threads`` overrides."""
+    jobs = max(1, int(jobs))
+    cores = available_cores() if cores is None else int(cores)
     if requested is not None:
         if int(requested) < 1:
             raise ValueError(f"threads must be at least 1, not {requested}")
-        return int(requested)
-    cores = available_cores() if cores is None else cores
-    return max(1, cores // max(1, int(jobs)))
-
-
-def threads_line(threads: int, jobs: int, requested: int | None = None, cores: int | None = None) -> str:
-    """The line ``bench run`` prints at start about the threads it chose."""
-    cores = available_cores() if cores is None else cores
-    workers = f"{jobs} worker{'s' if jobs != 1 else ''}"
-    why = (f"--threads {requested}; {cores} cores" if requested is not None
-           else f"{cores} core{'s' if cores != 1 else ''}; --threads to override")
-    return f"threads: {threads} per worker x {workers} ({why})"
+        return ThreadChoice(int(requested), jobs, cores, 0.0, int(requested))
+    busy = busy_cores() if busy is None else float(busy)
+    free = max(1, round(cores - busy))
+    return ThreadChoice(max(1, free // jobs), jobs, cores, busy)
 
 
 @dataclass
@@ -106,8 +139,9 @@ def build_task(cell: Cell, data_root: str | None):
     return _TASK_CACHE[key]
 
 
-def execute(cell: Cell, opts: RunOptions) -> tuple[dict[str, Any], float]:
-    """Run one cell; return the row to store and the seconds spent inside the method."""
+def execute(cell: Cell, opts: RunOptions) -> tuple[CellResult, float]:
+    """Run one cell; return its result (the row to store) and the seconds spent inside
+    the method."""
     R.load_all()
     suite = R.SUITES[cell.suite]
     mcls = R.METHODS[cell.method]
@@ -128,7 +162,7 @@ def execute(cell: Cell, opts: RunOptions) -> tuple[dict[str, Any], float]:
         torch.manual_seed(cell.method_seed())
         method.setup(R.MethodContext(device=cell.device, seed=cell.method_seed(),
                                      data_root=opts.data_root, problem_id=task.problem_id,
-                                     extra=dict(task.info)))
+                                     problem=task.problem))
         base["parameter_count"] = method.parameter_count()
         curves: dict[str, list[float]] = {}
         warmup_s = None
@@ -164,21 +198,23 @@ def execute(cell: Cell, opts: RunOptions) -> tuple[dict[str, Any], float]:
         method_time += sum(times)
         suite.validate_output(task, output)
         metrics, extras = suite.score(task, output)
-        extras = {**(extras or {}), **method.row_extras()}
+        # the suite's typed extras (a plain dict from a suite of earlier code is read into
+        # them), with the method's row extras (checkpoint, training, ...) laid over them
+        extras = suite.extras_type.from_json(extras or {}).merged(method.row_extras())
         bad = [k for k, v in metrics.items() if v is not None and v != v]
         if bad:
             raise ValueError(f"metric(s) {', '.join(bad)} are NaN")
-        row = {**base, "status": "ok", "error": None, "metrics": metrics, "curves": curves,
-               "extras": extras, "time_s": median(times), "times_s": times, "warmup_s": warmup_s}
+        result = CellResult(**base, status="ok", error=None, metrics=metrics, curves=curves, extras=extras,
+                            time_s=median(times), times_s=times, warmup_s=warmup_s)
     except KeyboardInterrupt:
         raise
     except BenchError as e:
-        row = {**base, "status": "failed", "error": f"{type(e).__name__}: {e}"}
+        result = CellResult(**base, status="failed", error=f"{type(e).__name__}: {e}")
     except Exception as e:  # noqa: BLE001 - a failing method is a failed cell, the run goes on
         tb = traceback.extract_tb(e.__traceback__)
         where = f" (at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno})" if tb else ""
-        row = {**base, "status": "failed", "error": f"{type(e).__name__}: {e}{where}"}
-    return row, method_time
+        result = CellResult(**base, status="failed", error=f"{type(e).__name__}: {e}{where}")
+    return result, method_time
 
 
 # --------------------------------------------------------------------------- workers
@@ -197,10 +233,10 @@ def _init_worker(store_path: str, threads: int) -> None:
 def run_and_store(cell: Cell, opts: RunOptions, store: Store | None = None) -> CellOutcome:
     store = store or _WORKER_STORE
     t0 = time.perf_counter()
-    row, method_time = execute(cell, opts)
-    row = artifacts.save(row, store.path)  # figures' arrays to a file beside the store
-    store.put(row)
-    return CellOutcome(cell.key, cell.describe(), row["status"], row.get("error") or "",
+    result, method_time = execute(cell, opts)
+    result = artifacts.save(result, store.path)  # figures' arrays to a file beside the store
+    store.put(result)
+    return CellOutcome(cell.key, cell.describe(), result.status, result.error or "",
                        method_time, time.perf_counter() - t0)
 
 
@@ -256,12 +292,12 @@ def run_grid(cells: list[Cell], store: Store, opts: RunOptions, jobs: int = 1,
     try:
         if jobs <= 1 or len(todo) <= 1:
             if opts.threads is not None:
-                torch.set_num_threads(choose_threads(jobs, opts.threads))
+                torch.set_num_threads(int(opts.threads))
             for cell in todo:
                 bar.set_postfix_str(cell.describe()[-60:])
                 account(run_and_store(cell, opts, store))
         else:
-            threads = choose_threads(jobs, opts.threads)
+            threads = opts.threads if opts.threads is not None else choose_threads(jobs).threads
             ctx = mp.get_context("spawn")
             pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
                                           initargs=(store.path, threads))

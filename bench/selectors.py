@@ -47,6 +47,8 @@ def parse_value(text: str, where: str) -> Any:
         return [parse_value(x, where) for x in _split_top(t[1:-1])]
     try:
         v = ast.literal_eval(t)
+        if isinstance(v, (int, float)) and "_" in t:
+            return t  # a name such as split=50_50, not Python's 5050 with a digit separator
         if isinstance(v, (int, float, str, tuple)):
             return v
     except (ValueError, SyntaxError):

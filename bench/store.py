@@ -5,16 +5,21 @@ one transaction, so a run killed with SIGKILL loses at most the cells in flight)
 WAL mode several worker processes can write to the same file safely. Rows are keyed by
 the cell's hash (see :mod:`bench.grid`), so a rerun skips finished cells and can never
 duplicate one.
+
+A row is written from a typed :class:`~bench.results.CellResult` (:meth:`Store.put`) and
+read back either as the DataFrame the reports read (:meth:`Store.frame`, JSON columns
+decoded to plain Python values) or as CellResults (:meth:`Store.results`).
 """
 from __future__ import annotations
 
-import json
-import math
 import os
 import sqlite3
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
+
+# the row's JSON encoding lives with the row's type; these names stay importable from here
+from bench.results import JSON_COLUMNS, CellResult, dumps, extras_type, loads  # noqa: F401
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -48,45 +53,6 @@ CREATE TABLE IF NOT EXISTS results (
 );
 CREATE INDEX IF NOT EXISTS results_suite ON results(suite);
 """
-
-JSON_COLUMNS = ("dataset_params", "degradation_params", "method_params", "metrics", "curves",
-                "extras", "times_s", "provenance")
-
-
-def _json_default(o: Any):
-    if hasattr(o, "item"):
-        return o.item()
-    if hasattr(o, "tolist"):
-        return o.tolist()
-    return str(o)
-
-
-def dumps(obj: Any) -> str:
-    # NaN/inf are stored as strings so the JSON stays valid
-    def fix(v):
-        if isinstance(v, float) and not math.isfinite(v):
-            return "inf" if v > 0 else ("-inf" if v < 0 else "nan")
-        if isinstance(v, dict):
-            return {k: fix(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [fix(x) for x in v]
-        return v
-    return json.dumps(fix(obj), default=_json_default, sort_keys=True)
-
-
-def loads(text: str | None) -> Any:
-    if text is None:
-        return None
-    def fix(v):
-        if v in ("inf", "-inf", "nan"):
-            return float(v)
-        if isinstance(v, dict):
-            return {k: fix(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [fix(x) for x in v]
-        return v
-    return fix(json.loads(text))
-
 
 @dataclass
 class Store:
@@ -129,10 +95,20 @@ class Store:
             self._conn = None
 
     # -- writing
-    def put(self, row: dict[str, Any]) -> None:
-        """Insert or replace one cell, in one transaction."""
-        row = dict(row)
-        row.setdefault("created_at", time.time())
+    def put(self, result: CellResult | Mapping[str, Any]) -> None:
+        """Insert or replace one cell, in one transaction. ``result`` is a
+        :class:`~bench.results.CellResult` (a row dict of earlier code is read into one
+        first, so that it is checked alike); it is written to the same columns as ever, its
+        extras as their flat JSON object. Its figures' arrays must have gone to the artifact
+        file already (:func:`bench.artifacts.save`): a row holds no image."""
+        if not isinstance(result, CellResult):
+            result = CellResult.from_row(result)
+        if result.extras is not None and result.extras.arrays:
+            raise ValueError(f"cell {result.key}: its extras still hold arrays "
+                             f"({', '.join(sorted(result.extras.arrays))}); bench.artifacts.save moves them to a file")
+        row = result.to_row()
+        if row["created_at"] is None:
+            row["created_at"] = time.time()
         for c in JSON_COLUMNS:
             if c in row and not isinstance(row[c], str) and row[c] is not None:
                 row[c] = dumps(row[c])
@@ -164,10 +140,8 @@ class Store:
     def count(self) -> int:
         return self.connect().execute("SELECT COUNT(*) FROM results").fetchone()[0]
 
-    def frame(self, suite: str | None = None, status: str | None = "ok"):
-        """All rows (of one suite) as a pandas DataFrame with JSON columns decoded."""
-        import pandas as pd
-
+    @staticmethod
+    def _select(suite: str | None, status: str | None) -> tuple[str, list]:
         q, args = "SELECT * FROM results", []
         conds = []
         if suite:
@@ -178,7 +152,32 @@ class Store:
             args.append(status)
         if conds:
             q += " WHERE " + " AND ".join(conds)
-        q += " ORDER BY created_at"
+        return q + " ORDER BY created_at", args
+
+    def results(self, suite: str | None = None, status: str | None = "ok") -> list[CellResult]:
+        """All rows (of one suite; ``status`` None: failed ones too) as
+        :class:`~bench.results.CellResult`, oldest first, extras read into each suite's
+        typed extras (keys they do not declare kept in ``extras.other``): rows of earlier
+        code read too."""
+        q, args = self._select(suite, status)
+        cur = self.connect().execute(q, args)
+        names = [d[0] for d in cur.description]
+        types: dict[str, Any] = {}
+        out = []
+        for values in cur.fetchall():
+            row = dict(zip(names, values))
+            s = row.get("suite")
+            if s not in types:
+                types[s] = extras_type(s)
+            out.append(CellResult.from_row(row, extras=types[s]))
+        return out
+
+    def frame(self, suite: str | None = None, status: str | None = "ok"):
+        """All rows (of one suite) as a pandas DataFrame with JSON columns decoded (the
+        extras as plain dicts, as the reports read them)."""
+        import pandas as pd
+
+        q, args = self._select(suite, status)
         df = pd.read_sql_query(q, self.connect(), params=args)
         for c in JSON_COLUMNS:
             if c in df:

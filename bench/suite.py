@@ -7,23 +7,50 @@ computes a metric.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Generic, Mapping, TypeVar
 
 import torch
 
+from bench.results import Extras
+
 
 @dataclass(frozen=True)
-class Task:
+class Problem:
+    """Base of a suite's problem: what a task is about besides its inputs and reference
+    (the noise level, the operator, the sample names, ...). Each suite declares a frozen
+    subclass whose fields are documented (sparse: :class:`~bench.suites.sparse.LassoProblem`,
+    istd: :class:`~bench.suites.istd.IstdProblem`, hsi: :class:`~bench.suites.hsi.HsiProblem`).
+    The task carries it (:attr:`Task.problem`) and the runner hands it to the method
+    (:attr:`bench.registry.MethodContext.problem`). Scores and methods read attributes: a
+    field the suite's problem does not have raises AttributeError, never a silent default.
+    What of it goes into a stored row, the suite's ``score`` says (its typed extras)."""
+
+    def to_device(self, device: str) -> "Problem":
+        """A copy with every tensor field on ``device`` (other fields as they are)."""
+        return to_device(self, device)
+
+
+P = TypeVar("P", bound=Problem)
+
+
+@dataclass(frozen=True)
+class Task(Generic[P]):
     """What one cell evaluates: the method's ``inputs`` and the ``reference`` to score
-    against, for a whole sample set."""
+    against, for a whole sample set, and the suite's typed ``problem``."""
 
     inputs: Any
     reference: Any
     n_samples: int
     problem_id: str = ""  # hash of the problem instance (learned methods check it)
-    info: dict[str, Any] = field(default_factory=dict)
+    #: the suite's :class:`Problem` (None only for a task no suite scores: a training job's
+    #: validation samples, say; reading a field of it then raises AttributeError too)
+    problem: P | None = None
+
+    def to_device(self, device: str) -> "Task[P]":
+        """A copy with the inputs, the reference and the problem's tensors on ``device``."""
+        return to_device(self, device)
 
 
 @dataclass(frozen=True)
@@ -73,6 +100,13 @@ class Suite:
     #: torch threads of ``bench check``'s smoke run (None: leave torch's setting); the values
     #: only are compared, and small problems run faster on one thread of a busy machine
     check_threads: ClassVar[int | None] = None
+    #: modules (dotted names) whose source also goes into every cell key of the suite, besides
+    #: the suite's module and what it imports (as :attr:`bench.registry.Component.source_dependencies`)
+    source_dependencies: ClassVar[tuple[str, ...]] = ()
+    #: the typed extras of the suite's rows (a subclass of :class:`bench.results.Extras`
+    #: with its own documented fields): what :meth:`score` returns besides the metrics and
+    #: what :meth:`bench.store.Store.results` reads a stored row's extras into
+    extras_type: ClassVar[type[Extras]] = Extras
 
     def make_task(self, data: Any, degradation: Any, seed: int, device: str) -> Task:
         raise NotImplementedError
@@ -81,8 +115,9 @@ class Suite:
         """Raise ValueError when the output has the wrong shape or is not finite."""
         check_finite_tensor(output, expected_shape=getattr(task.reference, "shape", None))
 
-    def score(self, task: Task, output: Any) -> tuple[dict[str, float], dict[str, Any]]:
-        """Metrics (name -> value) and extras (per-sample values, ...) for a whole set."""
+    def score(self, task: Task, output: Any) -> tuple[dict[str, float], Extras]:
+        """Metrics (name -> value) and extras (per-sample values, ...; an instance of
+        :attr:`extras_type`) for a whole set."""
         raise NotImplementedError
 
     def curve_point(self, task: Task, estimate: Any) -> dict[str, float]:
@@ -145,7 +180,8 @@ def to_device(obj: Any, device: str) -> Any:
         return {k: to_device(v, device) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)) and not hasattr(obj, "_fields"):
         return type(obj)(to_device(v, device) for v in obj)
-    if hasattr(obj, "__dataclass_fields__"):
+    if hasattr(obj, "__dataclass_fields__") and not isinstance(obj, type):
         import dataclasses
-        return dataclasses.replace(obj, **{f: to_device(getattr(obj, f), device) for f in obj.__dataclass_fields__})
+        return dataclasses.replace(obj, **{f.name: to_device(getattr(obj, f.name), device)
+                                           for f in dataclasses.fields(obj) if f.init})
     return obj

@@ -291,7 +291,9 @@ def add_parser(sub) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one recipe value, repeatable (e.g. --set steps_new=400)")
     p.add_argument("--out", default=None, help="checkpoint path (default: where the method looks for it)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="torch threads, N >= 1 (default: the cores other work leaves free, by the load average, "
+                        "as `bench run` chooses them; printed at start and recorded in the checkpoint)")
     p.add_argument("--data-root", default=None,
                    help="folder with the real data sets (default: $BENCH_DATA, else ~/.cache/imaging-bench/data)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (methods that support it; default cpu)")
@@ -310,8 +312,11 @@ def cmd_train(args) -> int:
         from bench.errors import UnknownNameError
         raise UnknownNameError(f"{args.method!r} is not a trainable method of suite {args.suite!r}",
                                valid=learned, what="method")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if args.threads is not None and args.threads < 1:
+        raise BenchError(f"--threads {args.threads}: must be at least 1")
+    from bench.runner import choose_threads
+    threads = choose_threads(1, args.threads)
+    torch.set_num_threads(threads.threads)
     overrides = {}
     for item in args.set:
         if "=" not in item:
@@ -326,8 +331,8 @@ def cmd_train(args) -> int:
                                          seed=args.seed, overrides=overrides, device=args.device,
                                          data_root=paths.data_root(args.data_root))
     out = args.out or default_out
-    print(f"training {args.method} ({args.recipe}) -> {out} on {args.device}; {torch.get_num_threads()} thread(s)",
-          file=sys.stderr)
+    print(f"training {args.method} ({args.recipe}) -> {out} on {args.device}", file=sys.stderr)
+    print(threads.line(), file=sys.stderr)
     res = train(job, out, resume=not args.no_resume, progress=not args.no_progress)
     size = os.path.getsize(out)
     print(f"{out}: {res.steps} steps in {res.seconds:.0f} s; validation "

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from bench.errors import DataError
+from bench.params import Param
 from bench.registry import Dataset, register_dataset
 
 
@@ -64,6 +65,10 @@ def normalise_whole(cube: np.ndarray, clip_negative: bool = False) -> np.ndarray
     if not np.isfinite([lo, hi]).all() or hi <= lo:
         raise ValueError(f"cannot normalise a constant or non-finite cube (min {lo}, max {hi})")
     return (x - lo) / (hi - lo)
+
+
+#: the crop of a real scene (a crop under the 11-pixel SSIM window leaves that metric undefined)
+CROP_SPEC = Param(int, min=0, help="edge of the centre crop; 0 or more than the scene: the whole scene")
 
 
 def centre_crop(cube: np.ndarray, size: int) -> np.ndarray:
@@ -205,6 +210,7 @@ class _MatCube(Dataset):
     relpath: str = ""
     variable: str = ""
     clip_negative = False
+    parameter_specs = {"size": CROP_SPEC}
     rgb: tuple[int, int, int] | None = None
 
     def raw(self, data_root) -> np.ndarray:
@@ -258,6 +264,7 @@ class Abu(Dataset):
     description = ("ABU airport/beach/urban scenes (AVIRIS/ROSIS), 100x100 (beach-1 150x150), 188-207 "
                    "bands; int16 files carry small negative values, clipped to 0; scene 'all' = all 12")
     parameters = {"scene": "urban-1", "size": 64}
+    parameter_specs = {"scene": Param(str, choices=ABU_SCENES + ("all",)), "size": CROP_SPEC}
 
     def load(self, data_root=None) -> HsiData:
         scene = str(self.params["scene"])
@@ -319,6 +326,10 @@ class HsiMatFolder(Dataset):
     needs_data = True
     description = "every *.mat cube of <data_root>/<folder> (v5 or v7.3/HDF5), centre crop `size`"
     parameters = {"folder": "hsi/icvl", "variable": "rad", "size": 512, "band_axis": -1, "max_files": 0}
+    parameter_specs = {"folder": Param(str, help="under the data root"),
+                       "variable": Param(str, allow=(None,), help="none or '': the largest 3-D variable"),
+                       "size": CROP_SPEC, "band_axis": Param(int, choices=(-3, -2, -1, 0, 1, 2)),
+                       "max_files": Param(int, min=0, help="0: every file")}
 
     def load(self, data_root=None) -> HsiData:
         if not data_root:
@@ -402,6 +413,9 @@ class HsiSynthetic(Dataset):
     suite = "hsi"
     description = "seeded synthetic cubes: smooth spectra mixed by structured abundances (no download)"
     parameters = {"n_cubes": 2, "size": 64, "bands": 31, "n_endmembers": 5, "instance_seed": 0}
+    parameter_specs = {"n_cubes": Param(int, min=1), "size": Param(int, min=2),
+                       "bands": Param(int, min=1), "n_endmembers": Param(int, min=1),
+                       "instance_seed": Param(int, min=0)}
 
     def load(self, data_root=None) -> HsiData:
         p = self.params

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from bench.params import Param
 from bench.registry import Degradation, register_degradation
 
 
@@ -39,6 +40,7 @@ class HsiGaussian(Degradation):
     suites = ("hsi",)
     description = "i.i.d. Gaussian noise, std sigma/255 on [0,1] cubes (sigma on the [0,255] scale)"
     parameters = {"sigma": 30.0}
+    parameter_specs = {"sigma": Param(float, min=0, help="on the [0, 255] scale")}
 
     def apply(self, clean: torch.Tensor, g: torch.Generator):
         s = float(self.params["sigma"]) / 255.0
@@ -53,6 +55,8 @@ class HsiBlind(Degradation):
     suites = ("hsi",)
     description = "i.i.d. Gaussian noise with sigma ~ U(sigma_min, sigma_max)/255 drawn per cube (blind)"
     parameters = {"sigma_min": 10.0, "sigma_max": 70.0}
+    parameter_specs = {"sigma_min": Param(float, min=0, help="on the [0, 255] scale"),
+                       "sigma_max": Param(float, min=0, help="on the [0, 255] scale")}
 
     def apply(self, clean: torch.Tensor, g: torch.Generator):
         s = float(_uniform(self.params["sigma_min"], self.params["sigma_max"], (1,), g)) / 255.0
@@ -69,6 +73,13 @@ class HsiMixed(Degradation):
                    "+ stripes on 1/3 of the bands (QRNN3D mixture)")
     parameters = {"sigma_min": 10.0, "sigma_max": 70.0, "impulse_ratios": (0.1, 0.3, 0.5, 0.7),
                   "stripe_min": 0.05, "stripe_max": 0.15, "band_fraction": 1 / 3}
+    parameter_specs = {**HsiBlind.parameter_specs,
+                       "impulse_ratios": Param(tuple, min_length=1, items=Param(float, min=0, max=1),
+                                               help="fractions of pixels hit, one drawn per band"),
+                       "stripe_min": Param(float, min=0, max=1, help="fraction of the columns"),
+                       "stripe_max": Param(float, min=0, max=1, help="fraction of the columns"),
+                       "band_fraction": Param(float, min=0, max=1,
+                                              help="fraction of the bands with impulses, and of those with stripes")}
 
     def apply(self, clean: torch.Tensor, g: torch.Generator):
         p = self.params

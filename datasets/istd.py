@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from bench.errors import DataError
+from bench.params import Param
 from bench.registry import Dataset, register_dataset
 
 IMAGE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -270,6 +271,13 @@ def _root(data_root: str | None, path: str) -> str:
 class _Folder(Dataset):
     suite = "istd"
     needs_data = True
+    parameter_specs = {"path": Param(str, help="relative to the data root, or absolute"),
+                       "layout": Param(str, choices=("auto", "sirst", "basicirstd", "dnanet")),
+                       "split": Param(str, help="a split folder of the data set, e.g. idx_427 or 50_50"),
+                       "subset": Param(str, help="a split file: train, val or test"),
+                       "limit": Param(int, min=0, help="0: every image"),
+                       "mask_mismatch": Param(str, choices=MISMATCH_POLICIES),
+                       "max_pixels": Param(int, min=0, help="0: every image")}
 
     def load(self, data_root: str | None) -> IstdData:
         p = self.params
@@ -433,6 +441,9 @@ class IstdSynthetic(Dataset):
     description = ("seeded synthetic IR scenes (clouds, sea, ground clutter, bright edges) with 0-3 small "
                    "targets of 1-80 px, dim to bright, exact masks; no download")
     parameters = {"subset": "test", "n_images": 24, "min_size": 128, "max_size": 192, "instance_seed": 0}
+    parameter_specs = {"subset": Param(str, choices=("train", "test")), "n_images": Param(int, min=1),
+                       "min_size": Param(int, min=8, help="image edges are drawn in [min_size, max_size]"),
+                       "max_size": Param(int, min=8), "instance_seed": Param(int, min=0)}
 
     def load(self, data_root=None) -> IstdData:
         p = self.params

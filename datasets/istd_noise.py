@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from bench.params import Param
 from bench.registry import Degradation, register_degradation
 
 
@@ -28,6 +29,7 @@ class GaussianNoise(Degradation):
     suites = ("istd",)
     description = "additive white Gaussian noise of std sigma gray levels, result clipped to 0..255"
     parameters = {"sigma": 10.0}
+    parameter_specs = {"sigma": Param(float, min=0, help="gray levels of 0..255")}
 
     def apply(self, image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         noise = torch.randn(image.shape, generator=generator, dtype=torch.float64)
@@ -40,6 +42,7 @@ class SaltPepper(Degradation):
     suites = ("istd",)
     description = "salt-and-pepper noise: a fraction `density` of pixels set to 0 or 255 (half each)"
     parameters = {"density": 0.01}
+    parameter_specs = {"density": Param(float, min=0, max=1, help="fraction of the pixels")}
 
     def apply(self, image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         density = float(self.params["density"])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from bench.params import Param
 from bench.registry import Degradation, register_degradation
 
 
@@ -15,6 +16,7 @@ class AwgnSnr(Degradation):
     suites = ("sparse",)
     description = "white Gaussian noise, std = std(clean) * 10^(-snr_db/20) per sample; inf = none"
     parameters = {"snr_db": float("inf")}
+    parameter_specs = {"snr_db": Param(float, allow=(float("inf"),), help="inf: noiseless")}
 
     def apply(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         snr = float(self.params["snr_db"])

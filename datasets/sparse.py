@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from bench.params import Param
 from bench.registry import Dataset, register_dataset
 
 
@@ -47,6 +48,9 @@ class GaussianLasso(Dataset):
     suite = "sparse"
     description = "column-normalised Gaussian A (m x n), Bernoulli(p)-Gaussian codes, fixed test set"
     parameters = {"m": 250, "n": 500, "p": 0.1, "n_test": 1000, "instance_seed": 0}
+    parameter_specs = {"m": Param(int, min=1, help="measurements"), "n": Param(int, min=1, help="code length"),
+                       "p": Param(float, min=0, max=1, min_exclusive=True, help="probability of a nonzero entry"),
+                       "n_test": Param(int, min=1), "instance_seed": Param(int, min=0)}
 
     def load(self, data_root=None) -> LassoData:
         m, n, p = int(self.params["m"]), int(self.params["n"]), float(self.params["p"])

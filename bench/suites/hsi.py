@@ -15,27 +15,64 @@ from __future__ import annotations
 
 import base64
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from bench import registry as R
-from bench.artifacts import ARRAYS
+from bench.results import Extras, Record, nested
 from bench.datasets.hsi import HsiData, synthetic_cube
 from bench.datasets.hsi_noise import HsiGaussian, estimate_sigma
 from bench.metrics.hsi import HSI_METRICS, METRIC_SET_CAPTIONS, METRIC_SETS
 from bench.methods.hsi.common import HsiInput
-from bench.suite import GridSpec, Suite, Task
+from bench.suite import GridSpec, Problem, Suite, Task
 
 SIGMAS = (10, 30, 50, 70)
 METHODS = ("noisy", "bm4d", "lrtdtv", "subspace_tv")
 PREVIEW_MAX = 128  # edge of the stored false-colour previews (pixels)
 
 
+@dataclass(frozen=True)
+class HsiProblem(Problem):
+    """The hsi suite's task problem (:attr:`Task.problem`): the cubes and the noise drawn."""
+
+    names: tuple[str, ...]                  # the cubes' names, in the order of the inputs
+    rgb_bands: tuple[int, int, int]         # bands shown as R, G, B in false-colour figures
+    sigma_true: tuple[float, ...]           # per cube: the noise sigma drawn ([0, 1] scale)
+    sigma_used: tuple[float, ...]           # per cube: the sigma the method gets (true or estimated)
+    sigma_source: str                       # "true" (Gaussian cases) or "estimated" (MAD; blind, mixed)
+    shapes: tuple[tuple[int, ...], ...]     # per cube: (H, W, B)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Preview(Record):
+    """A false-colour preview of a row (the array is in the artifact file)."""
+
+    shape: list[int] | None = None          # (h, w, 3) of the uint8 preview
+    bands: list[int] | None = None          # the cube's bands shown as R, G, B
+    b64: str | None = None                  # the uint8 bytes, base64 (rows stored before the artifact files)
+
+
+@dataclass(frozen=True, kw_only=True)
+class HsiExtras(Extras):
+    """An hsi row's extras: per-cube values and the noise the cubes got (from the problem),
+    and the false-colour previews' descriptions."""
+
+    per_cube: dict[str, list[float]] | None = None  # metric -> value per cube (the metric is their mean)
+    names: list[str] | None = None          # the cubes' names
+    sigma_true: list[float] | None = None   # per cube: the noise sigma drawn ([0, 1] scale)
+    sigma_used: list[float] | None = None   # per cube: the sigma the method got
+    sigma_source: str | None = None         # "true" or "estimated"
+    preview: Preview | None = nested(Preview)            # the first output cube's
+    reference_preview: Preview | None = nested(Preview)  # the first clean cube's
+
+
 class HsiSuite(Suite):
     name = "hsi"
     description = "hyperspectral denoising: BM4D, LRTDTV and a subspace baseline (later STAR-Net) on real cubes"
     metrics = HSI_METRICS
+    extras_type = HsiExtras
     grid = GridSpec(
         datasets=("hsi_synthetic", "cave", "simu_indian", "pavia", "jasper_ridge", "samson", "abu"),
         degradations=("hsi_gaussian[sigma=[10,30,50,70]]", "hsi_blind", "hsi_mixed"),
@@ -73,10 +110,11 @@ class HsiSuite(Suite):
         inputs = HsiInput(noisy=tuple(y.to(device, self.dtype) for y in noisy), sigma=tuple(sigma),
                           sigma_bands=tuple(sb.to(device, self.dtype) for sb in sigma_bands),
                           sigma_source=source)
-        info = {"names": list(data.names), "rgb_bands": list(data.rgb_bands), "sigma_true": sigma_true,
-                "sigma_used": sigma, "sigma_source": source, "shapes": [list(c.shape) for c in data.cubes]}
+        problem = HsiProblem(names=tuple(data.names), rgb_bands=tuple(data.rgb_bands), sigma_true=tuple(sigma_true),
+                             sigma_used=tuple(sigma), sigma_source=source,
+                             shapes=tuple(tuple(c.shape) for c in data.cubes))
         return Task(inputs=inputs, reference=tuple(data.cubes), n_samples=len(data.cubes),
-                    problem_id=data.instance_id, info=info)
+                    problem_id=data.instance_id, problem=problem)
 
     def validate_output(self, task: Task, output) -> None:
         if not isinstance(output, (tuple, list)) or len(output) != len(task.reference):
@@ -95,19 +133,19 @@ class HsiSuite(Suite):
             for m in HSI_METRICS:
                 per_cube[m].append(R.METRICS[m].fn(est, ref))
         metrics = {m: float(np.mean(v)) for m, v in per_cube.items()}
-        rgb = task.info.get("rgb_bands") or [0, 0, 0]
+        rgb = list(task.problem.rgb_bands)
         ref0 = task.reference[0]
         scale = float(np.percentile(ref0[..., rgb].numpy(), 99.5)) or 1.0
         prev, ref_prev = preview(output[0].detach().cpu(), rgb, scale), preview(ref0, rgb, scale)
-        extras = {
-            "per_cube": per_cube, "names": task.info.get("names"),
-            "sigma_true": task.info.get("sigma_true"), "sigma_used": task.info.get("sigma_used"),
-            "sigma_source": task.info.get("sigma_source"),
+        p = task.problem
+        extras = HsiExtras(
+            per_cube=per_cube, names=list(p.names), sigma_true=list(p.sigma_true), sigma_used=list(p.sigma_used),
+            sigma_source=p.sigma_source,
             # the false-colour figure's previews go to the row's artifact file; the row keeps their shape
-            "preview": {"shape": list(prev.shape), "bands": [int(b) for b in rgb]},
-            "reference_preview": {"shape": list(ref_prev.shape), "bands": [int(b) for b in rgb]},
-            ARRAYS: {"preview": prev, "reference_preview": ref_prev},
-        }
+            preview=Preview(shape=list(prev.shape), bands=[int(b) for b in rgb]),
+            reference_preview=Preview(shape=list(ref_prev.shape), bands=[int(b) for b in rgb]),
+            arrays={"preview": prev, "reference_preview": ref_prev},
+        )
         return metrics, extras
 
     def check_values(self, row) -> dict[str, float]:

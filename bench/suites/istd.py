@@ -15,17 +15,19 @@ import base64
 import io
 import math
 import os
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from bench import registry as R
-from bench.artifacts import ARRAYS
+from bench.results import Extras, Record, nested
 from bench.datasets.istd import IstdData, synthetic_istd
 from bench.methods.istd.common import IstdInput, TargetMaps
 from bench.metrics.istd import (CURVE_THRESHOLDS, FA_MAX, SEGMENTATION_RULES, describe_rule, match_targets,
                                 pd_fa_auc, pd_fa_curve, score_masks, segment)
-from bench.suite import GridSpec, Suite, Task
+from bench.suite import GridSpec, Problem, Suite, Task, TrainingData
 
 N_VISUAL = 4
 PROTOCOL = ("BasicIRSTD protocol at native resolution: IoU = total intersection/total union over the test "
@@ -43,6 +45,65 @@ LEARNED_NOTE = ("Learned rows (rpcanet, l_rpcanet): checkpoints of the CPU-budge
                 "configuration, 475,188 parameters (the slides report 0.216M). ")
 SHORT = {"background": "B", "target": "T", "noise": "N", "image": "D"}
 RULE_TABLE = ("max_norm", "minmax", "mean_std3", "mean_std5", "mean_std10", "mean_range0.5")
+
+
+@dataclass(frozen=True)
+class IstdProblem(Problem):
+    """The istd suite's task problem (:attr:`Task.problem`): what the images are."""
+
+    names: tuple[str, ...]                  # the images' names, in the order of the inputs
+    notes: tuple[str, ...]                  # conversions and fixes the loader applied to the set
+    source: str                             # where the samples come from (folder or generator)
+    #: mean seconds per image of the authors' IPI code on these images (data/istd/reference);
+    #: None when not measured for every one of them
+    authors_ipi_s_per_image: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PdFaCurve(Record):
+    """The threshold-free Pd-Fa curve of a row: Pd and Fa at each threshold of the
+    (normalised, for classical maps) target maps."""
+
+    thresholds: list[float] | None = None   # CURVE_THRESHOLDS, in order
+    pd: list[float] | None = None           # Pd (%) at each threshold
+    fa: list[float] | None = None           # Fa (x1e-6) at each threshold
+    normalised: bool | None = None          # maps normalised first (negatives to 0, / max); False for probabilities
+
+
+@dataclass(frozen=True, kw_only=True)
+class PerImage(Record):
+    """Per-image values of a row, one list entry per image in the set's order."""
+
+    names: list[str] | None = None          # the images' names
+    iou: list[float] | None = None          # IoU (%) of the image's mask
+    n_targets: list[int] | None = None      # ground-truth targets (8-connected components)
+    n_detected: list[int] | None = None     # targets matched by a predicted component
+    false_pixels: list[int] | None = None   # predicted pixels of no matched component
+
+
+@dataclass(frozen=True, kw_only=True)
+class IstdExtras(Extras):
+    """An istd row's extras: the segmentation and the scores besides the metrics, what the
+    images are, and the learned methods' network (besides the base class's checkpoint and
+    training). The visual grid's images, maps and masks are in the artifact file."""
+
+    segmentation: str | None = None         # the rule that made the masks (a SEGMENTATION_RULES name)
+    segmentation_rule: str | None = None    # the rule in words (describe_rule)
+    protocol: str | None = None             # the scoring protocol ("basicirstd")
+    pd_fa_curve: PdFaCurve | None = nested(PdFaCurve)
+    #: the same maps scored under each rule of RULE_TABLE: rule -> {iou, niou, f1, pd, fa}
+    by_rule: dict[str, dict[str, float]] | None = None
+    per_image: PerImage | None = nested(PerImage)
+    #: the visual grid's images, one {"name": ...} each (a row stored before the artifact files
+    #: also holds base64 PNGs "image", "truth", "map", "mask": :func:`visual_panel` reads both)
+    visual: list[dict[str, Any]] | None = None
+    notes: list[str] | None = None          # the problem's notes (conversions and fixes)
+    authors_ipi_s_per_image: float | None = None  # the problem's (None: not measured)
+    n_targets_source: str | None = None     # the problem's source (where the samples come from)
+    config: dict[str, Any] | None = None    # learned: the network's configuration (checkpoint)
+    se_modules: list[str] | None = None     # learned: the modules with squeeze-and-excitation blocks
+    stages: int | None = None               # learned: the number of unfolded stages K
+    how_to_reproduce: str | None = None     # learned: the command that trained the checkpoint
 
 
 def decode_png(text: str) -> np.ndarray:
@@ -73,10 +134,35 @@ def curve_label(method: str, auc: float, fas) -> str:
     return f"{method} (AUC {auc:.1f})"
 
 
+def random_crop(img: torch.Tensor, mask: torch.Tensor, targets: torch.Tensor, size: int,
+                positive_fraction: float, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """A size x size crop of an image and its mask; with probability ``positive_fraction``
+    (and when ``targets``, the mask's nonzero pixels, is not empty) one that contains a
+    random target pixel at a random place. Images smaller than the crop are zero-padded at
+    the bottom/right first."""
+    H, W = img.shape
+    if H < size or W < size:
+        ph, pw = max(0, size - H), max(0, size - W)
+        img = torch.nn.functional.pad(img, (0, pw, 0, ph))
+        mask = torch.nn.functional.pad(mask, (0, pw, 0, ph))
+        H, W = img.shape
+    if len(targets) and float(torch.rand((), generator=g)) < positive_fraction:
+        r, c = targets[int(torch.randint(len(targets), (1,), generator=g))].tolist()
+        top_lo, top_hi = max(0, r - size + 1), min(r, H - size)
+        left_lo, left_hi = max(0, c - size + 1), min(c, W - size)
+        top = int(torch.randint(top_lo, top_hi + 1, (1,), generator=g))
+        left = int(torch.randint(left_lo, left_hi + 1, (1,), generator=g))
+    else:
+        top = int(torch.randint(0, H - size + 1, (1,), generator=g))
+        left = int(torch.randint(0, W - size + 1, (1,), generator=g))
+    return img[top:top + size, left:left + size], mask[top:top + size, left:left + size]
+
+
 class IstdSuite(Suite):
     name = "istd"
     description = "infrared small target detection: IPI, MPCM, PSTNN (and learned unfolding nets) on SIRST"
     metrics = ("iou", "niou", "precision", "recall", "f1", "pd", "fa", "pd_fa_auc")
+    extras_type = IstdExtras
     grid = GridSpec(
         datasets=("sirst", "istd_synthetic"),
         degradations=DEGRADATIONS,
@@ -142,8 +228,8 @@ class IstdSuite(Suite):
                    if times and all(n in times for n in data.names) else None)
         return Task(inputs=inputs, reference=data.masks, n_samples=len(data.images),
                     problem_id=data.instance_id,
-                    info={"names": data.names, "notes": data.notes, "source": data.source,
-                          "authors_ipi_s_per_image": authors})
+                    problem=IstdProblem(names=tuple(data.names), notes=tuple(data.notes), source=data.source,
+                                        authors_ipi_s_per_image=authors))
 
     def validate_output(self, task: Task, output) -> None:
         if not isinstance(output, TargetMaps):
@@ -156,7 +242,8 @@ class IstdSuite(Suite):
             if not isinstance(m, torch.Tensor) or tuple(m.shape) != tuple(ref.shape):
                 raise ValueError(f"map {i}: shape {tuple(getattr(m, 'shape', ()))} != image {tuple(ref.shape)}")
             if not torch.isfinite(m).all():
-                raise ValueError(f"map {i} ({task.info.get('names', ['?'] * (i + 1))[i]}) has "
+                name = task.problem.names[i] if task.problem is not None else "?"  # no problem: a validation task
+                raise ValueError(f"map {i} ({name}) has "
                                  f"{int((~torch.isfinite(m)).sum())} non-finite value(s): the method diverged")
 
     def score(self, task: Task, output: TargetMaps):
@@ -174,7 +261,7 @@ class IstdSuite(Suite):
             s = masks if r == rule else [segment(m, r) for m in maps]
             sc = score_masks(s, gts)
             by_rule[r] = {k: sc[k] for k in ("iou", "niou", "f1", "pd", "fa")}
-        names = list(task.info.get("names", ()))
+        names = list(task.problem.names)
         per_image = {"names": names, "iou": [], "n_targets": [], "n_detected": [], "false_pixels": []}
         for p, g in zip(masks, gts):
             pn, gn = p.numpy().astype(bool), g.numpy().astype(bool)
@@ -184,15 +271,13 @@ class IstdSuite(Suite):
             per_image["n_targets"].append(nt); per_image["n_detected"].append(nd)
             per_image["false_pixels"].append(fpix)
         visual, arrays = self._visual(task, maps, gts, masks, names)
-        extras = {
-            "segmentation": rule, "segmentation_rule": describe_rule(rule), "protocol": "basicirstd",
-            "pd_fa_curve": {"thresholds": list(CURVE_THRESHOLDS), "pd": pds, "fa": fas,
-                            "normalised": rule != "prob"},
-            "by_rule": by_rule, "per_image": per_image, "visual": visual, ARRAYS: arrays,
-            "notes": list(task.info.get("notes", ())),
-            "authors_ipi_s_per_image": task.info.get("authors_ipi_s_per_image"),
-            "n_targets_source": task.info.get("source"),
-        }
+        extras = IstdExtras(
+            segmentation=rule, segmentation_rule=describe_rule(rule), protocol="basicirstd",
+            pd_fa_curve=PdFaCurve(thresholds=list(CURVE_THRESHOLDS), pd=pds, fa=fas, normalised=rule != "prob"),
+            by_rule=by_rule, per_image=PerImage(**per_image), visual=visual, arrays=arrays,
+            notes=list(task.problem.notes), authors_ipi_s_per_image=task.problem.authors_ipi_s_per_image,
+            n_targets_source=task.problem.source,
+        )
         return metrics, extras
 
     @staticmethod
@@ -216,12 +301,80 @@ class IstdSuite(Suite):
     def tiny_task(self, method_name: str, device: str, seed: int):
         names, images, masks = synthetic_istd(2, seed, 64, 72, max_targets=2)
         task = Task(inputs=IstdInput(tuple(im.to(device) for im in images)), reference=tuple(masks),
-                    n_samples=2, problem_id="tiny", info={"names": tuple(names)})
+                    n_samples=2, problem_id="tiny",
+                    problem=IstdProblem(names=tuple(names), notes=(), source="synthetic_istd",
+                                        authors_ipi_s_per_image=None))
         params = {}
         mp = R.METHODS[method_name].parameters
         if "max_iter" in mp:
             params["max_iter"] = 5
         return task, params
+
+    # ------------------------------------------------------------------ training data
+    #: the dataset a training job reads when it names none
+    TRAINING_DATASET = "sirst"
+
+    def training_data(self, dataset: str | None, split: str, data_root: str | None = None) -> TrainingData:
+        """The ``train`` or ``val`` subset of a folder dataset with splits (``sirst``: the
+        idx_427 split's 341 train and 84 val images); the ``test`` subset, which the grids
+        evaluate on, is never handed out. ``samples`` is the loaded :class:`IstdData`
+        (gray levels 0..255, boolean masks) and ``problem_id`` its content hash."""
+        from bench.errors import BenchError, UnknownNameError
+        from bench.selectors import parse_selector
+
+        if split not in ("train", "val"):
+            raise BenchError(f"split {split!r}: a training job reads the train and val subsets only "
+                             f"(the test subset is what the grids evaluate)")
+        selector = dataset or self.TRAINING_DATASET
+        name, dparams = parse_selector(selector)
+        dcls = R.DATASETS.get_or_fail(name)
+        if not dcls.belongs_to(self.name):
+            raise UnknownNameError(f"--dataset {name}: not a dataset of the istd suite",
+                                   valid=sorted(d.name for d in R.datasets_of(self.name)), what="dataset")
+        if "subset" not in dcls.parameters:
+            raise BenchError(f"--dataset {name}: has no train and val subsets to train on "
+                             f"(use a folder dataset with splits, such as {self.TRAINING_DATASET})")
+        ds = dcls(**{**dparams, "subset": split})
+        data: IstdData = ds.load(data_root)
+        return TrainingData(dataset=selector, split=split, params=ds.params, problem_id=data.instance_id,
+                            samples=data, source=data.source)
+
+    def training_batch(self, data: TrainingData, size: int, generator: torch.Generator, crop: int = 64,
+                       positive_fraction: float = 0.5, resize: int = 0, **options):
+        """``size`` random crops of ``crop`` x ``crop`` pixels, images scaled to 0..1 and their
+        masks (float), each a tensor (size, 1, crop, crop). Per crop: a random image (first
+        resized to ``resize`` x ``resize`` when non-zero: bilinear image, nearest mask); with
+        probability ``positive_fraction`` (when the image has targets) a crop around a random
+        target pixel, else anywhere; then random left-right and up-down flips. Every draw is
+        from ``generator``, in that order, so that a resumed training draws the same batches."""
+        d: IstdData = data.samples
+        xs, ms = [], []
+        for _ in range(int(size)):
+            i = int(torch.randint(len(d.images), (1,), generator=generator))
+            img, mask = d.images[i] / 255.0, d.masks[i].to(torch.float32)
+            if int(resize):
+                s = int(resize)
+                img = torch.nn.functional.interpolate(img[None, None], size=(s, s), mode="bilinear",
+                                                      align_corners=False)[0, 0]
+                mask = torch.nn.functional.interpolate(mask[None, None], size=(s, s), mode="nearest")[0, 0]
+            x, m = random_crop(img, mask, torch.nonzero(mask), int(crop), float(positive_fraction), generator)
+            if float(torch.rand((), generator=generator)) < 0.5:
+                x, m = x.flip(-1), m.flip(-1)
+            if float(torch.rand((), generator=generator)) < 0.5:
+                x, m = x.flip(-2), m.flip(-2)
+            xs.append(x)
+            ms.append(m)
+        return torch.stack(xs)[:, None], torch.stack(ms)[:, None]
+
+    def validation_task(self, data: TrainingData, seed: int, limit: int = 0, **options) -> Task:
+        """The first ``limit`` images of a val subset (0: all), clean, as a :class:`Task`
+        like :meth:`make_task` builds (``seed`` is unused: the val images are fixed)."""
+        d: IstdData = data.samples
+        n = int(limit) or len(d.images)
+        return Task(inputs=IstdInput(tuple(d.images[:n])), reference=tuple(d.masks[:n]), n_samples=min(n, len(d)),
+                    problem_id=data.problem_id,
+                    problem=IstdProblem(names=tuple(d.names[:n]), notes=tuple(d.notes), source=d.source,
+                                        authors_ipi_s_per_image=None))
 
     # ------------------------------------------------------------------ report
     def report(self, frame, outdir: str, options) -> list[str]:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from bench import registry as R
 from bench.metrics.sparse import nmse_db, nmse_db_fast
-from bench.suite import GridSpec, Suite, Task, TrainingData
+from bench.results import Extras
+from bench.suite import GridSpec, Problem, Suite, Task, TrainingData
 from bench.datasets.sparse import LassoData, instance_hash, make_matrix, sample_codes
 from bench.methods.sparse.classical import LassoInput
 
@@ -29,11 +31,38 @@ VALIDATION_SEED = 10_000_019
 
 
 @dataclass(frozen=True)
-class LassoProblem:
-    """What training draws from: the operator (float64, m x n) and the codes' sparsity."""
+class LassoProblem(Problem):
+    """A LASSO problem instance, what training draws from (:meth:`SparseSuite.training_data`'s
+    samples): the operator and the codes' sparsity."""
 
-    A: torch.Tensor
-    p: float
+    A: torch.Tensor  # the operator, float64, m x n, unit-norm columns
+    p: float         # probability that an entry of a code is non-zero (Bernoulli-Gaussian codes)
+
+    @property
+    def operator_shape(self) -> tuple[int, int]:
+        """(m, n): measurements by code length (what a network's parameter count depends on)."""
+        return tuple(self.A.shape)
+
+
+@dataclass(frozen=True)
+class MeasuredLassoProblem(LassoProblem):
+    """The sparse suite's task problem (:attr:`Task.problem`, :attr:`MethodContext.problem`):
+    the instance measured at an SNR, with the energy of the codes a task is scored against
+    (the test set, or a training job's validation codes)."""
+
+    snr_db: float        # the measurements' SNR in dB (inf: noiseless); checkpoint=auto picks by it
+    truth_energy: float  # sum of ||x||^2 over the reference codes (the NMSE's denominator, once)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SparseExtras(Extras):
+    """A sparse row's extras: the learned methods' (the base class's checkpoint and
+    training: recipe, steps, seconds, snr_db, val_nmse_db) and ALISTA's weight. The
+    suite's own values are the metrics and the NMSE curve (the row's ``curves``)."""
+
+    #: what ALISTA's fixed analytic weight was computed from (source, iterations, ...);
+    #: None for networks that learn their weights
+    analytic_weight: dict[str, Any] | None = None
 
 
 class SparseSuite(Suite):
@@ -41,6 +70,7 @@ class SparseSuite(Suite):
     description = "LASSO sparse coding: classical solvers against the LISTA family (NMSE per iteration)"
     metrics = ("nmse_db",)
     curve_metrics = ("nmse_db",)
+    extras_type = SparseExtras
     grid = GridSpec(
         datasets=("gaussian_lasso",),
         degradations=tuple(f"awgn_snr[snr_db={s}]" for s in SNRS),
@@ -56,7 +86,9 @@ class SparseSuite(Suite):
     smoke = GridSpec(
         datasets=("gaussian_lasso[n_test=200]",),
         degradations=("awgn_snr[snr_db=inf]", "awgn_snr[snr_db=30]"),
-        methods=("ista[n_iter=100]", "fista[n_iter=100]", "admm[n_iter=100]", "alista"),
+        # every learned network with its shipped noiseless checkpoint (none is trained at 30 dB:
+        # those cells are skipped)
+        methods=("ista[n_iter=100]", "fista[n_iter=100]", "admm[n_iter=100]") + LEARNED,
     )
     dtype = torch.float32
 
@@ -67,15 +99,14 @@ class SparseSuite(Suite):
         inputs = LassoInput(A=data.A.to(device, self.dtype), y=y.to(device, self.dtype))
         return Task(inputs=inputs, reference=data.x.to(device, self.dtype), n_samples=data.x.shape[0],
                     problem_id=data.instance_id,
-                    info={"p": data.p, "truth_energy": float(data.x.pow(2).sum()),
-                          "snr_db": float(degradation.params["snr_db"]),
-                          "operator_shape": tuple(data.A.shape)})
+                    problem=MeasuredLassoProblem(A=data.A, p=data.p, snr_db=float(degradation.params["snr_db"]),
+                                                 truth_energy=float(data.x.pow(2).sum())))
 
-    def score(self, task: Task, output):
-        return {"nmse_db": nmse_db(output, task.reference)}, {}
+    def score(self, task: Task[MeasuredLassoProblem], output):
+        return {"nmse_db": nmse_db(output, task.reference)}, SparseExtras()
 
-    def curve_point(self, task: Task, estimate):
-        return {"nmse_db": nmse_db_fast(estimate, task.reference, task.info["truth_energy"])}
+    def curve_point(self, task: Task[MeasuredLassoProblem], estimate):
+        return {"nmse_db": nmse_db_fast(estimate, task.reference, task.problem.truth_energy)}
 
     def check_values(self, row) -> dict[str, float]:
         """Values that ``bench check`` compares with the baselines."""
@@ -93,8 +124,7 @@ class SparseSuite(Suite):
         y = x @ A.T + 0.01 * torch.randn(8, 20, generator=g, dtype=torch.float64)
         task = Task(inputs=LassoInput(A.to(device, self.dtype), y.to(device, self.dtype)),
                     reference=x.to(device, self.dtype), n_samples=8, problem_id="tiny",
-                    info={"p": 0.1, "truth_energy": float(x.pow(2).sum()), "snr_db": 40.0,
-                          "operator_shape": (20, 40)})
+                    problem=MeasuredLassoProblem(A=A, p=0.1, snr_db=40.0, truth_energy=float(x.pow(2).sum())))
         params = R.METHODS[method_name].parameters
         if "n_iter" in params:
             return task, {"n_iter": 5}
@@ -160,7 +190,9 @@ class SparseSuite(Suite):
         y = clean if degradation is None else degradation.apply(clean, g)
         return Task(inputs=LassoInput(A=prob.A.to(self.dtype), y=y.to(self.dtype)), reference=x.to(self.dtype),
                     n_samples=int(size), problem_id=data.problem_id,
-                    info={"p": prob.p, "operator_shape": tuple(prob.A.shape)})
+                    problem=MeasuredLassoProblem(
+                        A=prob.A, p=prob.p, truth_energy=float(x.pow(2).sum()),
+                        snr_db=math.inf if degradation is None else float(degradation.params["snr_db"])))
 
     # ------------------------------------------------------------------ report
     def report(self, frame, outdir: str, options) -> list[str]:

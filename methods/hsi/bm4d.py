@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from bench.methods.hsi.common import HsiMethod
+from bench.params import Param
 from bench.registry import register_method
 
 
@@ -23,6 +24,9 @@ class Bm4d(HsiMethod):
     devices = ("cpu",)
     description = "BM4D (bm4d package, profile 'np'), sigma on the [0,1] data scale; CPU only"
     parameters = {"profile": "np", "threads": 1}
+    # the bm4d package's profile names (8x8 ones need at least 5 bands)
+    parameter_specs = {"profile": Param(str, choices=("np", "refilter", "8x8", "8x8refilter")),
+                       "threads": Param(int, min=0, help="the package's threads; 0: every core")}
     warmup = False   # minutes per cube: the runner skips the untimed warm-up run
     max_repeat = 1   # and times a single run
 

@@ -18,6 +18,7 @@ import torch
 
 from bench.methods.hsi.common import HsiMethod
 from bench.operators import FiniteDifference
+from bench.params import Param
 from bench.registry import register_method
 
 
@@ -119,6 +120,11 @@ class Lrtdtv(HsiMethod):
     description = ("LRTDTV: Tucker low rank (tensorly, HOSVD) + SSTV (FFT) + l1 sparse term, ADMM, 50 iterations; "
                    "rank 'auto' (0.8 H, 0.8 W, 3 or 10) or 'specs' (ICVL rule) or a tuple")
     parameters = {"n_iter": 50, "rank": "auto", "tv_weight": 0.15, "sparse_weight": 2.0}
+    parameter_specs = {"n_iter": Param(int, min=1),
+                       "rank": Param(tuple, allow=("auto", "specs"), length=3, items=Param(int, min=1),
+                                     help="Tucker rank (H, W, bands), capped at the cube's shape"),
+                       "tv_weight": Param(float, min=0, help="times sigma"),
+                       "sparse_weight": Param(float, min=0, help="times sigma")}
     warmup = False   # seconds per cube; the first run is not slower (no compilation)
     max_repeat = 1
     source_dependencies = ("bench.operators",)   # its difference operator D_w
@@ -175,6 +181,7 @@ class SubspaceTv(HsiMethod):
     description = ("fast low-rank baseline: noise-whitened SVD spectral subspace (rank from the noise "
                    "singular-value edge, at most max_rank), TV-denoised eigen-images")
     parameters = {"tv_weight": 1.0, "max_rank": 16}
+    parameter_specs = {"tv_weight": Param(float, min=0, help="0: no TV step"), "max_rank": Param(int, min=1)}
     source_dependencies = ("bench.operators",)   # the gradient of its TV step
 
     def denoise(self, noisy, sigma, sigma_bands):

@@ -47,12 +47,20 @@ import torch
 import torch.nn.functional as F
 
 from bench.metrics.istd import SEGMENTATION_RULES
+from bench.params import Param
 from bench.methods.istd.common import (IstdInput, TargetMaps, covering_positions, extract_patches,
                                        groups_by_shape, mat2gray, reassemble, sliding_positions)
 from bench.registry import Method, register_method
 
 CORNER_STRENGTH_EPS = 1e-12
 PRIOR_WEIGHT_FLOOR = 1e-6
+
+#: the parameters IPI and PSTNN share (patch size, step, weight, iterations, stop, rule)
+_RPCA_SPECS = {"patch": Param(int, min=1, help="patch edge in pixels"),
+               "step": Param(int, min=1, help="pixels between patches"),
+               "lambda_scale": Param(float, min=0, help="multiplies the sparse weight lambda"),
+               "max_iter": Param(int, min=1), "tol": Param(float, min=0),
+               "segmentation": Param(str, choices=tuple(SEGMENTATION_RULES))}
 
 
 class _IstdClassical(Method):
@@ -169,6 +177,7 @@ class Ipi(_IstdClassical):
     description = "infrared patch-image model: RPCA (APG) on 50x50 patches, step 10, median reassembly"
     parameters = {"patch": 50, "step": 10, "lambda_scale": 1.0, "max_iter": 1000, "tol": 1e-6,
                   "segmentation": "max_norm"}
+    parameter_specs = _RPCA_SPECS
     # seconds per image: a warm-up pass over the set would double a cell's cost for nothing
     # (no lazy initialisation to amortise on the CPU; on a GPU the first image pays it)
     warmup = False
@@ -278,6 +287,7 @@ class Pstnn(_IstdClassical):
     description = "partial sum of tensor nuclear norm with structure-tensor prior (ADMM), 40x40 patches"
     parameters = {"patch": 40, "step": 40, "lambda_scale": 0.7, "max_iter": 500, "tol": 1e-3,
                   "segmentation": "max_norm"}
+    parameter_specs = _RPCA_SPECS
 
     def detect(self, images: torch.Tensor) -> torch.Tensor:
         B, H, W = images.shape
@@ -306,6 +316,11 @@ class Mpcm(_IstdClassical):
     name = "mpcm"
     description = "multiscale patch-based contrast measure (scales 3, 5, 7), bright targets"
     parameters = {"scales": (3, 5, 7), "polarity": "bright", "segmentation": "max_norm"}
+    parameter_specs = {"scales": Param(tuple, min_length=1, items=Param(int, min=1, where=lambda v: v % 2 == 1,
+                                                                       where_help="odd"),
+                                       help="cell edges in pixels; odd, so that the map keeps the image size"),
+                       "polarity": Param(str, choices=("bright", "any")),
+                       "segmentation": _RPCA_SPECS["segmentation"]}
     dtype = torch.float32
 
     def detect(self, images: torch.Tensor) -> torch.Tensor:

@@ -47,6 +47,7 @@ from torch import nn
 
 from bench.errors import BenchError, CheckpointError
 from bench.methods.istd.common import IstdInput, TargetMaps, groups_by_shape
+from bench.params import Param
 from bench.registry import Method, register_method
 from bench.train import Stage as TrainStage
 from bench.train import TrainingJob
@@ -348,6 +349,9 @@ class _IstdLearned(Method):
     #     statistics cost, not the published protocol (docs/suite_istd.md).
     parameters = {"checkpoint": "auto", "bn": "running"}
     BN_MODES: ClassVar[tuple[str, ...]] = ("running", "image")
+    parameter_specs = {"checkpoint": Param(str, help="auto: the shipped one; a name under "
+                                                     "methods/istd/checkpoints; or a .npz path"),
+                       "bn": Param(str, choices=BN_MODES)}
     source_dependencies = ("bench.methods.istd.common",)
     # one timed repeat after the warm-up: a whole test set takes about a minute on a 2-core CPU
     max_repeat: ClassVar[int] = 1
@@ -509,7 +513,6 @@ class IstdTrainingJob(TrainingJob):
                  overrides: dict[str, Any], device: str = "cpu", data_root: str | None = None):
         from bench import registry as R
         from bench.errors import UnknownNameError
-        from bench.selectors import parse_selector
 
         if recipe not in RECIPES:
             raise UnknownNameError(f"unknown recipe {recipe!r}", valid=sorted(RECIPES), what="recipe")
@@ -532,29 +535,19 @@ class IstdTrainingJob(TrainingJob):
         self.net_cfg = net_config(method, overrides.get("stages"), overrides.get("se"), overrides.get("noise_carry"))
         self.seed = int(cfg["seed"])
         self.gamma = LOSS_GAMMA[method]
-        self.dataset_selector = dataset or "sirst"
-        name, dparams = parse_selector(self.dataset_selector)
-        dcls = R.DATASETS.get_or_fail(name)
-        if getattr(dcls, "suite", "") != "istd" or not hasattr(dcls, "load"):
-            raise BenchError(f"--dataset {name}: not an istd dataset")
-        root = data_root
-        train = dcls(**{**dparams, "subset": "train"}).load(root) if "subset" in dcls.parameters else None
-        val = dcls(**{**dparams, "subset": "val"}).load(root) if "subset" in dcls.parameters else None
-        if train is None:
-            raise BenchError(f"--dataset {name}: needs train and val subsets (a folder dataset such as sirst)")
-        self.train_data, self.val_data = train, val
-        self.train_images = [im / 255.0 for im in train.images]
-        self.train_masks = [m.to(torch.float32) for m in train.masks]
-        self.targets = [torch.nonzero(m) for m in train.masks]
-        vl = int(cfg["val_limit"])
-        self.val_images = [im / 255.0 for im in (val.images[:vl] if vl else val.images)]
-        self.val_masks = list(val.masks[:vl] if vl else val.masks)
+        # the train and val subsets, the batches and the validation images come from the suite
+        self.suite = R.SUITES.get_or_fail("istd")
+        self.train_data = self.suite.training_data(dataset, "train", data_root)
+        self.val_data = self.suite.training_data(dataset, "val", data_root)
+        self.dataset_selector = self.train_data.dataset
+        self.val_task = self.suite.validation_task(self.val_data, self.seed, limit=int(cfg["val_limit"]))
         torch.manual_seed(self.seed)
         self.model = build(self.net_cfg, self.seed).to(device)
         name_ = recipe if not overrides else recipe + "+" + ",".join(
             f"{k}={_fmt(v)}" for k, v in sorted(overrides.items()))
         self.recipe = {"name": name_, "base": recipe, **cfg, "loss_gamma": self.gamma,
-                       "train_split": _rel(train.source, root), "val_split": _rel(val.source, root)}
+                       "train_split": _rel(self.train_data.source, data_root),
+                       "val_split": _rel(self.val_data.source, data_root)}
 
     # what the trainer calls
     def schedule(self):
@@ -566,25 +559,9 @@ class IstdTrainingJob(TrainingJob):
 
     def batch(self, generator):
         c = self.recipe
-        xs, ms = [], []
-        for _ in range(int(c["batch_size"])):
-            i = int(torch.randint(len(self.train_images), (1,), generator=generator))
-            img, mask = self.train_images[i], self.train_masks[i]
-            if int(c["resize"]):
-                s = int(c["resize"])
-                img = torch.nn.functional.interpolate(img[None, None], size=(s, s), mode="bilinear",
-                                                      align_corners=False)[0, 0]
-                mask = torch.nn.functional.interpolate(mask[None, None], size=(s, s), mode="nearest")[0, 0]
-                pos = torch.nonzero(mask)
-            else:
-                pos = self.targets[i]
-            x, m = _crop(img, mask, pos, int(c["crop"]), float(c["positive_fraction"]), generator)
-            if float(torch.rand((), generator=generator)) < 0.5:
-                x, m = x.flip(-1), m.flip(-1)
-            if float(torch.rand((), generator=generator)) < 0.5:
-                x, m = x.flip(-2), m.flip(-2)
-            xs.append(x); ms.append(m)
-        return (torch.stack(xs)[:, None].to(self.device), torch.stack(ms)[:, None].to(self.device))
+        x, m = self.suite.training_batch(self.train_data, int(c["batch_size"]), generator, crop=int(c["crop"]),
+                                         positive_fraction=float(c["positive_fraction"]), resize=int(c["resize"]))
+        return x.to(self.device), m.to(self.device)
 
     def loss(self, batch, stage):
         x, m = batch
@@ -594,17 +571,17 @@ class IstdTrainingJob(TrainingJob):
     def validate(self, stage):
         from bench.metrics.istd import score_masks
         preds = []
-        for img in self.val_images:
-            _, T = self.model(img[None, None].to(self.device))
+        for img in self.val_task.inputs.images:
+            _, T = self.model((img / 255.0)[None, None].to(self.device))
             preds.append((T[0, 0] > 0).cpu())
-        s = score_masks(preds, self.val_masks)
+        s = score_masks(preds, list(self.val_task.reference))
         return {"val_iou": float(s["iou"]), "val_niou": float(s["niou"]), "val_f1": float(s["f1"]),
                 "val_pd": float(s["pd"]), "val_fa": float(s["fa"])}
 
     def checkpoint_meta(self):
         return {"method": self.method, "config": config_dict(self.net_cfg), "device": self.device,
-                "parameter_count": self.model.parameter_count(), "train_hash": self.train_data.instance_id,
-                "val_hash": self.val_data.instance_id, "dataset": self.dataset_selector,
+                "parameter_count": self.model.parameter_count(), "train_hash": self.train_data.problem_id,
+                "val_hash": self.val_data.problem_id, "dataset": self.dataset_selector,
                 "how_to_reproduce": self.command()}
 
     def reference_state(self):
@@ -639,26 +616,3 @@ def _rel(source: str, root: str | None) -> str:
 
 def _fmt(v: Any) -> str:
     return "+".join(v) if isinstance(v, (list, tuple)) else str(v)
-
-
-def _crop(img: torch.Tensor, mask: torch.Tensor, targets: torch.Tensor, size: int, positive_fraction: float,
-          g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """A size x size crop; with probability ``positive_fraction`` (and when the image has
-    targets) one that contains a random target pixel at a random place. Images smaller
-    than the crop are zero-padded at the bottom/right first."""
-    H, W = img.shape
-    if H < size or W < size:
-        ph, pw = max(0, size - H), max(0, size - W)
-        img = torch.nn.functional.pad(img, (0, pw, 0, ph))
-        mask = torch.nn.functional.pad(mask, (0, pw, 0, ph))
-        H, W = img.shape
-    if len(targets) and float(torch.rand((), generator=g)) < positive_fraction:
-        r, c = targets[int(torch.randint(len(targets), (1,), generator=g))].tolist()
-        top_lo, top_hi = max(0, r - size + 1), min(r, H - size)
-        left_lo, left_hi = max(0, c - size + 1), min(c, W - size)
-        top = int(torch.randint(top_lo, top_hi + 1, (1,), generator=g))
-        left = int(torch.randint(left_lo, left_hi + 1, (1,), generator=g))
-    else:
-        top = int(torch.randint(0, H - size + 1, (1,), generator=g))
-        left = int(torch.randint(0, W - size + 1, (1,), generator=g))
-    return img[top:top + size, left:left + size], mask[top:top + size, left:left + size]

@@ -17,6 +17,7 @@ from typing import Iterator
 import torch
 
 from bench.operators import LinearOperator, MatrixOperator, as_operator
+from bench.params import Param
 from bench.registry import Method, register_method
 
 
@@ -56,6 +57,8 @@ class _Lasso(Method):
     family = "classical"
     devices = ("cpu", "cuda")
     parameters = {"n_iter": 1000, "lam": 0.4}
+    parameter_specs = {"n_iter": Param(int, min=1),
+                       "lam": Param(float, min=0, help="the LASSO weight; 0 is least squares")}
     #: the operator type the solvers apply A through (editing it invalidates stored cells)
     source_dependencies = ("bench.operators",)
 
@@ -111,6 +114,8 @@ class Admm(_Lasso):
     name = "admm"
     description = "ADMM on x = z; x-update by the matrix inversion lemma with a cached Cholesky factor"
     parameters = {"n_iter": 1000, "lam": 0.4, "rho": 1.0}
+    parameter_specs = {**_Lasso.parameter_specs, "rho": Param(float, min=0, min_exclusive=True,
+                                                              help="the ADMM penalty")}
 
     def iterates(self, inputs: LassoInput) -> Iterator[torch.Tensor]:
         op, y = inputs.operator, inputs.y

@@ -40,6 +40,7 @@ from torch import nn
 
 from bench import paths
 from bench.errors import CheckpointError
+from bench.params import Param
 from bench.train import Stage, TrainingJob
 from bench.registry import Method, register_method
 from bench.methods.sparse.classical import LassoInput, lipschitz_scale, soft_threshold
@@ -299,6 +300,10 @@ class _Unrolled(Method):
     family = "learned"
     devices = ("cpu", "cuda")
     parameters = {"n_layers": 16, "checkpoint": "auto", "lam": 0.4}
+    parameter_specs = {"n_layers": Param(int, min=1),
+                       "checkpoint": Param(str, allow=(None,),
+                                           help="auto: the shipped one for the cell's SNR; none: untrained; or a path"),
+                       "lam": Param(float, min=0, help="the LASSO weight of the initialisation")}
     variant: ClassVar[str] = ""
     #: the solver module and the operator type the network is built from (ISTA's step and
     #: threshold, A's application): editing them invalidates stored cells too
@@ -322,7 +327,8 @@ class _Unrolled(Method):
             return
         ckpt = str(ckpt)
         if ckpt == "auto":
-            snr = (context.extra or {}).get("snr_db")
+            # the cell's SNR: its problem's (a MeasuredLassoProblem); none without a problem
+            snr = context.problem.snr_db if context.problem is not None else None
             if snr is None:
                 raise CheckpointError(f"{self.name}: checkpoint=auto needs the cell's SNR; pass checkpoint=<path> "
                                       f"or checkpoint=none (untrained)")
@@ -363,7 +369,8 @@ class _Unrolled(Method):
                        + self._meta["parameter_count_shared"])
         if self._net is not None:
             return self._net.learned_parameter_count()
-        shape = self.context and (self.context.extra or {}).get("operator_shape")
+        problem = self.context.problem if self.context is not None else None
+        shape = problem.operator_shape if problem is not None else None
         return parameter_count(self.variant, tuple(shape), int(self.params["n_layers"])) if shape else None
 
     def row_extras(self) -> dict[str, Any]:
@@ -487,6 +494,7 @@ class Alista(_Unrolled):
     #: how the analytic weight is computed: "qp" (cvxpy, checked against the closed form,
     #: cached per instance) or "closed_form"
     parameters = {**_Unrolled.parameters, "analytic_weight": "qp"}
+    parameter_specs = {**_Unrolled.parameter_specs, "analytic_weight": Param(str, choices=("qp", "closed_form"))}
 
     def weight_source(self) -> str:
         return str(self.params["analytic_weight"])

@@ -71,7 +71,7 @@ def test_timing_and_provenance_are_stored(tmp_path):
     assert row["metrics"]["nmse_db"] == pytest.approx(row["curves"]["nmse_db"][-1], abs=1e-3)
 
 
-def test_cli_exit_codes(tmp_path, capsys):
+def test_cli_exit_codes(tmp_path, capsys, bad_methods):
     res = str(tmp_path / "r.sqlite")
     assert main(["run", "--suite", "nope", "--results", res]) == 2
     err = capsys.readouterr().err
@@ -81,9 +81,12 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert main(["run", "--suite", "sparse", "--method", "magic", "--results", res]) == 2
     assert "ista" in capsys.readouterr().err
     assert main(["run", "--suite", "sparse", "--device", "tpu", "--results", res]) == 2
+    # a parameter value outside its declared range: exit 2 before anything runs
+    assert main(["run", "--suite", "sparse", "--method", "fista[lam=nan,n_iter=5]", "--results", res]) == 2
+    assert "parameter lam='nan' is not allowed" in capsys.readouterr().err
     # a diverging/NaN method fails its cell, the others are stored, exit status 1
     code = main(["run", "--suite", "sparse", "--dataset", TINY[0], "--degradation", "awgn_snr",
-                 "--method", "fista[lam=nan,n_iter=5]", "--method", "ista[n_iter=5]",
+                 "--method", "test_nan", "--method", "ista[n_iter=5]",
                  "--results", res, "--no-progress"])
     assert code == 1
     out = capsys.readouterr().out
@@ -111,3 +114,33 @@ def test_list_prints_every_axis(capsys):
 def test_report_without_store_is_a_clear_error(tmp_path, capsys):
     assert main(["report", "--suite", "sparse", "--results", str(tmp_path / "none.sqlite")]) == 1
     assert "run --suite sparse" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- threads
+def test_threads_split_the_free_cores_between_workers_and_honour_an_explicit_request():
+    from bench.runner import choose_threads
+    assert choose_threads(1, cores=2, busy=0.0).threads == 2
+    assert choose_threads(2, cores=2, busy=0.0).threads == 1
+    assert choose_threads(1, cores=2, busy=1.0).threads == 1    # one core busy with other work
+    assert choose_threads(1, cores=2, busy=5.0).threads == 1    # never below 1
+    assert choose_threads(3, cores=16, busy=3.6).threads == 4   # 12 free cores / 3 workers
+    c = choose_threads(2, requested=3, cores=2, busy=2.0)
+    assert c.threads == 3 and "--threads 3" in c.line()
+    line = choose_threads(1, cores=2, busy=1.2).line()
+    assert "1 per worker x 1 worker" in line and "1.2 busy" in line
+    with pytest.raises(ValueError):
+        choose_threads(1, requested=0)
+
+
+def test_rows_record_the_threads_their_cell_ran_with(tmp_path):
+    import torch
+    from bench.grid import build_cells
+    from bench.runner import RunOptions, run_grid
+    from bench.store import Store
+    cells = build_cells("sparse", ["gaussian_lasso[m=20,n=40,n_test=10]"], ["awgn_snr"], ["ista[n_iter=3]"],
+                        ["cpu"], 0)
+    store = Store(str(tmp_path / "r.sqlite"))
+    before = torch.get_num_threads()
+    run_grid(cells, store, RunOptions(repeat=1, threads=1), progress=False)
+    assert torch.get_num_threads() == before  # restored after the run
+    assert list(store.frame()["threads"]) == [1]

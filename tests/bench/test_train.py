@@ -187,7 +187,7 @@ def test_tiny_training_improves_validation_and_the_method_loads_it(tmp_path):
     task = _tiny_task()
     assert meta["instance"] == task.problem_id
     m = R.METHODS["lista_cp"](checkpoint=out, n_layers=3)
-    m.setup(R.MethodContext(device="cpu", seed=0, problem_id=task.problem_id, extra=dict(task.info)))
+    m.setup(R.MethodContext(device="cpu", seed=0, problem_id=task.problem_id, problem=task.problem))
     x = m.run(task.inputs)
     assert m.parameter_count() == 3 * (20 * 40 + 1)
     assert m.row_extras()["training"]["steps"] == res.steps

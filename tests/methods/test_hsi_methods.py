@@ -85,4 +85,4 @@ def test_suite_gives_true_sigma_only_in_non_blind_cases():
     assert task.inputs.sigma_source == "true" and task.inputs.sigma[0] == pytest.approx(50 / 255)
     suite, task = _task(degradation="hsi_blind")
     assert task.inputs.sigma_source == "estimated"
-    assert task.inputs.sigma[0] == pytest.approx(task.info["sigma_true"][0], rel=0.1)
+    assert task.inputs.sigma[0] == pytest.approx(task.problem.sigma_true[0], rel=0.1)

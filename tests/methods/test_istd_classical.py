@@ -116,8 +116,13 @@ def test_pstnn_guards_keep_flat_images_finite():
 
 
 def test_unknown_segmentation_rule_fails_clearly():
+    from bench.errors import BadParameterError
+    with pytest.raises(BadParameterError, match="segmentation='otsu' is not allowed; segmentation must be one of"):
+        Mpcm(segmentation="otsu")
+    m = Mpcm()
+    m.params["segmentation"] = "otsu"  # set behind the check: run still refuses it
     with pytest.raises(ValueError, match="unknown segmentation rule"):
-        Mpcm(segmentation="otsu").run(IstdInput((torch.zeros(20, 20),)))
+        m.run(IstdInput((torch.zeros(20, 20),)))
 
 
 def test_images_of_different_sizes_keep_their_order_and_size():

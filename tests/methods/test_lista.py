@@ -2,6 +2,8 @@
 and the method's checkpoint semantics."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -131,7 +133,7 @@ def test_untrained_method_yields_x0_then_each_layer(name):
     suite, task, params = _tiny(name)
     assert params["checkpoint"] == "none"
     m = R.METHODS[name](**params)
-    m.setup(R.MethodContext(device="cpu", seed=0, problem_id=task.problem_id, extra=dict(task.info)))
+    m.setup(R.MethodContext(device="cpu", seed=0, problem_id=task.problem_id, problem=task.problem))
     its = list(m.iterates(task.inputs))
     assert len(its) == params["n_layers"] + 1 and float(its[0].abs().sum()) == 0
     assert m.parameter_count() == parameter_count(name, (20, 40), params["n_layers"])
@@ -143,7 +145,8 @@ def test_missing_checkpoint_fails_with_the_command_to_train_it(tmp_path):
     suite, task, _ = _tiny("lista_cp")
     m = R.METHODS["lista_cp"]()
     with pytest.raises(CheckpointError, match="python -m bench train --suite sparse --method lista_cp --snr 17"):
-        m.setup(R.MethodContext(device="cpu", seed=0, problem_id="x", extra={"snr_db": 17.0}))
+        m.setup(R.MethodContext(device="cpu", seed=0, problem_id="x",
+                                problem=dataclasses.replace(task.problem, snr_db=17.0)))
     with pytest.raises(CheckpointError, match="needs the cell's SNR"):
         R.METHODS["lista_cp"]().setup(R.MethodContext(device="cpu", seed=0, problem_id="x"))
     with pytest.raises(CheckpointError, match="does not exist"):

@@ -200,3 +200,46 @@ def test_pd_fa_legend_says_why_an_area_is_zero():
     from bench.suites.istd import curve_label
     assert curve_label("ipi", 88.84, [5.0, 20.0, 300.0]) == "ipi (AUC 88.8)"
     assert curve_label("l_rpcanet", 0.0, [900.0, 446.09]) == "l_rpcanet (AUC 0: Fa >= 446 at every threshold)"
+
+
+# --------------------------------------------------------------------------- training data
+def test_positive_crops_contain_a_target():
+    from bench.suites.istd import random_crop
+    img = torch.rand(50, 70)
+    mask = torch.zeros(50, 70)
+    mask[40, 65] = 1
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        x, m = random_crop(img, mask, torch.nonzero(mask), 16, 1.0, g)
+        assert x.shape == (16, 16) and m.sum() == 1
+    x, m = random_crop(torch.rand(10, 12), torch.zeros(10, 12), torch.zeros(0, 2, dtype=torch.long), 16, 0.5, g)
+    assert x.shape == (16, 16)  # padded
+
+
+def test_training_data_never_hands_out_the_test_subset(data_root):
+    from bench.errors import BenchError
+    with pytest.raises(BenchError, match="train and val subsets only"):
+        SUITE.training_data("sirst", "test", data_root)
+    with pytest.raises(BenchError, match="subset='val' is not allowed"):  # the synthetic set has no val subset
+        SUITE.training_data("istd_synthetic", "val", data_root)
+    with pytest.raises(BenchError, match="not a dataset of the istd suite"):
+        SUITE.training_data("gaussian_lasso", "train", data_root)
+    train = SUITE.training_data(None, "train", data_root)
+    val = SUITE.training_data(None, "val", data_root)
+    test = R.DATASETS["sirst"](subset="test").load(data_root)
+    assert train.dataset == "sirst" and train.split == "train" and val.split == "val"
+    assert len({train.problem_id, val.problem_id, test.instance_id}) == 3
+    assert not set(train.samples.names) & set(test.names) and not set(val.samples.names) & set(test.names)
+
+
+def test_training_batches_are_drawn_from_the_generator_only(data_root):
+    train = SUITE.training_data(None, "train", data_root)
+    draw = lambda: SUITE.training_batch(train, 4, torch.Generator().manual_seed(5), crop=32,  # noqa: E731
+                                        positive_fraction=1.0)
+    (x1, m1), (x2, m2) = draw(), draw()
+    assert x1.shape == m1.shape == (4, 1, 32, 32)
+    assert torch.equal(x1, x2) and torch.equal(m1, m2)
+    assert 0.0 <= float(x1.min()) and float(x1.max()) <= 1.0
+    assert (m1.flatten(1).sum(1) > 0).all()  # positive_fraction=1: every crop holds a target pixel
+    val = SUITE.validation_task(SUITE.training_data(None, "val", data_root), 0, limit=3)
+    assert val.n_samples == 3 and len(val.inputs.images) == len(val.reference) == 3
