@@ -13,7 +13,7 @@ import torch
 
 from bench import paths
 from bench import registry as R
-from bench.grid import build_cells
+from bench.grid import build_cells, protocol_mark
 from bench.runner import RunOptions, run_grid
 from bench.store import Store
 
@@ -26,11 +26,45 @@ class Drift:
     baseline: float | None
     now: float | None
     tolerance: float
-    status: str  # ok / moved / missing / new / failed
+    status: str  # ok / moved / missing / new / failed / skipped: <why>
 
 
 def cell_label(row) -> str:
-    return f"{row['dataset']} | {row['degradation']} | {row['method_label']}"
+    """A smoke cell's name in the baselines: dataset | degradation | method, and
+    ``| protocol=NAME`` for a cell of a protocol other than the suite's default (so that
+    the names of default-protocol cells are those of the baselines written before)."""
+    label = f"{row['dataset']} | {row['degradation']} | {row['method_label']}"
+    mark = protocol_mark(row["suite"], row.get("protocol"))
+    return label + (f" | {mark}" if mark else "")
+
+
+def smoke_label(cell) -> str:
+    """:func:`cell_label` of a cell before it ran (the labels its row will have)."""
+    mark = protocol_mark(cell.suite, cell.protocol)
+    return (f"{cell.dataset_label()} | {cell.degradation_label()} | {cell.method_label()}"
+            + (f" | {mark}" if mark else ""))
+
+
+def skipped_smoke_cells(suite_name: str) -> dict[str, str]:
+    """Label -> why, for the smoke cells the suite leaves out on this machine
+    (:meth:`~bench.suite.Suite.skip_reason`: a published weights file not downloaded, say):
+    ``bench check`` reports them as skipped instead of comparing them."""
+    suite = R.SUITES[suite_name]
+    return {smoke_label(c): r for c in smoke_cells(suite_name) for r in [suite.skip_reason(c)] if r}
+
+
+def smoke_cells(suite_name: str, devices=("cpu",), seed: int = 0):
+    """The cells of a suite's smoke grid and of its ``smoke_extra`` specs (each spec with its
+    own protocols), in that order, without repeats."""
+    suite = R.SUITES[suite_name]
+    cells, seen = [], set()
+    for spec in (suite.smoke, *suite.smoke_extra):
+        for c in build_cells(suite_name, spec.datasets, spec.degradations, spec.methods, list(devices), seed,
+                             spec.protocols):
+            if c.key not in seen:
+                seen.add(c.key)
+                cells.append(c)
+    return cells
 
 
 def tolerance_of(metric_name: str) -> float:
@@ -43,9 +77,7 @@ def tolerance_of(metric_name: str) -> float:
 
 def run_smoke(suite_name: str, data_root: str | None, progress: bool = True):
     suite = R.SUITES[suite_name]
-    cells = build_cells(suite_name, suite.smoke.datasets, suite.smoke.degradations,
-                        suite.smoke.methods, ["cpu"], seed=0)
-    cells = [c for c in cells if not suite.skip_reason(c)]
+    cells = [c for c in smoke_cells(suite_name) if not suite.skip_reason(c)]
     # a suite may pin the torch threads of its smoke run (``check_threads``): values only are
     # compared, and small problems run faster and identically on one thread of a busy machine
     threads = suite.check_threads
@@ -69,9 +101,16 @@ def run_smoke(suite_name: str, data_root: str | None, progress: bool = True):
     return values, failures, summary
 
 
-def compare(suite_name: str, values: dict, failures: dict, baseline: dict) -> list[Drift]:
+def compare(suite_name: str, values: dict, failures: dict, baseline: dict,
+            skipped: dict | None = None) -> list[Drift]:
+    """One :class:`Drift` per baseline value (and per new value); a baseline cell in
+    ``skipped`` (label -> why; :func:`skipped_smoke_cells`) is one ``skipped: <why>`` entry."""
     out = []
+    skipped = skipped or {}
     for cell, metrics in sorted(baseline.items()):
+        if cell in skipped and cell not in values and cell not in failures:
+            out.append(Drift(suite_name, cell, "-", None, None, 0, f"skipped: {skipped[cell]}"))
+            continue
         if cell in failures:
             out.append(Drift(suite_name, cell, "-", None, None, 0, f"failed: {failures[cell]}"))
             continue

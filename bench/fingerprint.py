@@ -53,6 +53,10 @@ EXCLUDED = frozenset({
     "bench.errors",      # exception classes and messages
     "bench.params",      # parameter checks: a value that passes is keyed as the params
     "bench.paths",       # where files are (the files themselves are keyed: weights)
+    # where weights come from and the published manifest: the file a cell reads is keyed by
+    # its bytes (the weights digest), the mapping of the authors' keys by the method's module;
+    # this module only finds, checks (sha256, strict key/shape match) and refuses
+    "bench.weights",
     "bench.grid", "bench.selectors", "bench.fingerprint",  # how cells and keys are built
     "bench.runner", "bench.timing", "bench.provenance",    # running and timing (not metrics)
     "bench.store", "bench.artifacts",                      # storing rows and their arrays

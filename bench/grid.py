@@ -1,4 +1,5 @@
-"""Cells of a grid: (dataset, degradation, method, device, seed), each with a stable key."""
+"""Cells of a grid: (dataset, degradation, method, device, seed, protocol), each with a
+stable key."""
 from __future__ import annotations
 
 import hashlib
@@ -33,6 +34,11 @@ class Cell:
     #: dataset's, degradation's, suite's and metrics' modules with their project imports, and
     #: the checkpoints read): :func:`bench.fingerprint.cell_fingerprint`; part of the key
     source_hash: str = field(default="", compare=False)
+    #: the suite's scoring protocol the cell runs under (a name of ``Suite.protocols``; ""
+    #: for a suite without protocols). Part of the key only when it is not the suite's
+    #: default protocol, so that the keys of default-protocol cells are those of the code
+    #: before protocols existed (same payload)
+    protocol: str = ""
 
     @property
     def dparams(self) -> dict[str, Any]:
@@ -78,10 +84,42 @@ class Cell:
             "seed": self.seed,
             "source": self.source_hash,
         }
+        if protocol_mark(self.suite, self.protocol):
+            payload["protocol"] = self.protocol
         return hashlib.sha256(dumps(payload).encode()).hexdigest()[:32]
 
     def describe(self) -> str:
-        return f"{self.dataset_label()} | {self.degradation_label()} | {self.method_label()} | {self.device}"
+        mark = protocol_mark(self.suite, self.protocol)
+        return (f"{self.dataset_label()} | {self.degradation_label()} | {self.method_label()} | {self.device}"
+                + (f" | {mark}" if mark else ""))
+
+
+def protocol_mark(suite: str, protocol: str | None) -> str:
+    """``protocol=NAME`` for a protocol that is not the suite's default (what a cell's key,
+    description and ``bench check`` label add), else "" (the default, or no protocol)."""
+    if not protocol:
+        return ""
+    s = R.SUITES.get(suite)
+    return "" if s is not None and protocol == s.default_protocol else f"protocol={protocol}"
+
+
+def resolve_protocols(suite: str, protocols) -> list[str]:
+    """The protocols a grid runs under: ``protocols`` (names, checked against the suite's) or,
+    when none are given, the suite's default ("" for a suite without protocols). A suite
+    without protocols refuses any name, and an unknown name lists the valid ones (exit 2)."""
+    s = R.SUITES.get_or_fail(suite)
+    names = list(dict.fromkeys(protocols or ()))
+    if not names:
+        return [s.default_protocol or ""]
+    if not s.protocols:
+        with_protocols = sorted(n for n, x in R.SUITES.items() if x.protocols)
+        raise UnknownNameError(f"suite {suite!r} has no scoring protocols, so --protocol does not apply to it "
+                               f"(suites with protocols: {', '.join(with_protocols) or 'none'})",
+                               valid=(), what="protocol")
+    for n in names:
+        if n not in s.protocols:
+            raise UnknownNameError(f"unknown protocol {n!r} for suite {suite!r}", valid=s.protocols, what="protocol")
+    return names
 
 
 def _full(cls, params: dict[str, Any]) -> tuple:
@@ -107,8 +145,11 @@ def resolve(selectors, registry: R.Registry, suite: str, kind: str) -> list[tupl
     return out
 
 
-def build_cells(suite: str, datasets, degradations, methods, devices, seed: int) -> list[Cell]:
+def build_cells(suite: str, datasets, degradations, methods, devices, seed: int, protocols=None) -> list[Cell]:
+    """The cells of a grid: datasets x degradations x methods x devices x ``protocols``
+    (names of the suite's protocols; None or empty: its default protocol)."""
     R.load_all()
+    protos = resolve_protocols(suite, protocols)
     ds = resolve(datasets, R.DATASETS, suite, "dataset")
     dg = resolve(degradations, R.DEGRADATIONS, suite, "degradation")
     ms = resolve(methods, R.METHODS, suite, "method")
@@ -122,8 +163,10 @@ def build_cells(suite: str, datasets, degradations, methods, devices, seed: int)
                 if (dn, gn, mn, mp) not in hashes:
                     hashes[dn, gn, mn, mp] = fingerprint.cell_fingerprint(
                         suite_mods, R.DATASETS[dn], R.DEGRADATIONS[gn], R.METHODS[mn], dict(mp))
-                for dev in devices:
-                    cells.append(Cell(suite, dn, dp, gn, gp, mn, mp, dev, seed, hashes[dn, gn, mn, mp]))
+                for proto in protos:
+                    for dev in devices:
+                        cells.append(Cell(suite, dn, dp, gn, gp, mn, mp, dev, seed, hashes[dn, gn, mn, mp],
+                                          protocol=proto))
     # de-duplicate (a selector repeated) keeping order
     seen, unique = set(), []
     for c in cells:

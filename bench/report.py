@@ -146,8 +146,9 @@ def provenance_line(frame: pd.DataFrame) -> str:
 
 
 def latest(frame: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
-    """Keep the newest row of each group (a rerun after a code change supersedes)."""
-    return frame.sort_values("created_at").groupby(list(by), as_index=False, sort=False).tail(1)
+    """Keep the newest row of each group (a rerun after a code change supersedes); a
+    missing value (a suite without protocols) is a group of its own, not dropped."""
+    return frame.sort_values("created_at").groupby(list(by), as_index=False, sort=False, dropna=False).tail(1)
 
 
 def slug(s: str) -> str:
@@ -185,12 +186,13 @@ def legend_from_all_axes(fig, axes, **kwargs) -> None:
 
 # --------------------------------------------------------------------------- the shared layer
 #: what identifies a cell in a report: a rerun of one of these supersedes the older row
-CELL = ("dataset", "degradation", "method_label", "device")
+#: (rows of two protocols are two cells; a frame without the column, built by hand, has none)
+CELL = ("dataset", "degradation", "method_label", "device", "protocol")
 
 
 def newest(frame: pd.DataFrame) -> pd.DataFrame:
-    """The newest row of each cell (dataset, degradation, method label, device)."""
-    return latest(frame, CELL)
+    """The newest row of each cell (dataset, degradation, method label, device, protocol)."""
+    return latest(frame, [c for c in CELL if c in frame.columns])
 
 
 def prefer_cpu(frame: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:

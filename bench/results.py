@@ -38,7 +38,7 @@ from typing import Any, Mapping
 COLUMNS = ("key", "suite", "dataset", "dataset_params", "sample_set", "degradation", "degradation_params",
            "method", "method_label", "method_params", "family", "device", "seed", "source_hash", "status",
            "error", "metrics", "curves", "extras", "n_samples", "time_s", "times_s", "warmup_s",
-           "parameter_count", "provenance", "created_at", "threads")
+           "parameter_count", "provenance", "created_at", "threads", "protocol")
 #: the optional numeric columns (NULL in a failed row or an older store)
 NUMERIC_COLUMNS = ("n_samples", "time_s", "warmup_s", "parameter_count", "created_at", "threads")
 
@@ -203,6 +203,17 @@ def extras_type(suite: str | None) -> type[Extras]:
     return s.extras_type if s is not None else Extras
 
 
+def default_protocol(suite: str | None) -> str | None:
+    """The protocol a row of ``suite`` stored before rows recorded theirs ran under: the
+    suite's default protocol (None for a suite without protocols or not registered)."""
+    if not suite:
+        return None
+    from bench import registry as R
+    R.load_all()
+    s = R.SUITES.get(suite)
+    return s.default_protocol if s is not None else None
+
+
 @dataclass(frozen=True)
 class CellResult:
     """One stored cell: a row of the results table (:data:`bench.store.SCHEMA`), typed.
@@ -239,6 +250,9 @@ class CellResult:
     provenance: dict[str, Any] | None = None       # commit, versions, device name, threads, cpu
     created_at: float | None = None     # set by Store.put when None
     threads: int | None = None          # torch threads the cell ran with (None in older stores)
+    #: the suite's scoring protocol (None for a suite without protocols); a row stored before
+    #: rows recorded it reads as the suite's default protocol
+    protocol: str | None = None
 
     def __post_init__(self):
         # JSON-shaped, so that a result reads back equal to what was put: tuples as lists
@@ -279,6 +293,8 @@ class CellResult:
         for k in ("seed", "n_samples", "parameter_count", "threads"):
             if values.get(k) is not None:
                 values[k] = int(values[k])  # numpy or pandas integers (a frame's row) as int
+        if values.get("protocol") is None or _is_nan(values.get("protocol")):
+            values["protocol"] = default_protocol(values.get("suite"))
         return cls(**values)
 
 

@@ -129,13 +129,16 @@ def load_dataset(cell: Cell, data_root: str | None):
 def build_task(cell: Cell, data_root: str | None):
     suite = R.SUITES[cell.suite]
     key = (cell.dataset, cell.dataset_params, cell.degradation, cell.degradation_params,
-           cell.device, cell.seed, data_root)
+           cell.device, cell.seed, data_root, cell.protocol)
     if key not in _TASK_CACHE:
         if len(_TASK_CACHE) > 8:
             _TASK_CACHE.clear()
         data = load_dataset(cell, data_root)
         degradation = R.DEGRADATIONS[cell.degradation](**cell.gparams)
-        _TASK_CACHE[key] = suite.make_task(data, degradation, cell.degradation_seed(), cell.device)
+        # a suite with protocols builds the task of the cell's protocol (bench.suite.Suite);
+        # a cell made by hand without one runs under the suite's default, as its key says
+        protocol = {"protocol": cell.protocol or suite.default_protocol} if suite.protocols else {}
+        _TASK_CACHE[key] = suite.make_task(data, degradation, cell.degradation_seed(), cell.device, **protocol)
     return _TASK_CACHE[key]
 
 
@@ -152,7 +155,7 @@ def execute(cell: Cell, opts: RunOptions) -> tuple[CellResult, float]:
         "method": cell.method, "method_label": cell.method_label(), "method_params": cell.mparams,
         "family": mcls.family, "device": cell.device, "seed": cell.seed,
         "source_hash": cell.source_hash, "provenance": provenance(cell.device),
-        "threads": torch.get_num_threads(),
+        "threads": torch.get_num_threads(), "protocol": cell.protocol or suite.default_protocol,
     }
     method_time = 0.0
     try:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 # the row's JSON encoding lives with the row's type; these names stay importable from here
-from bench.results import JSON_COLUMNS, CellResult, dumps, extras_type, loads  # noqa: F401
+from bench.results import JSON_COLUMNS, CellResult, default_protocol, dumps, extras_type, loads  # noqa: F401
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS results (
     parameter_count INTEGER,
     provenance     TEXT,               -- JSON: commit, versions, device name, threads, cpu
     created_at     REAL NOT NULL,
-    threads        INTEGER             -- torch threads the cell ran with (NULL in older stores)
+    threads        INTEGER,            -- torch threads the cell ran with (NULL in older stores)
+    protocol       TEXT                -- the suite's scoring protocol (NULL: none, or an older row: the default)
 );
 CREATE INDEX IF NOT EXISTS results_suite ON results(suite);
 """
@@ -77,7 +78,7 @@ class Store:
 
     #: columns added after the first stores were written: (name, SQL type); an older store
     #: gets them (NULL in its old rows) when opened
-    ADDED_COLUMNS = (("threads", "INTEGER"),)
+    ADDED_COLUMNS = (("threads", "INTEGER"), ("protocol", "TEXT"))
 
     def _add_missing_columns(self, conn: sqlite3.Connection) -> None:
         have = {r[1] for r in conn.execute("PRAGMA table_info(results)").fetchall()}
@@ -182,5 +183,8 @@ class Store:
         for c in JSON_COLUMNS:
             if c in df:
                 df[c] = df[c].map(loads)
+        # a row stored before rows recorded their protocol ran under its suite's default
+        defaults = {s: default_protocol(s) for s in df["suite"].unique()}
+        df["protocol"] = [p if isinstance(p, str) else defaults[s] for s, p in zip(df["suite"], df["protocol"])]
         df.attrs["store_path"] = os.path.abspath(self.path)  # where rows' artifact files are (bench.artifacts)
         return df

@@ -55,11 +55,14 @@ class Task(Generic[P]):
 
 @dataclass(frozen=True)
 class GridSpec:
-    """Selectors for each axis of a grid."""
+    """Selectors for each axis of a grid, and the scoring protocols its cells run under
+    (names of :attr:`Suite.protocols`; empty: the suite's default protocol, or none for a
+    suite without protocols)."""
 
     datasets: tuple[str, ...]
     degradations: tuple[str, ...]
     methods: tuple[str, ...]
+    protocols: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,9 +84,18 @@ class Suite:
 
     Besides the abstract methods below, a suite may set these hooks (the defaults do nothing
     special): ``extra_grids`` (named grids ``bench run --grid NAME`` runs), ``check_threads``
-    (torch threads of ``bench check``'s smoke run), :meth:`check_values` (what ``bench check``
-    compares), :meth:`skip_reason`, :meth:`curve_point` and, for suites with learned methods,
+    (torch threads of ``bench check``'s smoke run), ``protocols`` and ``default_protocol``
+    (named scoring protocols, ``bench run --protocol NAME``), ``smoke_extra`` (more cells
+    ``bench check`` runs), :meth:`check_values` (what ``bench check`` compares),
+    :meth:`skip_reason`, :meth:`curve_point` and, for suites with learned methods,
     :meth:`training_data`, :meth:`training_batch` and :meth:`validation_task`.
+
+    Protocols: a suite whose papers score the same outputs in several ways (resolution,
+    thresholds, metric definitions) names them in ``protocols``; every cell runs under one
+    of them (:attr:`bench.grid.Cell.protocol`, stored with its row, part of its key when it
+    is not ``default_protocol``), and the runner hands it to :meth:`make_task` as the
+    keyword ``protocol`` (only to a suite that has protocols). A suite without protocols
+    refuses ``--protocol``.
     """
 
     name: ClassVar[str] = ""
@@ -97,6 +109,13 @@ class Suite:
     #: named grids besides grid/quick/smoke (an ablation, a diagnostic), run with
     #: ``bench run --grid NAME`` and listed by ``bench list``
     extra_grids: ClassVar[Mapping[str, GridSpec]] = MappingProxyType({})
+    #: the named scoring protocols of the suite (``bench run --protocol NAME``); () : none
+    protocols: ClassVar[tuple[str, ...]] = ()
+    #: the protocol of a cell that names none (one of ``protocols``; None without protocols)
+    default_protocol: ClassVar[str | None] = None
+    #: more smoke specs that ``bench check`` (and ``bench run --smoke``) run beside ``smoke``,
+    #: e.g. a non-default protocol's cells on a few images
+    smoke_extra: ClassVar[tuple[GridSpec, ...]] = ()
     #: torch threads of ``bench check``'s smoke run (None: leave torch's setting); the values
     #: only are compared, and small problems run faster on one thread of a busy machine
     check_threads: ClassVar[int | None] = None
@@ -109,6 +128,9 @@ class Suite:
     extras_type: ClassVar[type[Extras]] = Extras
 
     def make_task(self, data: Any, degradation: Any, seed: int, device: str) -> Task:
+        """The task of one cell. A suite with ``protocols`` takes a further keyword
+        ``protocol`` (the cell's protocol name) and records it in its problem, so that
+        :meth:`score` scores under it."""
         raise NotImplementedError
 
     def validate_output(self, task: Task, output: Any) -> None:
@@ -123,6 +145,10 @@ class Suite:
     def curve_point(self, task: Task, estimate: Any) -> dict[str, float]:
         """Curve metrics for one iterate (NMSE per iteration, ...)."""
         return {}
+
+    def protocol_description(self, name: str) -> str:
+        """One line on what protocol ``name`` (of :attr:`protocols`) does (``bench list``)."""
+        return ""
 
     def skip_reason(self, cell) -> str | None:
         """Why a cell of a grid cannot run here and is left out (shown as '-'), or None."""

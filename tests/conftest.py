@@ -1,4 +1,5 @@
-"""Shared fixtures: devices (CPU always, CUDA where present) and the real-data root."""
+"""Shared fixtures: devices (CPU always, CUDA where present), the real-data root and the
+published-weights root."""
 from __future__ import annotations
 
 import os
@@ -25,12 +26,23 @@ def data_root():
     return os.path.abspath(root)
 
 
+@pytest.fixture(scope="session")
+def weights_root():
+    """The published weights (``../shared/weights``: the authors' released networks), from
+    $BENCH_WEIGHTS or beside the repository; tests that need them skip without them."""
+    root = os.environ.get("BENCH_WEIGHTS") or os.path.join(REPO, "..", "shared", "weights")
+    if not os.path.isdir(root):
+        pytest.skip(f"published weights not found at {root} (set BENCH_WEIGHTS)")
+    return os.path.abspath(root)
+
+
 @pytest.fixture
 def bench_env(tmp_path):
     """Environment for subprocesses running `python -m bench` from the repository."""
     env = dict(os.environ)
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("BENCH_DATA", os.path.join(REPO, "..", "shared", "data"))
+    env.setdefault("BENCH_WEIGHTS", os.path.join(REPO, "..", "shared", "weights"))
     return env
 
 

@@ -3,8 +3,11 @@
 Task: a set of gray images of varying size (a tuple of (H, W) tensors, gray levels 0..255)
 after a degradation (clean, Gaussian noise, salt-and-pepper; seeded per cell); a method
 returns one target map per image and names its segmentation rule (the method parameter
-``segmentation``, stored with the row). Metrics: the BasicIRSTD protocol at each image's
-own resolution, accumulated over the whole test set (``bench.metrics.istd``), plus the
+``segmentation``, stored with the row). Metrics: under the cell's protocol
+(``bench.metrics.istd.PROTOCOLS``; ``bench run --protocol NAME``): ``basicirstd`` (default),
+the BasicIRSTD protocol at each image's own resolution, or ``rpcanet``, the RPCANet authors'
+test code (images, maps and masks at 256x256, threshold at 0.5 x each map's maximum,
+any-overlap Pd, Fa over background pixels), accumulated over the whole test set, plus the
 threshold-free Pd-Fa curve and its area; the extras of each row hold the curve, the
 scores under every named rule; a few images, maps and masks for the report's visual grid go
 to the row's artifact file (:mod:`bench.artifacts`), not into the row.
@@ -25,14 +28,14 @@ from bench import registry as R
 from bench.results import Extras, Record, nested
 from bench.datasets.istd import IstdData, synthetic_istd
 from bench.methods.istd.common import IstdInput, TargetMaps
-from bench.metrics.istd import (CURVE_THRESHOLDS, FA_MAX, SEGMENTATION_RULES, describe_rule, match_targets,
-                                pd_fa_auc, pd_fa_curve, score_masks, segment)
+from bench.metrics.istd import (CURVE_THRESHOLDS, DEFAULT_PROTOCOL, FA_MAX, PROTOCOLS, SEGMENTATION_RULES,
+                                describe_rule, pd_fa_auc, pd_fa_curve, resize_image, resize_map, resize_mask,
+                                score_masks, segment)
 from bench.suite import GridSpec, Problem, Suite, Task, TrainingData
 
 N_VISUAL = 4
-PROTOCOL = ("BasicIRSTD protocol at native resolution: IoU = total intersection/total union over the test "
-            "set (mIoU), F1 from set-level pixels, Pd with 8-connected components and centroid distance < 3 "
-            "(greedy), Fa = unmatched predicted pixels/all pixels (x1e-6)")
+#: the default protocol's caption text (the others': PROTOCOLS[name].description; :func:`protocol_text`)
+PROTOCOL = PROTOCOLS[DEFAULT_PROTOCOL].description
 DEGRADATIONS = ("clean", "gaussian_noise[sigma=10]", "gaussian_noise[sigma=20]",
                 "salt_pepper[density=0.01]", "salt_pepper[density=0.05]")
 ABLATION_STAGES = tuple(range(1, 8))
@@ -41,8 +44,11 @@ ABLATION_CHECKPOINTS = tuple([f"l_rpcanet_ablation_stages{k}" for k in ABLATION_
                              + ["l_rpcanet_ablation_se-" + ("+".join(m) or "none") for m in ABLATION_SE])
 LEARNED_NOTE = ("Learned rows (rpcanet, l_rpcanet): checkpoints of the CPU-budget recipe `cpu` (64x64 crops of "
                 "the SIRST train split, model selected on val), far short of the published GPU-trained figures "
-                "(RPCANet on SIRST: IoU 70.37); maps sigmoid(T), rule prob (> 0.5); l_rpcanet is the public code's "
-                "configuration, 475,188 parameters (the slides report 0.216M). ")
+                "(RPCANet on SIRST: IoU 70.37); maps sigmoid(T), rule prob (> 0.5; under protocol rpcanet, max_norm: > 0.5 "
+                "x each map's maximum); l_rpcanet is the public code's "
+                "configuration, 475,188 parameters (the slides' 0.216M is the authors' SIRST-Aug configuration, "
+                "bottleneck 4). Rows labelled checkpoint=published:<name>: the authors' released weights, loaded "
+                "unchanged (`python -m bench weights`). ")
 SHORT = {"background": "B", "target": "T", "noise": "N", "image": "D"}
 RULE_TABLE = ("max_norm", "minmax", "mean_std3", "mean_std5", "mean_std10", "mean_range0.5")
 
@@ -55,8 +61,11 @@ class IstdProblem(Problem):
     notes: tuple[str, ...]                  # conversions and fixes the loader applied to the set
     source: str                             # where the samples come from (folder or generator)
     #: mean seconds per image of the authors' IPI code on these images (data/istd/reference);
-    #: None when not measured for every one of them
+    #: None when not measured for every one of them, or when the protocol resizes the images
     authors_ipi_s_per_image: float | None
+    #: the scoring protocol (a name of bench.metrics.istd.PROTOCOLS): the inputs and
+    #: reference are already at its resolution; :meth:`IstdSuite.score` scores under it
+    protocol: str = DEFAULT_PROTOCOL
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,7 +98,7 @@ class IstdExtras(Extras):
 
     segmentation: str | None = None         # the rule that made the masks (a SEGMENTATION_RULES name)
     segmentation_rule: str | None = None    # the rule in words (describe_rule)
-    protocol: str | None = None             # the scoring protocol ("basicirstd")
+    protocol: str | None = None             # the scoring protocol (a PROTOCOLS name: "basicirstd", "rpcanet")
     pd_fa_curve: PdFaCurve | None = nested(PdFaCurve)
     #: the same maps scored under each rule of RULE_TABLE: rule -> {iou, niou, f1, pd, fa}
     by_rule: dict[str, dict[str, float]] | None = None
@@ -104,6 +113,9 @@ class IstdExtras(Extras):
     se_modules: list[str] | None = None     # learned: the modules with squeeze-and-excitation blocks
     stages: int | None = None               # learned: the number of unfolded stages K
     how_to_reproduce: str | None = None     # learned: the command that trained the checkpoint
+    #: learned: the weights loaded (bench.weights): source (shipped, file, published), file and
+    #: decoded-weights SHA-256, and for published ones the manifest's provenance and figure
+    weights: dict[str, Any] | None = None
 
 
 def decode_png(text: str) -> np.ndarray:
@@ -163,16 +175,23 @@ class IstdSuite(Suite):
     description = "infrared small target detection: IPI, MPCM, PSTNN (and learned unfolding nets) on SIRST"
     metrics = ("iou", "niou", "precision", "recall", "f1", "pd", "fa", "pd_fa_auc")
     extras_type = IstdExtras
+    # the learned rows: the CPU-budget checkpoints trained here, and the RPCANet authors'
+    # published SIRST weights (under the weights root; skipped with a download line without it)
     grid = GridSpec(
         datasets=("sirst", "istd_synthetic"),
         degradations=DEGRADATIONS,
-        methods=("ipi", "mpcm", "pstnn", "rpcanet", "l_rpcanet"),
+        methods=("ipi", "mpcm", "pstnn", "rpcanet", "l_rpcanet", "rpcanet[checkpoint=published:sirst]"),
     )
+    # the published row adds ~1.5 min of one core (6 cells; 20 SIRST images at ~1.3 s each)
     quick = GridSpec(
         datasets=("sirst[limit=20]", "istd_synthetic[n_images=12]"),
         degradations=("clean", "gaussian_noise[sigma=10]", "salt_pepper[density=0.01]"),
-        methods=("ipi", "mpcm", "pstnn", "rpcanet", "l_rpcanet"),
+        methods=("ipi", "mpcm", "pstnn", "rpcanet", "l_rpcanet", "rpcanet[checkpoint=published:sirst]"),
     )
+    # the scoring protocols (bench.metrics.istd.PROTOCOLS): BasicIRSTD's, and the RPCANet
+    # authors' test code (`bench run --protocol rpcanet`)
+    protocols = tuple(PROTOCOLS)
+    default_protocol = DEFAULT_PROTOCOL
     # `bench check` runs the smoke grid on one torch thread: its problems are small, and on a
     # shared 2-core machine two threads per op stall at every barrier (40x slower measured)
     check_threads = 1
@@ -180,6 +199,16 @@ class IstdSuite(Suite):
         datasets=("istd_synthetic[n_images=6,min_size=96,max_size=128]", "sirst[max_pixels=30000]"),
         degradations=("clean", "gaussian_noise[sigma=10]"),
         methods=("ipi", "mpcm", "pstnn", "rpcanet", "l_rpcanet"),
+    )
+    # `bench check` also covers each protocol on the first 3 SIRST test images (the rpcanet
+    # protocol's resize, threshold at 0.5 x the maximum, any-overlap Pd): a classical method
+    # and the authors' published SIRST weights under both (not compared, with a note, where
+    # the weights root lacks the file), and the shipped network under `rpcanet` (the smoke
+    # grid has it under the default), so that a learned cell of that protocol always runs
+    smoke_extra = (
+        GridSpec(datasets=("sirst[limit=3]",), degradations=("clean",),
+                 methods=("mpcm", "rpcanet[checkpoint=published:sirst]"), protocols=("basicirstd", "rpcanet")),
+        GridSpec(datasets=("sirst[limit=3]",), degradations=("clean",), methods=("rpcanet",), protocols=("rpcanet",)),
     )
     # the slides' ablations of L-RPCANet, each row trained with the reduced `ablation` recipe
     # (`python -m bench train --suite istd --method l_rpcanet --recipe ablation --set stages=K`)
@@ -196,40 +225,55 @@ class IstdSuite(Suite):
             degradations=("clean",),
             methods=("rpcanet", "l_rpcanet", "rpcanet[bn=image]", "l_rpcanet[bn=image]"),
         ),
+        # the main table's second protocol: clean SIRST under the RPCANet authors' test code,
+        # the default grid's methods (the published weights skipped where their file is missing)
+        "authors": GridSpec(
+            datasets=("sirst",),
+            degradations=("clean",),
+            methods=("ipi", "mpcm", "pstnn", "rpcanet", "l_rpcanet", "rpcanet[checkpoint=published:sirst]"),
+            protocols=("rpcanet",),
+        ),
     }
 
+    def protocol_description(self, name: str) -> str:
+        return PROTOCOLS[name].description
+
     def skip_reason(self, cell) -> str | None:
-        """A learned cell whose checkpoint file is not there (the ablation checkpoints are not
-        shipped: `bench train` makes them) is left out with the command that makes it."""
+        """A learned cell whose weights file is not there is left out with one line, from the
+        resolver the method loads through (:mod:`bench.weights`): a project checkpoint (the
+        ablation ones are not shipped) with the `bench train` command that makes it, published
+        weights with where to download the file and where to put it. A corrupt published file
+        is not skipped: its cells fail naming it."""
         if R.METHODS[cell.method].family != "learned":
             return None
-        from bench.methods.istd.learned import resolve_checkpoint, train_command
-        ckpt = str(cell.mparams.get("checkpoint", "auto"))
-        path = resolve_checkpoint(cell.method, ckpt)
-        if os.path.exists(path):
+        from bench import weights
+        ckpt = cell.mparams.get("checkpoint", "auto")
+        if ckpt is None or str(ckpt).lower() == "none":
             return None
-        stem = os.path.basename(path)[:-4]
-        if "_ablation_" in stem:
-            knob = stem.split("_ablation_", 1)[1]
-            arg = (f"stages={knob[len('stages'):]}" if knob.startswith("stages")
-                   else "se=" + knob.split("-", 1)[1].replace("+", ","))
-            cmd = train_command(cell.method, "ablation", {}) + f" --set {arg}"
-        else:
-            cmd = train_command(cell.method)
-        return f"{cell.method}: no checkpoint {os.path.relpath(path)} (make it with `{cmd}`)"
+        return weights.missing_reason(weights.resolve(self.name, cell.method, str(ckpt)))
 
     # ------------------------------------------------------------------ task
-    def make_task(self, data: IstdData, degradation, seed: int, device: str) -> Task:
+    def make_task(self, data: IstdData, degradation, seed: int, device: str,
+                  protocol: str = DEFAULT_PROTOCOL) -> Task:
+        """The degraded images (noise drawn at the images' own resolution) and their masks,
+        both resized as ``protocol`` says (``rpcanet``: 256x256, images bilinear and rounded
+        to 8 bits, masks nearest; ``basicirstd``: as they are)."""
+        proto = PROTOCOLS[protocol]
         g = torch.Generator().manual_seed(seed)
         images = tuple(degradation.apply(im, g) for im in data.images)
+        masks = data.masks
+        if proto.size:
+            images = tuple(resize_image(im, proto.size) for im in images)
+            masks = tuple(resize_mask(m, proto.size) for m in masks)
         inputs = IstdInput(tuple(im.to(device) for im in images))
         times = data.reference_times
+        # the authors' IPI ran on the images at their own size: no reference for resized ones
         authors = (sum(times[n] for n in data.names) / len(data.names)
-                   if times and all(n in times for n in data.names) else None)
-        return Task(inputs=inputs, reference=data.masks, n_samples=len(data.images),
-                    problem_id=data.instance_id,
+                   if times and all(n in times for n in data.names) and not proto.size else None)
+        return Task(inputs=inputs, reference=masks, n_samples=len(data.images),
+                    problem_id=data.instance_id if protocol == DEFAULT_PROTOCOL else f"{data.instance_id}@{protocol}",
                     problem=IstdProblem(names=tuple(data.names), notes=tuple(data.notes), source=data.source,
-                                        authors_ipi_s_per_image=authors))
+                                        authors_ipi_s_per_image=authors, protocol=protocol))
 
     def validate_output(self, task: Task, output) -> None:
         if not isinstance(output, TargetMaps):
@@ -247,19 +291,25 @@ class IstdSuite(Suite):
                                  f"{int((~torch.isfinite(m)).sum())} non-finite value(s): the method diverged")
 
     def score(self, task: Task, output: TargetMaps):
+        proto = PROTOCOLS[task.problem.protocol]
         maps = [m.detach().cpu() for m in output.maps]
+        if proto.size:  # the maps of the protocol's inputs have its size already: as they are
+            maps = [resize_map(m, proto.size) for m in maps]
         gts = [g.cpu() for g in task.reference]
-        rule = output.segmentation
+        # the protocol's rule for probability maps (rpcanet: 0.5 x the map's maximum); classical
+        # maps keep the cell's rule
+        rule = proto.rule(output.segmentation)
         masks = [segment(m, rule) for m in maps]
-        metrics = score_masks(masks, gts)
+        metrics = score_masks(masks, gts, match=proto.match)
         # learned networks' maps are probabilities: their curve thresholds the probability
-        # itself; classical maps are normalised (negatives to 0, / max) first
-        pds, fas = pd_fa_curve(maps, gts, normalise=rule != "prob")
+        # itself; classical maps (and every map under a rule relative to the maximum) are
+        # normalised (negatives to 0, / max) first
+        pds, fas = pd_fa_curve(maps, gts, normalise=rule != "prob", match=proto.match)
         metrics["pd_fa_auc"] = pd_fa_auc(pds, fas)
         by_rule = {}
         for r in RULE_TABLE:
             s = masks if r == rule else [segment(m, r) for m in maps]
-            sc = score_masks(s, gts)
+            sc = score_masks(s, gts, match=proto.match)
             by_rule[r] = {k: sc[k] for k in ("iou", "niou", "f1", "pd", "fa")}
         names = list(task.problem.names)
         per_image = {"names": names, "iou": [], "n_targets": [], "n_detected": [], "false_pixels": []}
@@ -267,12 +317,12 @@ class IstdSuite(Suite):
             pn, gn = p.numpy().astype(bool), g.numpy().astype(bool)
             union = int((pn | gn).sum())
             per_image["iou"].append(100.0 * int((pn & gn).sum()) / union if union else 0.0)
-            nt, nd, fpix, _ = match_targets(pn, gn)
+            nt, nd, fpix, _ = proto.match(pn, gn)
             per_image["n_targets"].append(nt); per_image["n_detected"].append(nd)
             per_image["false_pixels"].append(fpix)
         visual, arrays = self._visual(task, maps, gts, masks, names)
         extras = IstdExtras(
-            segmentation=rule, segmentation_rule=describe_rule(rule), protocol="basicirstd",
+            segmentation=rule, segmentation_rule=describe_rule(rule), protocol=proto.name,
             pd_fa_curve=PdFaCurve(thresholds=list(CURVE_THRESHOLDS), pd=pds, fa=fas, normalised=rule != "prob"),
             by_rule=by_rule, per_image=PerImage(**per_image), visual=visual, arrays=arrays,
             notes=list(task.problem.notes), authors_ipi_s_per_image=task.problem.authors_ipi_s_per_image,
@@ -384,7 +434,7 @@ class IstdSuite(Suite):
         from bench.report import newest
 
         paths: list[str] = []
-        frame = newest(frame)
+        frame = protocol_sets(newest(frame))
         is_ablation = frame["method_label"].str.contains("_ablation_", regex=False)
         if is_ablation.any():
             paths += _ablation_tables(frame[is_ablation], outdir)
@@ -402,6 +452,31 @@ class IstdSuite(Suite):
 
 
 # --------------------------------------------------------------------------- report parts
+def protocol_sets(frame):
+    """The rows with their protocol (a row of a frame without the column: the default), and
+    the dataset label of a row of another protocol marked ``<dataset>, <protocol> protocol``:
+    every table and figure groups by dataset, so rows of two protocols never share a column,
+    a table or a panel (the main table shows each protocol's columns side by side)."""
+    proto = (frame["protocol"].map(lambda p: p if isinstance(p, str) and p else DEFAULT_PROTOCOL)
+             if "protocol" in frame.columns else [DEFAULT_PROTOCOL] * len(frame))
+    proto = list(proto)
+    return frame.assign(protocol=proto, dataset=[d if p == DEFAULT_PROTOCOL else f"{d}, {p} protocol"
+                                                 for d, p in zip(frame["dataset"], proto)])
+
+
+def protocol_text(frame) -> str:
+    """The protocols of ``frame``'s rows in words, for a caption (the default one's text when
+    the rows are all of it, as the captions read before protocols existed)."""
+    present = [p for p in PROTOCOLS if "protocol" in frame.columns and (frame["protocol"] == p).any()]
+    if not present or present == [DEFAULT_PROTOCOL]:
+        return PROTOCOL
+    if len(present) == 1:
+        return PROTOCOLS[present[0]].description
+    return "Protocols, never mixed in one column: " + "; ".join(
+        (f"sets marked '{p} protocol': " if p != DEFAULT_PROTOCOL else "unmarked sets: ") + PROTOCOLS[p].description
+        for p in present)
+
+
 class _View:
     """What every part of the report reads: the rows (with their segmentation rule), the
     methods and datasets in table order, the clean rows and one accuracy row per (dataset,
@@ -412,7 +487,10 @@ class _View:
 
         self.frame = frame.assign(rule=frame["extras"].map(lambda e: (e or {}).get("segmentation", "?")))
         self.methods = method_order(self.frame)
-        self.datasets = list(dict.fromkeys(self.frame["dataset"]))
+        # the default protocol's sets first, then each other protocol's, in PROTOCOLS order
+        order = list(PROTOCOLS)
+        sets = dict.fromkeys(zip(self.frame["dataset"], self.frame["protocol"]))
+        self.datasets = [d for d, _ in sorted(sets, key=lambda dp: order.index(dp[1]) if dp[1] in order else 99)]
         self.rules = ", ".join(sorted({describe_rule(r) for r in self.frame["rule"]}))
         self.prov = provenance_line(self.frame)
         clean = self.frame[self.frame["degradation"] == "clean"]
@@ -432,7 +510,8 @@ TIMES = {"params": "{:,.0f}", "CPU ms/img": "{:.1f}", "GPU ms/img": "{:.1f}"}
 CAPTIONS = {
     "main": ("ISTD detection on clean test images. {protocol}; mIoU, F1, Pd in %, Fa x1e-6. Segmentation rule: "
              "{rules}. {datasets}. params: learned parameters (– for classical methods); time: median of timed "
-             "repeats of the whole set divided by its number of images, on SIRST where measured, else the first "
+             "repeats of the whole set divided by its number of images, on SIRST where measured (the default "
+             "protocol's native-resolution set first, else a protocol's 256x256 set), else the first "
              "dataset (– where not measured). {learned}Best per column in bold. {prov}."),
     "robustness": ("Robustness on {ds} ({n} images): mIoU (%), Pd (%) and Fa (x1e-6) against the degradation "
                    "(Gaussian noise sigma in gray levels of 0..255, salt-and-pepper density = fraction of pixels; "
@@ -441,7 +520,7 @@ CAPTIONS = {
     "runtime": ("Seconds per image (clean images): median of timed repeats of the whole set / number of images; "
                 "CPU threads {threads}. authors' code: the authors' IPI (Octave 7.3, OpenBLAS, 2-core machine; "
                 "data/istd/reference) mean seconds per image on the same images; ratio = authors / ours (> 1: "
-                "this port is faster). – where not measured or no reference. {prov}."),
+                "this port is faster). – where not measured or no reference. {protocol}. {prov}."),
     "rules": ("The same target maps (clean images) scored under each named segmentation rule: {rules}. "
               "{protocol}. No bold: rules are not methods. {prov}."),
     "stages": ("L-RPCANet ablation over the number of stages K on {ds} ({n} test images, clean): parameters and "
@@ -469,7 +548,8 @@ def _main_table(v: _View, outdir: str) -> list[str]:
         for dev, col in (("cpu", "CPU ms/img"), ("cuda", "GPU ms/img")):
             if (m, dev) in ms:
                 values.at[m, ("", col)] = ms[(m, dev)]
-    cap = caption(CAPTIONS["main"], v.frame, protocol=PROTOCOL, rules=v.rules, learned=_learned_note(v.frame),
+    cap = caption(CAPTIONS["main"], v.frame, protocol=protocol_text(v.frame), rules=v.rules,
+                  learned=_learned_note(v.frame),
                   datasets="; ".join(f"{ds}: {v.n_images(ds)} test images" for ds in v.datasets))
     table = metric_table(values, "istd", cap, "tab:istd_main", metrics=MAIN_METRICS, fmt=TIMES,
                          directions={"params": None, "CPU ms/img": "min", "GPU ms/img": "min"})
@@ -486,7 +566,8 @@ def _robustness_tables(v: _View, outdir: str) -> list[str]:
         cols = [(d, m) for d in _degradation_order(df["degradation"].unique()) for m in ROBUSTNESS_METRICS]
         values = pivot(df, "method_label", lambda r: metric_cells(r, ROBUSTNESS_METRICS, r["degradation"]),
                        [m for m in v.methods if m in set(df["method_label"])], cols)
-        cap = caption(CAPTIONS["robustness"], v.frame, ds=ds, n=v.n_images(ds), protocol=PROTOCOL, rules=v.rules)
+        cap = caption(CAPTIONS["robustness"], v.frame, ds=ds, n=v.n_images(ds), protocol=protocol_text(df),
+                      rules=v.rules)
         paths += write_table(metric_table(values, "istd", cap, "tab:istd_robustness_" + slug(ds),
                                           metrics=ROBUSTNESS_METRICS), outdir, "istd_robustness_" + slug(ds))
     return paths
@@ -521,7 +602,8 @@ def _runtime_table(v: _View, outdir: str) -> list[str]:
                 index.append(f"{m} ({ds})")
     if not entries:
         return []
-    table = metric_table(pd.DataFrame(entries, index=index), "istd", caption(CAPTIONS["runtime"], v.frame),
+    table = metric_table(pd.DataFrame(entries, index=index), "istd",
+                         caption(CAPTIONS["runtime"], v.frame, protocol=protocol_text(v.clean)),
                          "tab:istd_runtime", directions={"CPU s/img": "min", "GPU s/img": "min"},
                          fmt={"CPU s/img": "{:.3f}", "GPU s/img": "{:.3f}", "authors' code s/img": "{:.2f}",
                               "authors/ours (CPU)": "{:.1f}x"}, index_name="method (dataset)")
@@ -550,7 +632,7 @@ def _rules_table(v: _View, outdir: str) -> list[str]:
     index = sorted({label(r) for _, r in acc.iterrows()}, key=order)
     values = pivot(acc, label, cells, index, [(rl, m) for rl in RULE_TABLE for m in RULE_METRICS])
     cap = caption(CAPTIONS["rules"], v.frame, rules="; ".join(describe_rule(r) for r in RULE_TABLE),
-                  protocol=PROTOCOL)
+                  protocol=protocol_text(acc))
     return write_table(metric_table(values, "istd", cap, "tab:istd_rules", bold=False,
                                     index_name="method (dataset)"), outdir, "istd_rules")
 
@@ -580,9 +662,12 @@ def _pd_fa_figure(v: _View, outdir: str) -> list[str]:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("Pd (%)")
+    pd_fa = {"basicirstd": "centroid matching, Fa over all pixels", "rpcanet": "any overlap, Fa over background"}
     fig.suptitle("Pd-Fa curves: classical maps normalised (negatives to 0, / max), learned nets' sigmoid "
-                 "maps as they are (dashed); thresholds 0.01..0.98 joined in order; BasicIRSTD Pd/Fa; AUC "
-                 "under the best-Pd envelope, Fa <= 100e-6", fontsize=8)
+                 "maps as they are (dashed; normalised too under protocol rpcanet); thresholds 0.01..0.98 joined in "
+                 "order; Pd/Fa of each panel's protocol ("
+                 + ", ".join(f"{p}: {pd_fa[p]}" for p in PROTOCOLS if (v.frame["protocol"] == p).any())
+                 + "); AUC under the best-Pd envelope, Fa <= 100e-6", fontsize=8)
     return save_figure(fig, outdir, "istd_pd_fa")
 
 
@@ -670,7 +755,7 @@ def _ablation_tables(frame, outdir: str) -> list[str]:
     for ds in dict.fromkeys(frame["dataset"]):
         df = frame[frame["dataset"] == ds]
         k_rows, se_rows = _ablation_rows(df)
-        fields = dict(ds=ds, n=int(df["n_samples"].iloc[0]), protocol=PROTOCOL, budget=_ablation_budget())
+        fields = dict(ds=ds, n=int(df["n_samples"].iloc[0]), protocol=protocol_text(df), budget=_ablation_budget())
         if k_rows:
             kv = pd.DataFrame([k_rows[k] for k in sorted(k_rows)], index=[str(k) for k in sorted(k_rows)])
             paths += write_table(metric_table(kv, "istd", caption(CAPTIONS["stages"], frame, **fields),
@@ -705,7 +790,7 @@ def _bn_tables(frame, outdir: str) -> list[str]:
         rows = [{"BN statistics": "this image" if image else "running (stored)",
                  "checkpoint": os.path.basename(str((r["extras"] or {}).get("checkpoint", "?"))),
                  **dict(metric_cells(r, ABLATION_METRICS))} for image, (_, r) in zip(image_bn, df.iterrows())]
-        cap = caption(CAPTIONS["bn"], df, ds=ds, n=int(df["n_samples"].iloc[0]), protocol=PROTOCOL)
+        cap = caption(CAPTIONS["bn"], df, ds=ds, n=int(df["n_samples"].iloc[0]), protocol=protocol_text(df))
         paths += write_table(metric_table(pd.DataFrame(rows, index=list(df["method_label"])), "istd", cap,
                                           "tab:istd_bn_" + slug(ds), fmt={"BN statistics": "{}", "checkpoint": "{}"}),
                              outdir, "istd_bn_" + slug(ds))
@@ -722,13 +807,18 @@ def _learned_note(frame) -> str:
     learned = frame[frame["family"] == "learned"]
     if learned.empty:
         return ""
-    budgets = {}
+    budgets, published = {}, {}
     for _, r in learned.iterrows():
         tr = (r["extras"] or {}).get("training") or {}
+        w = (r["extras"] or {}).get("weights") or {}
+        if w.get("source") == "published":
+            published[r["method_label"]] = (f"{r['method_label']}: github.com/{w.get('repo')} @ {w.get('commit')}, "
+                                            f"trained on {w.get('trained_on')}")
         if tr.get("steps") is not None:
             budgets[r["method_label"]] = (f"{r['method_label']} {tr.get('steps')} steps / {float(tr.get('seconds') or 0):.0f} s"
                                           f" on {tr.get('threads')} thread(s)")
     return (LEARNED_NOTE + "Training (steps, seconds, threads): " + "; ".join(budgets.values())
+            + (". Published weights: " + "; ".join(published.values()) if published else "")
             + ". Learned rows are timed once after a warm-up on one image. ")
 
 

@@ -20,8 +20,13 @@ layers for B/T/D: 679,896 parameters for 6 stages (the public code's count; pinn
 test). L-RPCANet: the public code's configuration (xianchaoxiu/L-RPCANet,
 models/LRPCANet.py): 1x1 bottleneck to c = 16 in B and T, 3x3 to 16 in N, D at 32 channels
 without bottleneck, SE in every module: 475,188 parameters for 6 stages (pinned in a test).
-The slides report 0.216M; no configuration of the modules they describe that we tried
-gives that count (see README), and the difference is named in every report.
+The slides report 0.216M: that is the configuration of the authors' SIRST-Aug file, with
+bottleneck 4 instead of 16 (215,916 parameters; ``checkpoint=published:sirst_aug``).
+
+``checkpoint=published:<name>`` loads the authors' released weights (:mod:`bench.weights`):
+the configuration is read from the file's shapes (:func:`infer_published_config`), the
+authors' key names are mapped onto these modules (:func:`authors_key`) and the file is
+loaded strictly (:func:`published_network`).
 
 L-RPCANet's noise across stages: the public code restarts N at zero in every stage (its
 outer loop carries D and T only). ``noise_carry=False`` (default) follows the code;
@@ -45,6 +50,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from bench import weights as W
 from bench.errors import BenchError, CheckpointError
 from bench.methods.istd.common import IstdInput, TargetMaps, groups_by_shape
 from bench.params import Param
@@ -307,13 +313,9 @@ def config_from_dict(d: dict[str, Any]) -> NetConfig:
 
 def train_command(method: str, recipe: str = "cpu", overrides: dict[str, Any] | None = None,
                   out: str | None = None) -> str:
-    cmd = f"python -m bench train --suite istd --method {method} --dataset sirst --recipe {recipe}"
-    for k, v in sorted((overrides or {}).items()):
-        v = ",".join(v) if isinstance(v, (list, tuple)) else v
-        cmd += f" --set {k}={v}"
-    if out:
-        cmd += f" --out {out}"
-    return cmd
+    """``python -m bench train --suite istd --method <method> --dataset sirst --recipe <recipe>``
+    with a ``--set`` per override (:func:`bench.weights.train_command`)."""
+    return W.train_command("istd", method, recipe, overrides, out)
 
 
 def ablation_name(method: str, overrides: dict[str, Any]) -> str:
@@ -325,17 +327,144 @@ def ablation_name(method: str, overrides: dict[str, Any]) -> str:
 
 
 def resolve_checkpoint(method: str, value: str) -> str:
-    """``auto``: the shipped checkpoint of the method; a bare name (no ``/``, no ``.npz``):
-    ``methods/istd/checkpoints/<name>.npz`` (the ablation checkpoints); else a path."""
-    if value == "auto":
-        return os.path.join(CHECKPOINT_DIR, f"{method}_sirst.npz")
-    if "/" not in value and not value.endswith(".npz"):
-        return os.path.join(CHECKPOINT_DIR, value + ".npz")
-    return value
+    """The file a ``checkpoint`` value names (:func:`bench.weights.resolve`): ``auto``, the
+    shipped checkpoint of the method; a bare name (no ``/``, no ``.npz``),
+    ``methods/istd/checkpoints/<name>.npz`` (the ablation checkpoints); ``published:<name>``,
+    the authors' file under the weights root; else a path."""
+    return W.resolve("istd", method, value).path
+
+
+# =========================================================================== published weights
+# The authors' state_dicts (fengyiwu98/RPCANet models/RPCANet.py, xianchaoxiu/L-RPCANet
+# models/LRPCANet.py) name the modules of stage i ``decos.<i>.{lowrank, sparse, residual,
+# merge}``; each holds its layers in a Sequential (``convs``; ``mapping`` for merge) whose
+# indices are this project's ``features`` indices (ReLUs take an index in both). RPCANet ends
+# the Sequential with the output conv; L-RPCANet's modules end with an SE block
+# (``channel_attention.excitation``) and a ``final_conv``. The learnable steps are
+# ``sparse.epsilon`` and ``residual.sigma``. Both public codes' forward passes are this
+# project's Stage.forward (N restarted at zero in every stage), so the weights load as they are.
+AUTHORS_MODULES = {"background": "lowrank", "target": "sparse", "noise": "residual", "image": "merge"}
+AUTHORS_STEPS = {"eps": "sparse.epsilon", "sigma": "residual.sigma"}
+
+
+def _authors_sequential(module: str) -> str:
+    return "mapping" if module == "image" else "convs"
+
+
+def _ends_with_final_conv(spec: ModuleSpec) -> bool:
+    """L-RPCANet's layout (SE block and ``final_conv``) rather than RPCANet's (the output
+    conv last in the Sequential): a module with an SE block or a widening conv."""
+    return spec.se or bool(spec.widen_to)
+
+
+def _n_features(spec: ModuleSpec) -> int:
+    """Entries of a module's ``features`` Sequential (conv, [BN], ReLU per layer; the widening conv)."""
+    return (spec.hidden + 1) * (3 if spec.batchnorm else 2) + (1 if spec.widen_to else 0)
+
+
+def authors_key(key: str, cfg: NetConfig) -> str:
+    """The authors' name of this project's state_dict key ``key`` of a network ``cfg``."""
+    parts = key.split(".")
+    stage, name, rest = parts[1], parts[2], parts[3:]
+    if name in AUTHORS_STEPS:
+        return f"decos.{stage}.{AUTHORS_STEPS[name]}"
+    spec = getattr(cfg, name)
+    pre = f"decos.{stage}.{AUTHORS_MODULES[name]}."
+    seq = _authors_sequential(name)
+    if rest[0] == "features":
+        return pre + seq + "." + ".".join(rest[1:])
+    if rest[0] == "se":  # se.fc.<j>.<param>
+        return pre + "channel_attention.excitation." + ".".join(rest[2:])
+    if rest[0] == "out":
+        if _ends_with_final_conv(spec):
+            return pre + "final_conv." + rest[1]
+        return pre + f"{seq}.{_n_features(spec)}.{rest[1]}"
+    raise ValueError(f"no authors' name for {key!r}")
+
+
+def infer_published_config(state: dict[str, torch.Tensor], what: str) -> NetConfig:
+    """The network configuration of an authors' RPCANet-family state_dict, read from the
+    shapes of its first stage: the number of stages, and per module the first kernel, the
+    width, the hidden layers, BatchNorm, a widening conv (an output width that differs from
+    the module's width) and an SE block (and its reduction). Every stage and every key is then
+    checked against it (:func:`published_network`)."""
+    import re
+
+    stages = {int(m.group(1)) for k in state if (m := re.match(r"decos\.(\d+)\.", k))}
+    if not stages:
+        first = next(iter(state), None)
+        raise CheckpointError(f"{what}: not an RPCANet-family state_dict (no key decos.<stage>.*; first key {first!r})")
+    specs: dict[str, ModuleSpec | None] = {}
+    reduction = 16
+    for module, authors in AUTHORS_MODULES.items():
+        pre = f"decos.0.{authors}."
+        if not any(k.startswith(pre) for k in state):
+            if module != "noise":
+                raise CheckpointError(f"{what}: no {authors} module (keys {pre}*) in stage 0")
+            specs[module] = None
+            continue
+        seq = re.escape(pre + _authors_sequential(module))
+        convs = sorted((int(m.group(1)), v) for k, v in state.items()
+                       if (m := re.fullmatch(seq + r"\.(\d+)\.weight", k)) and v.ndim == 4)
+        weights = [v for _, v in convs]
+        if pre + "final_conv.weight" not in state:
+            weights = weights[:-1]  # RPCANet: the last conv of the Sequential is the output
+        if not weights:
+            raise CheckpointError(f"{what}: the {authors} module of stage 0 has no convolution")
+        width, kernel = int(weights[0].shape[0]), int(weights[0].shape[-1])
+        widen = 0
+        if len(weights) > 1 and int(weights[-1].shape[0]) != width:
+            widen = int(weights[-1].shape[0])
+            weights = weights[:-1]
+        bn = any(re.fullmatch(seq + r"\.\d+\.running_mean", k) for k in state)
+        se = pre + "channel_attention.excitation.0.weight" in state
+        if se:
+            mid = int(state[pre + "channel_attention.excitation.0.weight"].shape[0])
+            reduction = max(1, int(state[pre + "channel_attention.excitation.0.weight"].shape[1]) // max(1, mid))
+        specs[module] = ModuleSpec(kernel, width, len(weights) - 1, bn, widen_to=widen, se=se)
+    return NetConfig(stages=max(stages) + 1, se_reduction=reduction, **specs)
+
+
+def published_network(method: str, state: dict[str, torch.Tensor], what: str,
+                      parameters: int | None = None) -> UnfoldingNet:
+    """``method``'s network holding an authors' state_dict: the configuration inferred from
+    its shapes (:func:`infer_published_config`), every key mapped onto this project's modules
+    (:func:`authors_key`) and loaded strictly. A state whose keys or shapes do not fit that
+    network, one of the other method (a noise module or not), or whose parameter count is
+    not ``parameters`` is refused with :class:`CheckpointError` naming the first mismatch."""
+    cfg = infer_published_config(state, what)
+    if (cfg.noise is not None) != (CONFIGS[method].noise is not None):
+        kind = "has a noise module (L-RPCANet)" if cfg.noise is not None else "has no noise module (RPCANet)"
+        raise CheckpointError(f"{what}: the state_dict {kind}: it is not {method}'s")
+    net = UnfoldingNet(cfg)
+    ours = net.state_dict()
+    names = {authors_key(k, cfg): k for k in ours}
+    W.strict_match({a: tuple(ours[k].shape) for a, k in names.items()}, state, what)
+    net.load_state_dict({names[a]: v for a, v in state.items()}, strict=True)
+    if parameters is not None and net.parameter_count() != parameters:
+        raise CheckpointError(f"{what}: {net.parameter_count():,} parameters, the manifest says {parameters:,}")
+    return net
+
+
+BN_MODES = ("running", "image")
+
+
+def _parameter_specs(method: str) -> dict[str, Param]:
+    """The parameter specs of ``method``: its ``checkpoint`` accepts ``published:<name>``
+    only for the names of its manifest entries (a typo stops ``bench run`` with exit 2 and
+    the valid names)."""
+    names = W.published_names(method)
+    where_help = ("published:<name> only for " + ", ".join(W.PUBLISHED_PREFIX + n for n in names)
+                  if names else "no published:<name>")
+    return {"checkpoint": Param(str, where=lambda v, m=method: W.valid_published(m, v), where_help=where_help,
+                                help=W.checkpoint_help(method, "auto: the shipped one; a name under "
+                                                               "methods/istd/checkpoints; or a .npz path")),
+            "bn": Param(str, choices=BN_MODES)}
 
 
 class _IstdLearned(Method):
-    """A trained RPCANet-family network: loads its checkpoint in ``setup`` (not timed)."""
+    """A trained RPCANet-family network: loads its checkpoint in ``setup`` (not timed): a
+    project checkpoint (shipped or trained here) or the authors' published weights."""
 
     suite = "istd"
     family = "learned"
@@ -347,14 +476,16 @@ class _IstdLearned(Method):
     #     the image being segmented, one image per forward pass; the stored averages are
     #     neither used nor changed. A diagnostic of how much a short training's running
     #     statistics cost, not the published protocol (docs/suite_istd.md).
+    # checkpoint: where the weights come from (:func:`bench.weights.resolve`): auto, a shipped
+    #   name, a .npz path, or published:<name>, the authors' weights (bench.weights.MANIFEST)
     parameters = {"checkpoint": "auto", "bn": "running"}
-    BN_MODES: ClassVar[tuple[str, ...]] = ("running", "image")
-    parameter_specs = {"checkpoint": Param(str, help="auto: the shipped one; a name under "
-                                                     "methods/istd/checkpoints; or a .npz path"),
-                       "bn": Param(str, choices=BN_MODES)}
+    BN_MODES: ClassVar[tuple[str, ...]] = BN_MODES
+    parameter_specs = _parameter_specs("")
     source_dependencies = ("bench.methods.istd.common",)
     # one timed repeat after the warm-up: a whole test set takes about a minute on a 2-core CPU
     max_repeat: ClassVar[int] = 1
+    #: accepts ``checkpoint=published:<name>`` (``bench weights`` lists the selector)
+    loads_published: ClassVar[bool] = True
 
     def setup(self, context) -> None:
         super().setup(context)
@@ -363,7 +494,16 @@ class _IstdLearned(Method):
         ckpt = self.params["checkpoint"]
         if ckpt is None or str(ckpt).lower() == "none":
             raise CheckpointError(f"{self.name}: an untrained network detects nothing; pass checkpoint=auto or a path")
-        path = resolve_checkpoint(self.name, str(ckpt))
+        source = W.resolve("istd", self.name, str(ckpt))
+        self._source = source
+        if source.entry is not None:
+            e = source.entry
+            state = W.load_published(e)  # its sha256 checked first: a corrupt file fails here, named
+            net = published_network(self.name, state, f"{e.selector} ({source.path})", e.parameters)
+            self._net = net.to(context.device).eval()
+            self._path, self._meta = source.path, {"method": self.name, "config": config_dict(net.cfg)}
+            return
+        path = source.path
         if not os.path.exists(path):
             raise CheckpointError(f"{self.name}: no checkpoint at {path}; train it with "
                                   f"`{train_command(self.name, out=None if ckpt == 'auto' else path)}`")
@@ -413,8 +553,31 @@ class _IstdLearned(Method):
         net = getattr(self, "_net", None)
         return net.parameter_count() if net is not None else build(CONFIGS[self.name]).parameter_count()
 
+    def weights_record(self) -> dict[str, Any]:
+        """What the row records of the loaded weights: where they come from, the file's
+        SHA-256 and the digest of the decoded weights (:func:`bench.checkpoints.decoded_digest`);
+        for published weights also the manifest's provenance (repository, commit, licence,
+        training data, the published figure and its protocol: targets, never table values)."""
+        from bench.checkpoints import decoded_digest
+        src = self._source
+        rec = {"source": src.kind, "checkpoint": src.label, "file_sha256": W.sha256_of(self._path),
+               "decoded_sha256": decoded_digest(self._net.state_dict())}
+        e = src.entry
+        if e is not None:
+            rec.update({"name": e.name, "file": e.path, "repo": e.repo, "commit": e.commit,
+                        "source_path": e.source_path, "licence": e.licence, "trained_on": e.trained_on,
+                        "published_figure": dict(e.figure), "published_protocol": e.protocol})
+        return rec
+
     def row_extras(self) -> dict[str, Any]:
         m = self._meta
+        if self._source.entry is not None:
+            e = self._source.entry
+            cfg = self._net.cfg
+            return {"checkpoint": self._source.label, "config": m.get("config"),
+                    "se_modules": list(cfg.se_modules()), "stages": cfg.stages,
+                    "training": {"recipe": "published", "dataset": e.trained_on, "source": e.source},
+                    "weights": self.weights_record()}
         tr = m.get("training", {})
         return {"checkpoint": os.path.relpath(self._path, REPO_ROOT), "config": m.get("config"),
                 "se_modules": list(config_from_dict(m["config"]).se_modules()),
@@ -423,7 +586,7 @@ class _IstdLearned(Method):
                              "seconds": tr.get("seconds"), "threads": tr.get("torch_threads"),
                              "device": m.get("device"), "train_split_hash": m.get("train_hash"),
                              "validation": m.get("validation")},
-                "how_to_reproduce": m.get("how_to_reproduce")}
+                "how_to_reproduce": m.get("how_to_reproduce"), "weights": self.weights_record()}
 
     @classmethod
     def training_job(cls, recipe: str = "cpu", snr=None, dataset: str | None = None, seed: int | None = None,
@@ -436,17 +599,18 @@ class _IstdLearned(Method):
 
     @classmethod
     def weights_digest(cls, params) -> str:
-        """The checkpoint file the cell reads (part of its key; see :func:`resolve_checkpoint`)."""
-        from bench.fingerprint import files_digest
+        """The file the cell reads, shipped, trained or published (part of its key; resolved by
+        :func:`bench.weights.resolve`, as the loading and the suite's skip are)."""
         ckpt = params.get("checkpoint", "auto")
         if ckpt is None or str(ckpt).lower() == "none":
             return ""
-        return files_digest([resolve_checkpoint(cls.name, str(ckpt))])
+        return W.weights_digest(W.resolve("istd", cls.name, str(ckpt)))
 
 
 @register_method
 class RpcaNet(_IstdLearned):
     name = "rpcanet"
+    parameter_specs = _parameter_specs("rpcanet")
     description = ("RPCANet (Wu et al., WACV 2024): 6 unfolded stages of background, target and image CNNs, "
                    "679,896 parameters; trained on SIRST (checkpoint=auto: the shipped CPU-budget one)")
 
@@ -454,6 +618,7 @@ class RpcaNet(_IstdLearned):
 @register_method
 class LRpcaNet(_IstdLearned):
     name = "l_rpcanet"
+    parameter_specs = _parameter_specs("l_rpcanet")
     description = ("L-RPCANet (Liu, Han, Xiu): RPCANet plus a noise module, 1x1 bottlenecks and SE blocks; the "
                    "public code's configuration, 475,188 parameters; trained on SIRST")
 

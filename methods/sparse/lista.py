@@ -39,6 +39,7 @@ import torch
 from torch import nn
 
 from bench import paths
+from bench import weights
 from bench.errors import CheckpointError
 from bench.params import Param
 from bench.train import Stage, TrainingJob
@@ -285,7 +286,8 @@ def snr_label(snr) -> str:
 
 
 def default_checkpoint(method: str, snr) -> str:
-    return os.path.join(CHECKPOINT_DIR, f"{method}_snr{snr_label(snr)}.npz")
+    """The shipped checkpoint of ``method`` trained at ``snr`` (:func:`bench.weights.shipped_checkpoint`)."""
+    return weights.shipped_checkpoint("sparse", f"{method}_snr{snr_label(snr)}")
 
 
 def train_command(method: str, snr, recipe: str = "cpu") -> str:

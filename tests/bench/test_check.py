@@ -37,3 +37,12 @@ def test_new_only_update_adds_values_and_keeps_every_committed_one(tmp_path, mon
     assert after["added"][0]["cells"] == ["c1", "c2"] and "--new-only" in after["added"][0]["by"]
     assert add_to_baseline("sparse", {"c2": {"nmse_db": 0.0}})[1] == []  # nothing new: file untouched
     assert json.loads(open(path).read()) == after
+
+
+def test_a_smoke_cell_left_out_here_is_named_not_compared():
+    """A baseline cell the suite skips on this machine (a published weights file not
+    downloaded) is one `skipped: <why>` entry, not a missing value."""
+    drifts = compare("istd", {"c3": {"iou": 3.0}}, {}, {"c1": {"iou": 1.0}, "c2": {"iou": 2.0}, "c3": {"iou": 3.0}},
+                     {"c1": "no weights file", "c3": "not skipped: it ran"})
+    status = {d.cell: d.status for d in drifts}
+    assert status == {"c1": "skipped: no weights file", "c2": "missing", "c3": "ok"}

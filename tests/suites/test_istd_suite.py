@@ -25,9 +25,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_grids_resolve_and_metrics_are_registered():
-    for spec in (SUITE.grid, SUITE.quick, SUITE.smoke, *SUITE.extra_grids.values()):
-        cells = build_cells("istd", spec.datasets, spec.degradations, spec.methods, ["cpu"], 0)
-        assert cells
+    for spec in (SUITE.grid, SUITE.quick, SUITE.smoke, *SUITE.smoke_extra, *SUITE.extra_grids.values()):
+        cells = build_cells("istd", spec.datasets, spec.degradations, spec.methods, ["cpu"], 0, spec.protocols)
+        assert cells and {c.protocol for c in cells} == set(spec.protocols or ("basicirstd",))
     for m in SUITE.metrics:
         assert R.METRICS[m].suite == "istd" and R.METRICS[m].scope == "dataset"
 
