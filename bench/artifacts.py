@@ -1,8 +1,8 @@
 """Figures' arrays as files beside the store, not inside result rows.
 
 A suite's ``score`` puts the arrays a report's figure needs (a few images, maps, masks,
-false-colour previews; uint8) in its extras' ``arrays`` (:attr:`bench.results.Extras.arrays`,
-``extras[ARRAYS]`` in a row dict) as {name: array}. Before the row is stored, :func:`save`
+false-colour previews; uint8) in its extras' ``arrays`` (:attr:`bench.results.Extras.arrays`)
+as {name: array}. Before the row is stored, :func:`save`
 moves them to ``<store folder>/artifacts/<cell key>.npz`` (compressed) and keeps the file's
 path, relative to the store's folder, in the extras' ``artifact``; the row itself holds no
 image. A report reads them back with :func:`load` (it never recomputes
@@ -12,39 +12,26 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-#: the extras key under which a row dict's ``score`` handed arrays to the runner (never
-#: stored; :attr:`bench.results.Extras.arrays` in typed extras)
-ARRAYS = "arrays"
+if TYPE_CHECKING:
+    from bench.results import CellResult
+
 #: the folder, beside the store, that holds the artifact files
 FOLDER = "artifacts"
 
 
-def save(row: Any, store_path: str) -> Any:
-    """Move a row's arrays to its artifact file and keep the file's path in its extras
-    (``artifact``); a row without arrays is returned as it is. ``row`` is a
-    :class:`bench.results.CellResult` (its ``extras.arrays``; a new CellResult is
-    returned, the extras' ``arrays`` None) or a row dict of earlier code (its
-    ``extras[ARRAYS]``, popped in place)."""
-    from bench.results import CellResult
-    if isinstance(row, CellResult):
-        arrays = getattr(row.extras, "arrays", None)
-        if arrays is None:
-            return row
-        rel = _write(row.key, arrays, store_path) if arrays else row.extras.artifact
-        return dataclasses.replace(row, extras=dataclasses.replace(row.extras, arrays=None, artifact=rel))
-    extras = row.get("extras") if isinstance(row, dict) else getattr(row, "extras", None)
-    if not isinstance(extras, dict) or ARRAYS not in extras:
-        return row
-    arrays = extras.pop(ARRAYS) or {}
+def save(result: "CellResult", store_path: str) -> "CellResult":
+    """Move a result's arrays (``extras.arrays``, handed by its suite's ``score``) to its
+    artifact file: a copy of the result with the file's path in ``extras.artifact`` and no
+    arrays; a result without arrays is returned as it is."""
+    arrays = result.extras.arrays if result.extras is not None else None
     if not arrays:
-        return row
-    key = row["key"] if isinstance(row, dict) else row.key
-    extras["artifact"] = _write(key, arrays, store_path)
-    return row
+        return result
+    rel = _write(result.key, arrays, store_path)
+    return dataclasses.replace(result, extras=dataclasses.replace(result.extras, arrays=None, artifact=rel))
 
 
 def _write(key: str, arrays: dict, store_path: str) -> str:

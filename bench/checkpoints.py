@@ -13,7 +13,6 @@ file, :data:`CHECKPOINT_MAX_BYTES`); the trainer (:mod:`bench.train`) records th
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import json
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 
 from bench.errors import CheckpointError
+from bench.results import json_default  # meta JSON, encoded as rows encode theirs
 
 CHECKPOINT_FORMAT = "bench-checkpoint/1"
 
@@ -228,42 +228,6 @@ def _open_checkpoint(path: str):
             f"delete it and retrain it (its recipe's command is in the docs), or restore it "
             f"with `git checkout -- {path}`") from None
     return arrays, meta
-
-
-def json_default(o):
-    """JSON for NumPy/torch scalars and arrays (their value), anything else as its str."""
-    if hasattr(o, "item"):
-        return o.item()
-    if hasattr(o, "tolist"):
-        return o.tolist()
-    return str(o)
-
-
-def file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-@functools.lru_cache(maxsize=256)
-def _file_sha256_cached(path: str, size: int, mtime: float) -> str:
-    return file_sha256(path)
-
-
-def hash_with_checkpoints(base: str, directory: str, prefix: str) -> str:
-    """``base`` (a method's source hash) combined with the name and SHA-256 of every
-    ``<prefix>*.npz`` in ``directory``: a retrained checkpoint invalidates stored cells.
-    File digests are cached by (path, size, mtime)."""
-    h = hashlib.sha256(base.encode())
-    if os.path.isdir(directory):
-        for f in sorted(os.listdir(directory)):
-            if f.startswith(prefix) and f.endswith(".npz"):
-                p = os.path.join(directory, f)
-                st = os.stat(p)
-                h.update(f.encode() + _file_sha256_cached(p, st.st_size, st.st_mtime).encode())
-    return h.hexdigest()[:16]
 
 
 #: what :func:`decoded_digest` hashes, first (a new layout gets a new tag, not new digests

@@ -21,7 +21,7 @@ and are edited for reasons that do not change a stored number (a new hook, a rep
 column, a CLI option, an error message); including them would change every key of every
 suite on such edits and rerun hours of grids for nothing. An excluded module is
 *transparent*: its own source is not hashed but the project modules it imports still are
-(``from bench.train import load_checkpoint`` reaches :mod:`bench.checkpoints`, which
+(``from bench.train import TrainingJob`` reaches :mod:`bench.checkpoints`, which
 decodes the weights and is hashed). :mod:`bench.train` is excluded because training
 shapes numbers only through the checkpoint files, which the weights digest covers.
 A change to an excluded module that does change stored numbers (how the runner derives

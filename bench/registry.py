@@ -137,6 +137,9 @@ class Method(Component):
     #: at most this many timed repeats whatever ``--repeat`` asks (None: no cap); a method
     #: that takes minutes per cell sets 1
     max_repeat: ClassVar[int | None] = None
+    #: True: the method loads the authors' released weights with ``checkpoint=published:<name>``
+    #: (:mod:`bench.weights`; ``bench weights`` says so beside each weight set it lists)
+    loads_published: ClassVar[bool] = False
     #: what :meth:`setup` was given (None before it is called)
     context: "MethodContext | None" = None
 

@@ -156,7 +156,8 @@ JSON_COLUMNS = ("dataset_params", "degradation_params", "method_params", "metric
                 "extras", "times_s", "provenance")
 
 
-def _json_default(o: Any):
+def json_default(o: Any):
+    """JSON for NumPy/torch scalars and arrays (their value), anything else as its str."""
     if hasattr(o, "item"):
         return o.item()
     if hasattr(o, "tolist"):
@@ -174,7 +175,7 @@ def dumps(obj: Any) -> str:
         if isinstance(v, (list, tuple)):
             return [fix(x) for x in v]
         return v
-    return json.dumps(fix(obj), default=_json_default, sort_keys=True)
+    return json.dumps(fix(obj), default=json_default, sort_keys=True)
 
 
 def loads(text: str | None) -> Any:

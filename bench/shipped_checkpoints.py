@@ -121,8 +121,8 @@ class LoadedCheckpoint:
         return {k: float(v) for k, v in metrics.items() if v is not None}
 
     def record(self) -> dict[str, Any]:
-        from bench.checkpoints import file_sha256
-        return {"method": self.method, "suite": self.suite, "file_sha256": file_sha256(self.path),
+        from bench.fingerprint import file_digest
+        return {"method": self.method, "suite": self.suite, "file_sha256": file_digest(self.path),
                 "decoded_sha256": self.digest(), "tensors": len(self.state), "task": self.task_label,
                 "scores": self.scores()}
 

@@ -29,12 +29,8 @@ from typing import Any
 
 import torch
 
-# the checkpoint functions are re-exported here for code written before bench.checkpoints
-from bench.checkpoints import (CHECKPOINT_FORMAT, CHECKPOINT_MAX_BYTES, DELTA_ENCODINGS,  # noqa: F401
-                               META_SLACK_BYTES, checkpoint_nbytes, decode_checkpoint, encode_checkpoint,
-                               encode_within, file_sha256, hash_with_checkpoints, json_default,
-                               load_checkpoint, meta_array, read_checkpoint_meta, save_checkpoint,
-                               write_checkpoint)
+from bench.checkpoints import (CHECKPOINT_MAX_BYTES, decode_checkpoint, encode_checkpoint, encode_within,
+                               json_default, meta_array, write_checkpoint)
 from bench.errors import BenchError, CheckpointError
 from bench import paths
 

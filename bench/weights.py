@@ -485,7 +485,7 @@ def listing(weights_root: str | None = None, suite: str | None = None, method: s
         st = status(e, weights_root)
         counts[st] += 1
         m = R.METHODS.get(e.method)
-        loads = e.selector if (m is not None and getattr(m, "loads_published", False)) else \
+        loads = e.selector if (m is not None and m.loads_published) else \
             f"no {e.suite} method loads it yet"
         lines.append(f"{e.method:14s} {e.name:17s} {st:8s} {e.path}")
         lines.append(f"    source      {e.source}  [licence: {e.licence}]")

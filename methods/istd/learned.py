@@ -326,14 +326,6 @@ def ablation_name(method: str, overrides: dict[str, Any]) -> str:
     return f"{method}_ablation_" + ("_".join(parts) or "base")
 
 
-def resolve_checkpoint(method: str, value: str) -> str:
-    """The file a ``checkpoint`` value names (:func:`bench.weights.resolve`): ``auto``, the
-    shipped checkpoint of the method; a bare name (no ``/``, no ``.npz``),
-    ``methods/istd/checkpoints/<name>.npz`` (the ablation checkpoints); ``published:<name>``,
-    the authors' file under the weights root; else a path."""
-    return W.resolve("istd", method, value).path
-
-
 # =========================================================================== published weights
 # The authors' state_dicts (fengyiwu98/RPCANet models/RPCANet.py, xianchaoxiu/L-RPCANet
 # models/LRPCANet.py) name the modules of stage i ``decos.<i>.{lowrank, sparse, residual,
@@ -507,7 +499,7 @@ class _IstdLearned(Method):
         if not os.path.exists(path):
             raise CheckpointError(f"{self.name}: no checkpoint at {path}; train it with "
                                   f"`{train_command(self.name, out=None if ckpt == 'auto' else path)}`")
-        from bench.train import load_checkpoint, read_checkpoint_meta
+        from bench.checkpoints import load_checkpoint, read_checkpoint_meta
         meta = read_checkpoint_meta(path)
         if meta.get("method") != self.name:
             raise CheckpointError(f"checkpoint {path} belongs to method {meta.get('method')!r}, not {self.name!r}: "

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from bench import registry as R
-from bench.artifacts import ARRAYS, load, save
+from bench.artifacts import load, save
+from bench.results import CellResult
 from bench.cli import main
 from bench.report import (metric_cells, metric_table, newest, pivot, prefer_cpu, to_markdown, row_arrays)
 from bench.store import Store
@@ -69,9 +70,11 @@ def test_metric_label_and_format_come_from_the_registry():
 def test_artifacts_keep_arrays_out_of_the_row_and_old_base64_rows_stay_readable(tmp_path):
     store = Store(str(tmp_path / "r.sqlite"))
     img = np.arange(12, dtype=np.uint8).reshape(3, 4)
-    row = save({**_istd_row("k1", "a", "cpu", 1.0, 1.0, 1.0), "extras": {"visual": [{"name": "x"}],
-                                                                           ARRAYS: {"visual0_map": img}}}, store.path)
-    assert ARRAYS not in row["extras"] and row["extras"]["artifact"] == os.path.join("artifacts", "k1.npz")
+    row = save(CellResult.from_row({**_istd_row("k1", "a", "cpu", 1.0, 1.0, 1.0),
+                                    "extras": {"visual": [{"name": "x"}], "arrays": {"visual0_map": img}}}),
+               store.path)
+    assert row.extras.arrays is None and row.extras.artifact == os.path.join("artifacts", "k1.npz")
+    assert "arrays" not in row.extras.to_json()
     store.put(row)
     frame = store.frame("istd")
     assert "visual0_map" not in str(frame.iloc[0]["extras"])
@@ -101,7 +104,7 @@ def test_istd_rows_hold_no_image_and_the_report_reads_the_artifacts(tmp_path):
                         ["cpu"], 0)
     assert run_grid(cells, store, RunOptions(repeat=1, warmup=False), progress=False).failed == 0
     r = store.frame("istd").iloc[0]
-    assert set(r["extras"]["visual"][0]) == {"name"} and ARRAYS not in r["extras"]
+    assert set(r["extras"]["visual"][0]) == {"name"} and "arrays" not in r["extras"]
     arrays = load(r)
     assert arrays["visual0_mask"].dtype == np.uint8 and arrays["visual0_map"].shape == (64, 64)
     paths = R.SUITES["istd"].report(store.frame("istd"), str(tmp_path / "out"), {})

@@ -10,7 +10,8 @@ import torch
 
 from bench import registry as R
 from bench.errors import CheckpointError
-from bench.train import load_checkpoint, read_checkpoint_meta, save_checkpoint, train
+from bench.checkpoints import load_checkpoint, read_checkpoint_meta, save_checkpoint
+from bench.train import train
 
 TINY = "gaussian_lasso[m=20,n=40,n_test=50]"
 TINY_RECIPE = {"n_layers": 3, "steps_new": 40, "steps_all": 20, "eval_every": 10, "patience": 1000,
@@ -80,7 +81,7 @@ def test_integer_deltas_are_smaller_than_float16_and_within_half_a_level_of_each
 
 
 def test_the_finest_encoding_that_fits_the_size_limit_is_chosen():
-    from bench.train import META_SLACK_BYTES, checkpoint_nbytes, encode_checkpoint, encode_within
+    from bench.checkpoints import META_SLACK_BYTES, checkpoint_nbytes, encode_checkpoint, encode_within
     g = torch.Generator().manual_seed(2)
     ref = {"big": torch.randn(200, 300, generator=g)}
     state = {"big": ref["big"] + 1e-2 * torch.randn(200, 300, generator=g), "small": torch.randn(3, generator=g)}

@@ -146,7 +146,7 @@ def test_shipped_checkpoints_match_the_command_that_remakes_them(data_root):
     written, at the value it was trained with) and the command that `bench train` builds
     today, on the same train and val splits; its stored state validated like the trained
     one; each file is under the project's 5 MiB."""
-    from bench.train import CHECKPOINT_MAX_BYTES, read_checkpoint_meta
+    from bench.checkpoints import CHECKPOINT_MAX_BYTES, read_checkpoint_meta
     for method in ("rpcanet", "l_rpcanet"):
         job = L.IstdTrainingJob(method, "cpu", None, None, {}, "cpu", data_root)
         path = job.default_path()
@@ -164,7 +164,8 @@ def test_shipped_checkpoints_match_the_command_that_remakes_them(data_root):
 
 
 def test_tiny_training_writes_a_checkpoint_the_method_loads(tmp_path, data_root):
-    from bench.train import read_checkpoint_meta, train
+    from bench.checkpoints import read_checkpoint_meta
+    from bench.train import train
     over = {"stages": 1, "steps": 3, "eval_every": 3, "val_limit": 2, "crop": 32, "batch_size": 2}
     job = L.IstdTrainingJob("l_rpcanet", "cpu", None, 1, over, "cpu", data_root)
     path = str(tmp_path / "tiny.npz")
@@ -207,9 +208,10 @@ def test_ablation_checkpoint_names():
     assert L.ablation_name("l_rpcanet", {"se": ["background", "target"]}) == \
         "l_rpcanet_ablation_se-background+target"
     assert L.ablation_name("l_rpcanet", {"se": "none"}) == "l_rpcanet_ablation_se-none"
-    assert L.resolve_checkpoint("l_rpcanet", "l_rpcanet_ablation_stages3").endswith(
+    from bench.weights import resolve
+    assert resolve("istd", "l_rpcanet", "l_rpcanet_ablation_stages3").path.endswith(
         os.path.join("checkpoints", "l_rpcanet_ablation_stages3.npz"))
-    assert L.resolve_checkpoint("l_rpcanet", "auto").endswith("l_rpcanet_sirst.npz")
+    assert resolve("istd", "l_rpcanet", "auto").path.endswith("l_rpcanet_sirst.npz")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

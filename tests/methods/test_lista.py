@@ -198,7 +198,7 @@ def test_shipped_checkpoints_fit_the_budget_and_match_the_command_that_remakes_t
 
     from bench.datasets.sparse import instance_hash
     from bench.methods.sparse.lista import CHECKPOINT_DIR, default_checkpoint, recipe_config, train_command
-    from bench.train import CHECKPOINT_MAX_BYTES, read_checkpoint_meta
+    from bench.checkpoints import CHECKPOINT_MAX_BYTES, read_checkpoint_meta
 
     instance = instance_hash(make_matrix(250, 500, 0))
     for name in LEARNED:

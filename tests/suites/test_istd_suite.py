@@ -108,7 +108,7 @@ def test_corrupt_file_fails_only_that_datasets_cells(tmp_path):
 def _untrained_checkpoint(path, method="l_rpcanet", **knobs):
     """A checkpoint of an untrained network (what the tests need: a loadable file)."""
     from bench.methods.istd import learned as L
-    from bench.train import save_checkpoint
+    from bench.checkpoints import save_checkpoint
     cfg = L.net_config(method, **knobs)
     net = L.build(cfg, seed=0)
     save_checkpoint(str(path), net.state_dict(),
