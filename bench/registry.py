@@ -140,6 +140,8 @@ class Method(Component):
     #: True: the method loads the authors' released weights with ``checkpoint=published:<name>``
     #: (:mod:`bench.weights`; ``bench weights`` says so beside each weight set it lists)
     loads_published: ClassVar[bool] = False
+    #: ``training_job`` takes ``init="published:<name>"`` (``bench train --init``: fine-tuning)
+    fine_tunes: ClassVar[bool] = False
     #: what :meth:`setup` was given (None before it is called)
     context: "MethodContext | None" = None
 

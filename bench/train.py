@@ -284,6 +284,10 @@ def add_parser(sub) -> None:
     p.add_argument("--snr", default=None, help="training SNR in dB or inf (suites with noise levels)")
     p.add_argument("--dataset", default=None, help="dataset selector to train on (default: the suite's)")
     p.add_argument("--seed", type=int, default=None, help="training seed (default: the recipe's)")
+    p.add_argument("--init", default=None, metavar="published:NAME",
+                   help="start from published weights instead of a random initialisation (fine-tuning; "
+                        "methods that support it, e.g. istd's l_rpcanet with --recipe finetune; "
+                        "`python -m bench weights` lists the names)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one recipe value, repeatable (e.g. --set steps_new=400)")
     p.add_argument("--out", default=None, help="checkpoint path (default: where the method looks for it)")
@@ -323,9 +327,18 @@ def cmd_train(args) -> int:
         raise BenchError(f"--device {args.device!r}: use cpu or cuda")
     if args.device != "cpu" and not torch.cuda.is_available():
         raise BenchError(f"--device {args.device}: torch sees no CUDA device here; train with --device cpu")
+    kwargs = {}
+    if args.init is not None:
+        if not mcls.fine_tunes:
+            from bench.errors import UnknownNameError
+            able = sorted(n for n, m in R.METHODS.items() if m.suite == args.suite and m.fine_tunes)
+            raise UnknownNameError(f"--init: {args.method} cannot start from other weights; drop --init, or "
+                                   f"fine-tune one of suite {args.suite!r}'s methods that can",
+                                   valid=able or ["(none in this suite)"], what="method")
+        kwargs["init"] = args.init
     job, default_out = mcls.training_job(recipe=args.recipe, snr=args.snr, dataset=args.dataset,
                                          seed=args.seed, overrides=overrides, device=args.device,
-                                         data_root=paths.data_root(args.data_root))
+                                         data_root=paths.data_root(args.data_root), **kwargs)
     out = args.out or default_out
     print(f"training {args.method} ({args.recipe}) -> {out} on {args.device}", file=sys.stderr)
     print(threads.line(), file=sys.stderr)

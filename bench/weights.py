@@ -415,10 +415,26 @@ def missing_reason(source: WeightsSource) -> str | None:
     weights where to download it and where to put it; for a project checkpoint the command
     that makes it. A corrupt published file is not missing: its cells run and fail naming it."""
     if os.path.exists(source.path):
-        return None
+        return _missing_init(source)
     if source.entry is not None:
         return f"{source.entry.selector}: published weights not found; {download_line(source.entry, source.path)}"
     return f"{source.method}: no checkpoint {os.path.relpath(source.path)} (make it with `{make_command(source)}`)"
+
+
+def _missing_init(source: WeightsSource) -> str | None:
+    """For a project checkpoint fine-tuned from published weights (its meta's ``init``,
+    stored as a delta from them): the line of :func:`missing_reason` when those are absent."""
+    if source.entry is not None or not source.path.endswith(".npz"):
+        return None
+    from bench.checkpoints import read_checkpoint_meta
+    try:
+        init = read_checkpoint_meta(source.path).get("init")
+    except Exception:  # noqa: BLE001 - an unreadable checkpoint is the loader's to report
+        return None
+    if not init:
+        return None
+    reason = missing_reason(resolve(source.suite, source.method, init["checkpoint"]))
+    return None if reason is None else f"{source.method}: {os.path.relpath(source.path)} is fine-tuned from {reason}"
 
 
 def weights_digest(source: WeightsSource) -> str:

@@ -244,6 +244,11 @@ RECIPES: dict[str, dict[str, Any]] = {
             "poly_power": 0.9, "eval_every": 200, "seed": 0, "val_limit": 42, "iou_over": "image"},
     "ablation": {"steps": 300, "batch_size": 8, "crop": 64, "resize": 0, "positive_fraction": 0.5, "lr": 5e-4,
                  "poly_power": 0.9, "eval_every": 300, "seed": 0, "val_limit": 10, "iou_over": "image"},
+    # fine-tuning published weights (``bench train --init published:<name>``): the cpu
+    # recipe's crops at a fifth of its learning rate, validated from step 0 on (the published
+    # state is the first candidate: the kept state is never worse on val than the start)
+    "finetune": {"steps": 1500, "batch_size": 8, "crop": 64, "resize": 0, "positive_fraction": 0.5, "lr": 2e-4,
+                 "poly_power": 0.9, "eval_every": 250, "seed": 0, "val_limit": 42, "iou_over": "image"},
     "paper": {"steps": 12800, "batch_size": 8, "crop": 256, "resize": 256, "positive_fraction": 0.0,
               "lr": 5e-4, "poly_power": 0.9, "eval_every": 32, "seed": 42, "val_limit": 0,
               "iou_over": "image"},
@@ -478,6 +483,7 @@ class _IstdLearned(Method):
     max_repeat: ClassVar[int] = 1
     #: accepts ``checkpoint=published:<name>`` (``bench weights`` lists the selector)
     loads_published: ClassVar[bool] = True
+    fine_tunes: ClassVar[bool] = True
 
     def setup(self, context) -> None:
         super().setup(context)
@@ -510,7 +516,7 @@ class _IstdLearned(Method):
             raise CheckpointError(f"checkpoint {path} has no readable network configuration ({e}); "
                                   f"retrain it (`{meta.get('how_to_reproduce') or train_command(self.name)}`)") from None
         net = UnfoldingNet(cfg)
-        reference = build(cfg, int(meta.get("seed", 0))).state_dict()
+        reference = _reference_of(self.name, meta, path)
         state, _ = load_checkpoint(path, reference=reference)
         try:
             net.load_state_dict(state)
@@ -583,10 +589,10 @@ class _IstdLearned(Method):
     @classmethod
     def training_job(cls, recipe: str = "cpu", snr=None, dataset: str | None = None, seed: int | None = None,
                      overrides: dict[str, Any] | None = None, device: str = "cpu",
-                     data_root: str | None = None):
+                     data_root: str | None = None, init: str | None = None):
         if snr is not None:
             raise BenchError("--snr does not apply to the istd suite (train on clean images)")
-        job = IstdTrainingJob(cls.name, recipe, dataset, seed, overrides or {}, device, data_root)
+        job = IstdTrainingJob(cls.name, recipe, dataset, seed, overrides or {}, device, data_root, init)
         return job, job.default_path()
 
     @classmethod
@@ -613,6 +619,24 @@ class LRpcaNet(_IstdLearned):
     parameter_specs = _parameter_specs("l_rpcanet")
     description = ("L-RPCANet (Liu, Han, Xiu): RPCANet plus a noise module, 1x1 bottlenecks and SE blocks; the "
                    "public code's configuration, 475,188 parameters; trained on SIRST")
+
+
+def _reference_of(method: str, meta: dict[str, Any], path: str) -> dict[str, torch.Tensor]:
+    """The state a checkpoint's deltas are stored against: the seeded initialisation, or for
+    a fine-tuned one (``meta["init"]``) the published weights it started from, which must be
+    under the weights root with the SHA-256 the checkpoint recorded."""
+    init = meta.get("init")
+    if not init:
+        return build(config_from_dict(meta["config"]), int(meta.get("seed", 0))).state_dict()
+    source = W.resolve("istd", method, init["checkpoint"])
+    reason = W.missing_reason(source)
+    if reason is not None:
+        raise CheckpointError(f"checkpoint {path} is stored as a delta from {init['checkpoint']}: {reason}")
+    if source.entry.sha256 != init.get("sha256"):
+        raise CheckpointError(f"checkpoint {path} was fine-tuned from {init['checkpoint']} with SHA-256 "
+                              f"{init.get('sha256')}; the manifest now names {source.entry.sha256}")
+    e = source.entry
+    return published_network(method, W.load_published(e), f"{e.selector} ({source.path})").state_dict()
 
 
 @contextlib.contextmanager
@@ -667,7 +691,8 @@ class IstdTrainingJob(TrainingJob):
     score_direction = "max"
 
     def __init__(self, method: str, recipe: str, dataset: str | None, seed: int | None,
-                 overrides: dict[str, Any], device: str = "cpu", data_root: str | None = None):
+                 overrides: dict[str, Any], device: str = "cpu", data_root: str | None = None,
+                 init: str | None = None):
         from bench import registry as R
         from bench.errors import UnknownNameError
 
@@ -689,8 +714,17 @@ class IstdTrainingJob(TrainingJob):
             cfg["seed"] = int(seed)
         _check_iou_over(cfg["iou_over"])  # at once, not at the first step
         self.method, self.device, self.overrides = method, device, dict(overrides)
-        self.net_cfg = net_config(method, overrides.get("stages"), overrides.get("se"), overrides.get("noise_carry"))
         self.seed = int(cfg["seed"])
+        # --init published:<name>: start from the authors' weights (their configuration, read
+        # from the file); the stored checkpoint is the delta from them
+        self.init, self.init_state = None, None
+        if init is not None:
+            init_net = _init_network(method, init, overrides)
+            self.init, self.init_state = str(init), init_net.state_dict()
+            self.net_cfg = init_net.cfg
+        else:
+            self.net_cfg = net_config(method, overrides.get("stages"), overrides.get("se"),
+                                      overrides.get("noise_carry"))
         self.gamma = LOSS_GAMMA[method]
         # the train and val subsets, the batches and the validation images come from the suite
         self.suite = R.SUITES.get_or_fail("istd")
@@ -700,9 +734,14 @@ class IstdTrainingJob(TrainingJob):
         self.val_task = self.suite.validation_task(self.val_data, self.seed, limit=int(cfg["val_limit"]))
         torch.manual_seed(self.seed)
         self.model = build(self.net_cfg, self.seed).to(device)
+        if self.init_state is not None:
+            self.model.load_state_dict(self.init_state)
         name_ = recipe if not overrides else recipe + "+" + ",".join(
             f"{k}={_fmt(v)}" for k, v in sorted(overrides.items()))
+        if self.init is not None:
+            name_ += f" from {self.init}"
         self.recipe = {"name": name_, "base": recipe, **cfg, "loss_gamma": self.gamma,
+                       **({"init": self.init} if self.init is not None else {}),
                        "train_split": _rel(self.train_data.source, data_root),
                        "val_split": _rel(self.val_data.source, data_root)}
 
@@ -736,16 +775,25 @@ class IstdTrainingJob(TrainingJob):
                 "val_pd": float(s["pd"]), "val_fa": float(s["fa"])}
 
     def checkpoint_meta(self):
-        return {"method": self.method, "config": config_dict(self.net_cfg), "device": self.device,
+        meta = {"method": self.method, "config": config_dict(self.net_cfg), "device": self.device,
                 "parameter_count": self.model.parameter_count(), "train_hash": self.train_data.problem_id,
                 "val_hash": self.val_data.problem_id, "dataset": self.dataset_selector,
                 "how_to_reproduce": self.command()}
+        if self.init is not None:
+            e = W.find_published(self.method, self.init)
+            meta["init"] = {"checkpoint": self.init, "file": e.path, "sha256": e.sha256, "source": e.source,
+                            "trained_on": e.trained_on}
+        return meta
 
     def reference_state(self):
+        if self.init_state is not None:
+            return {k: v.clone() for k, v in self.init_state.items()}
         return build(self.net_cfg, self.seed).state_dict()
 
     def command(self) -> str:
         cmd = train_command(self.method, self.recipe["base"], self.overrides)
+        if self.init is not None:
+            cmd += f" --init {self.init}"
         if self.dataset_selector != "sirst":
             cmd = cmd.replace("--dataset sirst", f"--dataset '{self.dataset_selector}'")
         if self.seed != RECIPES[self.recipe["base"]]["seed"]:
@@ -753,13 +801,43 @@ class IstdTrainingJob(TrainingJob):
         return cmd
 
     def default_path(self) -> str:
-        if self.dataset_selector == "sirst" and self.seed == RECIPES[self.recipe["base"]]["seed"]:
+        if self.init is not None:
+            if (self.dataset_selector == "sirst" and self.seed == RECIPES[self.recipe["base"]]["seed"]
+                    and self.recipe["base"] == "finetune" and not self.overrides):
+                return os.path.join(CHECKPOINT_DIR, finetuned_name(self.method, self.init) + ".npz")
+        elif self.dataset_selector == "sirst" and self.seed == RECIPES[self.recipe["base"]]["seed"]:
             if self.recipe["base"] == "cpu" and not self.overrides:
                 return os.path.join(CHECKPOINT_DIR, f"{self.method}_sirst.npz")
             if self.recipe["base"] == "ablation" and set(self.overrides) <= set(NET_KEYS):
                 return os.path.join(CHECKPOINT_DIR, ablation_name(self.method, self.overrides) + ".npz")
         tag = hashlib.sha256(json.dumps(self.recipe, sort_keys=True, default=str).encode()).hexdigest()[:8]
         return os.path.join(REPO_ROOT, "results", "checkpoints", "istd", f"{self.method}_{self.recipe['base']}_{tag}.npz")
+
+
+def finetuned_name(method: str, init: str) -> str:
+    """The shipped name of ``method`` fine-tuned on SIRST from ``init`` (``published:<name>``)
+    with the ``finetune`` recipe: ``<method>_sirst_from_<name>``."""
+    return f"{method}_sirst_from_{str(init)[len(W.PUBLISHED_PREFIX):]}"
+
+
+def _init_network(method: str, init: str, overrides: dict[str, Any]) -> UnfoldingNet:
+    """The published network a fine-tuning starts from (``--init published:<name>``): loaded
+    strictly through the weights layer; its configuration is the file's, so the network
+    knobs (stages, se, noise_carry) cannot be changed with it."""
+    from bench.errors import BadParameterError
+    if not W.is_published(init):
+        raise BadParameterError("bench train", "--init", init, "published weights of " + method + ", one of "
+                                + ", ".join(W.PUBLISHED_PREFIX + n for n in W.published_names(method)))
+    knobs = sorted(set(overrides) & set(NET_KEYS))
+    if knobs:
+        raise BadParameterError("bench train", "--set", ",".join(knobs), "no network knob with --init "
+                                f"{init}: the network is the published one, which those would change")
+    source = W.resolve("istd", method, init)
+    reason = W.missing_reason(source)
+    if reason is not None:
+        raise CheckpointError(reason)
+    e = source.entry
+    return published_network(method, W.load_published(e), f"{e.selector} ({source.path})", e.parameters)
 
 
 def _rel(source: str, root: str | None) -> str:

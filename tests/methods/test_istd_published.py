@@ -142,3 +142,65 @@ def test_rpcanet_published_sirst_weights_detect_targets_on_sirst_test_images(pub
     assert row["extras"]["weights"]["source"] == "published"
     m = row["metrics"]
     assert m["iou"] > 65 and m["pd"] >= 90 and m["fa"] < 50, m
+
+
+# --------------------------------------------------------------------------- fine-tuning (--init)
+def test_fine_tuning_starts_from_the_published_weights_and_stores_a_delta_from_them(published_root, data_root,
+                                                                                     tmp_path):
+    """``bench train --init published:nudt_sirst``: the job's network is the published one
+    (its configuration, its tensors), the validation at step 0 scores those weights, the
+    checkpoint is stored as a delta from them (meta ``init`` names the file and its SHA-256)
+    and the method loads it back to the trained state; moving the published file away makes
+    the suite skip the cells with the download line, and a changed SHA-256 is refused."""
+    from bench.checkpoints import read_checkpoint_meta
+    from bench.train import train
+
+    if not os.path.isdir(os.path.join(data_root, "istd", "sirst-v1")):
+        pytest.skip(f"SIRST not found under {data_root}")
+    job, default = R.METHODS["l_rpcanet"].training_job(
+        recipe="finetune", dataset="sirst", init="published:nudt_sirst", data_root=data_root,
+        overrides={"steps": 2, "eval_every": 2, "val_limit": 1, "batch_size": 2, "crop": 32})
+    published = _loaded("l_rpcanet", "nudt_sirst")._net.state_dict()
+    assert job.net_cfg == L.L_RPCANET
+    assert all(torch.equal(v, published[k]) for k, v in job.model.state_dict().items())
+    assert "--init published:nudt_sirst" in job.command() and job.recipe["init"] == "published:nudt_sirst"
+    out = str(tmp_path / "ft.npz")
+    res = train(job, out, progress=False)
+    meta = read_checkpoint_meta(out)
+    assert meta["init"]["checkpoint"] == "published:nudt_sirst"
+    assert meta["init"]["sha256"] == W.find_published("l_rpcanet", "nudt_sirst").sha256
+    assert res.steps == 2
+    m = R.METHODS["l_rpcanet"](checkpoint=out)
+    m.setup(R.MethodContext(device="cpu", seed=0))
+    trained = job.model.state_dict()
+    changed = [k for k, v in m._net.state_dict().items() if not torch.equal(v, published[k])]
+    assert changed, "the loaded checkpoint equals the published weights: the delta was lost"
+    for k, v in m._net.state_dict().items():
+        if v.is_floating_point():  # float16 deltas: within a float16 step of the trained value
+            assert torch.allclose(v, trained[k].cpu(), atol=1e-3, rtol=1e-3), k
+    # the reference is the published file: without it the cell is skipped with a download line
+    empty = tmp_path / "empty_root"
+    empty.mkdir()
+    src = W.resolve("istd", "l_rpcanet", out, weights_root=str(empty))
+    os.environ["BENCH_WEIGHTS"] = str(empty)
+    try:
+        reason = W.missing_reason(src)
+    finally:
+        os.environ["BENCH_WEIGHTS"] = published_root
+    assert reason is not None and "fine-tuned from" in reason and "nudt_sirst" in reason
+
+
+def test_fine_tuning_refusals(published_root, data_root):
+    """--init names published weights of the method, keeps their network, and only methods
+    that fine-tune accept it (the command line exits 2 otherwise, naming the problem)."""
+    from bench.cli import main
+    from bench.errors import BenchError, UnknownNameError
+
+    with pytest.raises(BenchError, match="must be published weights of l_rpcanet"):
+        L._init_network("l_rpcanet", "l_rpcanet_sirst", {})
+    with pytest.raises(UnknownNameError):
+        L._init_network("l_rpcanet", "published:no_such_set", {})
+    with pytest.raises(BenchError, match="no network knob with --init"):
+        L._init_network("l_rpcanet", "published:nudt_sirst", {"stages": 3})
+    assert main(["train", "--suite", "sparse", "--method", "lista", "--init", "published:sirst",
+                 "--no-progress"]) == 2

@@ -243,3 +243,33 @@ def test_training_batches_are_drawn_from_the_generator_only(data_root):
     assert (m1.flatten(1).sum(1) > 0).all()  # positive_fraction=1: every crop holds a target pixel
     val = SUITE.validation_task(SUITE.training_data(None, "val", data_root), 0, limit=3)
     assert val.n_samples == 3 and len(val.inputs.images) == len(val.reference) == 3
+
+
+def test_cross_dataset_rows_get_their_own_table_and_the_main_table_names_each_row_s_weights(
+        tmp_path, data_root, weights_root, monkeypatch):
+    """Published weights of another training set (``published:nudt_sirst``) on SIRST go to
+    ``istd_cross_dataset`` (with what they were trained on and the authors' figure in the
+    caption) and stay out of the main table, whose ``weights`` column says, per row, published
+    (and on what) / trained here (recipe, steps) / – (classical)."""
+    if not os.path.isdir(os.path.join(data_root, "istd", "sirst-v1")):
+        pytest.skip(f"SIRST not found under {data_root}")
+    monkeypatch.setenv("BENCH_WEIGHTS", weights_root)
+    own = _untrained_checkpoint(tmp_path / "own.npz", stages=1)
+    store = Store(str(tmp_path / "r.sqlite"))
+    methods = ["mpcm", f"l_rpcanet[checkpoint={own}]", "rpcanet[checkpoint=published:sirst]",
+               "rpcanet[checkpoint=published:nudt_sirst]"]
+    summary = run_grid(build_cells("istd", ["sirst[limit=1]"], ["clean"], methods, ["cpu"], 0), store,
+                       RunOptions(data_root=data_root, repeat=1, warmup=False), progress=False)
+    assert summary.failed == 0, summary.text()
+    paths = SUITE.report(store.frame("istd"), str(tmp_path / "out"), {})
+    assert "istd_cross_dataset.md" in {os.path.basename(p) for p in paths}
+    cross = open(tmp_path / "out" / "istd_cross_dataset.md").read()
+    assert "rpcanet[checkpoint=published:nudt_sirst]" in cross and "NUDT-SIRST" in cross
+    assert "iou 89.31" in cross  # the authors' figure on their own test set, in the caption only
+    assert "published:sirst]" not in cross
+    main = open(tmp_path / "out" / "istd_main.md").read()
+    assert "nudt_sirst" not in main.split("\n", 1)[1]  # the table, not the caption
+    lines = {ln.split("|")[1].strip(): ln for ln in main.splitlines() if ln.startswith("| ")}
+    assert lines["mpcm"].rstrip(" |").endswith("–")
+    assert "published (trained on SIRST v1" in lines["rpcanet[checkpoint=published:sirst]"]
+    assert "trained here (" in lines[f"l_rpcanet[checkpoint={own}]"]
