@@ -402,6 +402,8 @@ def make_command(source: WeightsSource) -> str:
     (``<method>_ablation_stages3``, ``<method>_ablation_se-background+target``) names the
     ``ablation`` recipe and its knob; anything else the default recipe."""
     stem = os.path.basename(source.path)[:-4] if source.path.endswith(".npz") else os.path.basename(source.path)
+    if "_sirst_from_" in stem:  # fine-tuned on SIRST from published weights (istd)
+        return train_command(source.suite, source.method, "finetune") + f" --init {PUBLISHED_PREFIX}{stem.split('_sirst_from_', 1)[1]}"
     if "_ablation_" in stem:
         knob = stem.split("_ablation_", 1)[1]
         arg = (f"stages={knob[len('stages'):]}" if knob.startswith("stages")

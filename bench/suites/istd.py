@@ -49,6 +49,11 @@ LEARNED_NOTE = ("Learned rows (rpcanet, l_rpcanet): checkpoints of the CPU-budge
                 "configuration, 475,188 parameters (the slides' 0.216M is the authors' SIRST-Aug configuration, "
                 "bottleneck 4). Rows labelled checkpoint=published:<name>: the authors' released weights, loaded "
                 "unchanged (`python -m bench weights`). ")
+#: the learned rows beside the CPU-trained networks in the default, quick and authors grids:
+#: the RPCANet authors' SIRST weights, and L-RPCANet fine-tuned here on SIRST from the authors'
+#: NUDT-SIRST weights (`bench train ... --recipe finetune --init published:nudt_sirst`; stored as
+#: a delta from that file); both skipped, with the download line, without the weights root
+PUBLISHED_ROWS = ("rpcanet[checkpoint=published:sirst]", "l_rpcanet[checkpoint=l_rpcanet_sirst_from_nudt_sirst]")
 #: the published weight sets trained on other data than SIRST (both networks have the three)
 CROSS_WEIGHTS = ("nudt_sirst", "irstd_1k", "sirst_aug")
 SHORT = {"background": "B", "target": "T", "noise": "N", "image": "D"}
@@ -182,13 +187,13 @@ class IstdSuite(Suite):
     grid = GridSpec(
         datasets=("sirst", "istd_synthetic"),
         degradations=DEGRADATIONS,
-        methods=("ipi", "mpcm", "pstnn", "rpcanet", "l_rpcanet", "rpcanet[checkpoint=published:sirst]"),
+        methods=("ipi", "mpcm", "pstnn", "rpcanet", "l_rpcanet", *PUBLISHED_ROWS),
     )
-    # the published row adds ~1.5 min of one core (6 cells; 20 SIRST images at ~1.3 s each)
+    # the two published rows add ~3 min of one core (12 cells; 20 SIRST images at ~1.3 s each)
     quick = GridSpec(
         datasets=("sirst[limit=20]", "istd_synthetic[n_images=12]"),
         degradations=("clean", "gaussian_noise[sigma=10]", "salt_pepper[density=0.01]"),
-        methods=("ipi", "mpcm", "pstnn", "rpcanet", "l_rpcanet", "rpcanet[checkpoint=published:sirst]"),
+        methods=("ipi", "mpcm", "pstnn", "rpcanet", "l_rpcanet", *PUBLISHED_ROWS),
     )
     # the scoring protocols (bench.metrics.istd.PROTOCOLS): BasicIRSTD's, and the RPCANet
     # authors' test code (`bench run --protocol rpcanet`)
@@ -241,7 +246,7 @@ class IstdSuite(Suite):
         "authors": GridSpec(
             datasets=("sirst",),
             degradations=("clean",),
-            methods=("ipi", "mpcm", "pstnn", "rpcanet", "l_rpcanet", "rpcanet[checkpoint=published:sirst]"),
+            methods=("ipi", "mpcm", "pstnn", "rpcanet", "l_rpcanet", *PUBLISHED_ROWS),
             protocols=("rpcanet",),
         ),
     }

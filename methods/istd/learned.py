@@ -244,11 +244,14 @@ RECIPES: dict[str, dict[str, Any]] = {
             "poly_power": 0.9, "eval_every": 200, "seed": 0, "val_limit": 42, "iou_over": "image"},
     "ablation": {"steps": 300, "batch_size": 8, "crop": 64, "resize": 0, "positive_fraction": 0.5, "lr": 5e-4,
                  "poly_power": 0.9, "eval_every": 300, "seed": 0, "val_limit": 10, "iou_over": "image"},
-    # fine-tuning published weights (``bench train --init published:<name>``): the cpu
-    # recipe's crops at a fifth of its learning rate, validated from step 0 on (the published
-    # state is the first candidate: the kept state is never worse on val than the start)
-    "finetune": {"steps": 1500, "batch_size": 8, "crop": 64, "resize": 0, "positive_fraction": 0.5, "lr": 2e-4,
-                 "poly_power": 0.9, "eval_every": 250, "seed": 0, "val_limit": 42, "iou_over": "image"},
+    # fine-tuning published weights (``bench train --init published:<name>``): larger crops
+    # (128, a quarter placed on a target: about the share of target pixels of whole images)
+    # at a tenth of the cpu recipe's learning rate, validated from step 0 on (the published
+    # state is the first candidate: the kept state is never worse on val than the start).
+    # The cpu recipe's 64-pixel crops, half on a target, at 2e-4 were tried first and made
+    # the NUDT-SIRST weights over-detect: val IoU 49.2 -> 28.5 (Fa 1134e-6) in 250 steps
+    "finetune": {"steps": 600, "batch_size": 4, "crop": 128, "resize": 0, "positive_fraction": 0.25, "lr": 5e-5,
+                 "poly_power": 0.9, "eval_every": 100, "seed": 0, "val_limit": 42, "iou_over": "image"},
     "paper": {"steps": 12800, "batch_size": 8, "crop": 256, "resize": 256, "positive_fraction": 0.0,
               "lr": 5e-4, "poly_power": 0.9, "eval_every": 32, "seed": 42, "val_limit": 0,
               "iou_over": "image"},

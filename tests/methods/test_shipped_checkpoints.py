@@ -76,10 +76,20 @@ def test_the_shipped_checkpoints_are_the_ones_recorded():
     assert not stale, f"records of checkpoints that are not shipped: {stale}; rerun `{WRITTEN_BY}`"
 
 
+def _fine_tuned_needs_weights(rel: str, request) -> None:
+    """A checkpoint fine-tuned from published weights is stored as a delta from them: its
+    tests need the weights root (they skip without it, with the message of the fixture)."""
+    from bench.checkpoints import read_checkpoint_meta
+    if read_checkpoint_meta(absolute(rel)).get("init"):
+        root = request.getfixturevalue("weights_root")
+        request.getfixturevalue("monkeypatch").setenv("BENCH_WEIGHTS", root)
+
+
 @pytest.mark.parametrize("rel", SHIPPED)
-def test_decoded_weights_match_the_recorded_digest(rel):
+def test_decoded_weights_match_the_recorded_digest(rel, request):
     """The method's own loader decodes the file to bit-identical weights (no data needed:
     the istd networks load in setup, the sparse task is generated)."""
+    _fine_tuned_needs_weights(rel, request)
     problems = compare_record(rel, _record(rel, None, _suite_of(rel) not in NEEDS_DATA),
                               load_expected().get(rel), parts=("file", "decoded"))
     assert not problems, "\n".join(problems)
@@ -89,6 +99,7 @@ def test_decoded_weights_match_the_recorded_digest(rel):
 def test_the_loaded_network_scores_as_recorded(rel, request):
     """Scores of the loaded network on its suite's scoring problem, within each metric's
     `bench check` tolerance; outputs finite."""
+    _fine_tuned_needs_weights(rel, request)
     root = _sirst_root(request) if _suite_of(rel) in NEEDS_DATA else None
     loaded = _loaded(rel, root, True)
     record = _record(rel, root, True)

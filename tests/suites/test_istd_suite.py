@@ -151,11 +151,13 @@ def test_missing_learned_checkpoints_are_skipped_with_the_command_that_makes_the
     cells = build_cells("istd", [TINY], ["clean"],
                         [f"l_rpcanet[checkpoint={tmp_path}/l_rpcanet_ablation_stages3.npz]",
                          f"l_rpcanet[checkpoint={tmp_path}/l_rpcanet_ablation_se-background+target.npz]",
-                         "mpcm"], ["cpu"], 0)
+                         "mpcm", f"l_rpcanet[checkpoint={tmp_path}/l_rpcanet_sirst_from_nudt_sirst.npz]"],
+                        ["cpu"], 0)
     reasons = [SUITE.skip_reason(c) for c in cells]
     assert "--recipe ablation --set stages=3" in reasons[0]
     assert "--set se=background,target" in reasons[1]
     assert reasons[2] is None
+    assert "--recipe finetune --init published:nudt_sirst" in reasons[3]
     made = _untrained_checkpoint(tmp_path / "l_rpcanet_ablation_stages3.npz", stages=3)
     assert SUITE.skip_reason(build_cells("istd", [TINY], ["clean"], [f"l_rpcanet[checkpoint={made}]"],
                                          ["cpu"], 0)[0]) is None
