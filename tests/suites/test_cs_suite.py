@@ -64,7 +64,7 @@ def test_smoke_grid_runs_stores_and_reports(tmp_path):
     cells = build_cells("cs", spec.datasets, spec.degradations, spec.methods, ["cpu"], 0)
     store = Store(str(tmp_path / "r.sqlite"))
     summary = run_grid(cells, store, RunOptions(repeat=1, warmup=False), progress=False)
-    assert summary.failed == 0 and summary.done == len(cells) == 12
+    assert summary.failed == 0 and summary.done == len(cells) == 14
     frame = store.frame("cs")
     row = frame[(frame["method_label"] == "tv_admm[n_iter=30]") & (frame["degradation"] == "measurement_noise")].iloc[0]
     ex = row["extras"]
@@ -75,7 +75,8 @@ def test_smoke_grid_runs_stores_and_reports(tmp_path):
     assert by["tv_admm[n_iter=30]"] > by["ista_net[checkpoint=None]"] + 5
     paths = SUITE.report(frame, str(tmp_path / "reports"), {})
     names = {os.path.basename(p) for p in paths}
-    assert {"cs_ratio_cs_synthetic.md", "cs_noise_cs_synthetic.md", "cs_visual_cs_synthetic.png"} <= names
-    text = open(tmp_path / "reports" / "cs_ratio_cs_synthetic.md").read()
+    stem = "cs_synthetic_n_images_2_size_64"          # the image set: the dataset selector less the ratio
+    assert {f"cs_ratio_{stem}.md", f"cs_noise_{stem}.md", f"cs_visual_{stem}.png", f"cs_per_image_{stem}_25.md"} <= names
+    text = open(tmp_path / "reports" / f"cs_ratio_{stem}.md").read()
     assert "ista_net" in text and "**" in text and "Protocol ista_net" in text and "train400" in text
     store.close()
