@@ -17,6 +17,7 @@ and Parrots (or the first two images) in the row's artifact file.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -31,7 +32,7 @@ from bench.methods.cs.ista_net import checkpoint_value
 from bench.metrics.cs import psnr, ssim
 from bench.operators import BlockCSOperator
 from bench.results import Extras
-from bench.suite import GridSpec, Problem, Suite, Task
+from bench.suite import GridSpec, Problem, Suite, Task, TrainingData
 
 RATIOS_ALL = "[1,4,10,25,30,40,50]"
 VISUAL_NAMES = ("Monarch", "Parrots")
@@ -117,7 +118,8 @@ class CsSuite(Suite):
     def skip_reason(self, cell) -> str | None:
         """A learned cell with published weights is left out where they cannot apply: a
         dataset whose matrix is not the authors' (cs_synthetic, matrix=generated, ratio 50),
-        or a file not downloaded (the line says where to get it)."""
+        or a file not downloaded (the line says where to get it); one with a checkpoint
+        trained here when the file is not there (the line gives the `bench train` command)."""
         cls = R.METHODS[cell.method]
         if cls.family != "learned":
             return None
@@ -125,6 +127,8 @@ class CsSuite(Suite):
         ckpt = checkpoint_value(cell.mparams.get("checkpoint", "published"))
         if ckpt == "none":
             return None
+        if ckpt.endswith(".npz"):        # trained here: its matrix is checked when it loads
+            return W.missing_reason(W.resolve(self.name, cls.name, ckpt))
         dparams = {**R.DATASETS[cell.dataset].parameters, **cell.dparams}
         ratio, matrix = int(dparams.get("ratio", 0)), dparams.get("matrix")
         if cell.dataset != "set11" or matrix == "generated" or ratio not in AUTHORS_RATIOS:
@@ -195,6 +199,48 @@ class CsSuite(Suite):
         if "n_iter" in cls.parameters:
             params["n_iter"] = 2 if method_name == "pnp_hqs" else 5
         return task, params
+
+    # ------------------------------------------------------------------ training data
+    #: train400's split for training here (it has none of its own): images 1-360 train, 361-400 val
+    TRAIN_SPLIT = 360
+
+    def training_data(self, dataset: str | None, split: str, data_root: str | None = None) -> TrainingData:
+        """``train400`` (the default; the only training set: ISTA-Net's own 91-image blocks
+        are not available) split by image: ``train`` = images 1-360, ``val`` = 361-400.
+        ``samples`` is the list of images (luminance / 255); Set11 is never handed out."""
+        from bench.datasets.cs import train400_images
+        from bench.errors import BenchError
+
+        if dataset not in (None, "train400"):
+            raise BenchError(f"--dataset {dataset}: the cs suite trains on train400 only (Set11 is the test set)")
+        if split not in ("train", "val"):
+            raise BenchError(f"split {split!r}: a training job reads the train and val splits only")
+        images, digest = train400_images(data_root)
+        chosen = images[:self.TRAIN_SPLIT] if split == "train" else images[self.TRAIN_SPLIT:]
+        h = hashlib.sha256(f"{digest}:{split}".encode()).hexdigest()[:16]
+        return TrainingData(dataset="train400", split=split, params={"split_at": self.TRAIN_SPLIT}, problem_id=h,
+                            samples=chosen, source=f"<data_root>/cs/train400 images {'1-360' if split == 'train' else '361-400'}")
+
+    def training_batch(self, data: TrainingData, size: int, generator: torch.Generator, **options) -> torch.Tensor:
+        """``size`` random 33x33 crops (a random image, a random position; then a random
+        flip left-right) flattened row-major: (size, 1089) float64 in [0, 1]."""
+        out = []
+        for _ in range(int(size)):
+            im = data.samples[int(torch.randint(len(data.samples), (1,), generator=generator))]
+            top = int(torch.randint(im.shape[0] - 32, (1,), generator=generator))
+            left = int(torch.randint(im.shape[1] - 32, (1,), generator=generator))
+            b = im[top:top + 33, left:left + 33]
+            if float(torch.rand((), generator=generator)) < 0.5:
+                b = b.flip(-1)
+            out.append(b.reshape(-1))
+        return torch.stack(out)
+
+    def validation_task(self, data: TrainingData, seed: int, **options) -> Task:
+        """The non-overlapping 33x33 blocks of the val images (reference, (N, 1089)); the
+        job measures them with its matrix (``seed`` is unused: the blocks are fixed)."""
+        from bench.datasets.cs import training_blocks
+        blocks = training_blocks(data.samples)
+        return Task(inputs=None, reference=blocks, n_samples=int(blocks.shape[0]), problem_id=data.problem_id)
 
     # ------------------------------------------------------------------ report
     def report(self, frame, outdir: str, options) -> list[str]:

@@ -4,6 +4,7 @@ iteration), the strict load of every published file with its parameter count, th
 of a file on another ratio's (or a generated) matrix, and (slow) the published figure."""
 from __future__ import annotations
 
+import os
 from types import SimpleNamespace
 
 import numpy as np
@@ -174,3 +175,40 @@ def test_published_ista_net_plus_reproduces_the_authors_script(published_root, d
     m.setup(R.MethodContext(device="cpu", seed=0, problem=SimpleNamespace(ratio=ratio, matrix_kind="authors")))
     got = float(np.mean([psnr(o, r) for o, r in zip(m.run(inputs), d.images)]))
     assert abs(got - figure) <= 0.05, got
+
+
+# --------------------------------------------------------------------------- training here
+def test_a_tiny_training_writes_a_checkpoint_the_method_loads_for_its_matrix_only(data_root, tmp_path):
+    """`bench train --suite cs` for ISTA-Net+: 3 Adam steps of 4 train400 blocks at 10 %
+    (the recipe's MSE + 0.01 x symmetry loss); the checkpoint loads for the authors' 10 %
+    matrix and is refused, naming both matrices, at 25 %."""
+    from bench.train import train
+    from bench.datasets.cs import authors_matrix
+
+    job, default = R.METHODS["ista_net_plus"].training_job(
+        overrides={"steps": 3, "batch_size": 4, "eval_every": 3, "ratio": 10, "val_blocks": 16}, data_root=data_root)
+    assert default.endswith("ista_net_plus_ratio10_cpu_seed0.npz")
+    init = {k: v.clone() for k, v in job.model.state_dict().items()}
+    batch = job.batch(torch.Generator().manual_seed(0))
+    assert batch.shape == (4, 1089) and 0 <= float(batch.min()) and float(batch.max()) <= 1
+    with torch.no_grad():
+        loss = job.loss(batch, job.schedule()[0])
+        out, sym = job.model(batch @ job.phi.T, job.phi, job.qinit)
+    assert float(loss) == pytest.approx(float(torch.mean((out - batch) ** 2) + 0.01 * sum(torch.mean(s ** 2) for s in sym)),
+                                        rel=1e-5)
+    path = str(tmp_path / "n.npz")
+    res = train(job, path, progress=False)
+    assert res.steps == 3 and os.path.exists(path)
+    trained = job.model.state_dict()
+    assert any(not torch.equal(trained[k], init[k]) for k in init)
+    m10, m25 = authors_matrix(10, data_root), authors_matrix(25, data_root)
+    ok = R.METHODS["ista_net_plus"](checkpoint=path)
+    ok.setup(R.MethodContext(device="cpu", seed=0, problem=SimpleNamespace(
+        ratio=10, matrix_kind="authors", matrix_digest=m10.digest, matrix_label="authors")))
+    for k, v in ok._net.state_dict().items():
+        torch.testing.assert_close(v, trained[k].float(), atol=2e-3, rtol=0)   # float16 deltas from the init
+    assert ok.row_extras()["training"]["steps"] == 3
+    bad = R.METHODS["ista_net_plus"](checkpoint=path)
+    with pytest.raises(CheckpointError, match="trained with the 10 % matrix.*at 25 %"):
+        bad.setup(R.MethodContext(device="cpu", seed=0, problem=SimpleNamespace(
+            ratio=25, matrix_kind="authors", matrix_digest=m25.digest, matrix_label="authors")))

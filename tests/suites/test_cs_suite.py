@@ -56,6 +56,9 @@ def test_published_cells_are_left_out_where_the_authors_matrices_do_not_apply():
     assert "left out at 50 %" in reasons[("set11[ratio=50]", "ista_net_plus[checkpoint=published:ratio_10]")] \
         or "generated matrix" in reasons[("set11[ratio=50]", "ista_net_plus[checkpoint=published:ratio_10]")]
     assert reasons[("cs_synthetic", "tv_admm")] is None
+    missing = build_cells("cs", ["set11[ratio=10]"], ["measurement_noise"], ["ista_net[checkpoint=nowhere/n.npz]"],
+                          ["cpu"], 0)
+    assert "python -m bench train --suite cs --method ista_net" in SUITE.skip_reason(missing[0])
     assert reasons[("cs_synthetic", "ista_net[checkpoint=None]")] is None
 
 
