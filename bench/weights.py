@@ -170,7 +170,7 @@ MANIFEST: tuple[Published, ...] = (
               sha256="f1e2ecd0f49766c93af846a89cb14ff5f4dd0c0a7f806d213a3e8ac382654c33",
               trained_on="SIRST-Aug", parameters=215_916, tensors=696, figure={"iou": 74.56},
               configuration="bottleneck 4 (the slides' \"0.216M\")", **_LRPCANET),
-    # ---------------------------------------------------------------- cs: ISTA-Net, ISTA-Net+ (CVPR 2018); no method loads them yet
+    # ---------------------------------------------------------------- cs: ISTA-Net, ISTA-Net+ (CVPR 2018); methods/cs/ista_net.py loads them
     *(Published(method="ista_net", name=f"ratio_{r}", path=f"ista_net/ratio_{r}.pkl",
                 source_path=f"model/CS_ISTA_Net_layer_9_group_1_ratio_{r}_lr_0.0001/net_params_200.pkl",
                 sha256=h, parameters=171_090, tensors=54, figure_source=_ista_figure(r, False),
