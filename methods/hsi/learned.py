@@ -119,6 +119,13 @@ def soft(x: torch.Tensor, t) -> torch.Tensor:
     return torch.relu(x - t) - torch.relu(-x - t)
 
 
+def soft_(x: torch.Tensor, t) -> torch.Tensor:
+    """:func:`soft` in place on a temporary ``x`` (fewer passes over the rows)."""
+    if isinstance(t, torch.Tensor) and not bool((t >= 0).all()):
+        return soft(x, t)
+    return x.sub_(torch.clamp(x, -t, t) if isinstance(t, torch.Tensor) else torch.clamp(x, -float(t), float(t)))
+
+
 def dct_dictionary(n: int = CUBE) -> torch.Tensor:
     """The n x n DCT of SPECS (float64): column k = cos(pi k i / n), mean removed for k > 0,
     unit norm (before the division by sqrt(max eig(D^T D)) that the networks apply)."""
@@ -208,8 +215,8 @@ class CubeNet(nn.Module):
                 s = soft(y - tucker(z, *D), self.sparse_threshold)
                 b = soft(z - tucker(z, *AD) + ya - tucker(s, *A), self.stage_threshold(k))
             else:
-                b = tucker(z, *AD).neg_().add_(z).add_(ya)
-                b = soft(b, self.stage_threshold(k))
+                b = tucker(z, *AD).sub_(z)                  # Z (A D)^T - Z
+                b = soft_(torch.sub(ya, b, out=b), self.stage_threshold(k))
             if p is not None:
                 beta = self.penalty[k]
                 l_ = tsvt(b - p / beta, self.gamma_low_rank[k] * self.threshold[k] / beta, slab)
