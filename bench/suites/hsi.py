@@ -240,6 +240,7 @@ class _View:
         self.acc = prefer_cpu(self.frame, ["dataset", "case", "method_label"])
         self.prov = provenance_line(self.frame)
         self.colour = {m: f"C{i}" for i, m in enumerate(self.methods)}
+        self.tags = _weights_tags(self.frame)
 
 
 CAPTIONS = {
@@ -266,13 +267,13 @@ def _result_table(v: _View, ds: str, mset: str, outdir: str) -> list[str]:
     cases = _case_order(list(dict.fromkeys(d["case"])))
     gauss = [c for c in cases if c.startswith("sigma=")]
     blocks = gauss + (["avg"] if len(gauss) >= 2 else []) + [c for c in cases if not c.startswith("sigma=")]
-    cols = [_col(m) for m in v.methods if m in set(d["method_label"])]
+    cols = [_col(m, v.tags) for m in v.methods if m in set(d["method_label"])]
 
     def cells(r):
         got = r["metrics"] or {}
         yield from ((f"{r['case']} {_short(n)}", got[n]) for n in names if got.get(n) is not None)
 
-    values = pivot(d, lambda r: _col(r["method_label"]), cells, cols,
+    values = pivot(d, lambda r: _col(r["method_label"], v.tags), cells, cols,
                    [f"{b} {_short(n)}" for b in blocks for n in names]).T
     if "avg" in blocks:
         for n in names:
@@ -337,7 +338,7 @@ def _psnr_figure(v: _View, outdir: str) -> list[str]:
             sig = r["case"].map(lambda c: float(c.split("=")[1]))
             order = np.argsort(sig.values)
             ax.plot(sig.values[order], r["metrics"].map(lambda x: x["psnr"]).values[order],
-                    "--" if m == "noisy" else "-", marker="o", color=v.colour[m], label=_col(m))
+                    "--" if m == "noisy" else "-", marker="o", color=v.colour[m], label=_col(m, v.tags))
         ax.set_title(ds, fontsize=9)
         ax.set_xticks(SIGMAS)
         ax.set_xlim(0, 80)
@@ -409,7 +410,7 @@ def _false_colour_figure(v: _View, outdir: str) -> list[str]:
                                                  "reference_preview")) is not None:
             panels.append(("clean", img, None))
         if panels and (img := decode_preview(r["extras"].iloc[0].get("preview"), arrays, "preview")) is not None:
-            panels.append((_col(m), img, r["metrics"].iloc[0]["psnr"]))
+            panels.append((_col(m, v.tags), img, r["metrics"].iloc[0]["psnr"]))
     if not panels:
         return []
     fig, axes = plt.subplots(2, len(panels), figsize=(2.4 * len(panels), 5.0), squeeze=False)
@@ -477,8 +478,23 @@ def _short(metric: str) -> str:
     return R.METRICS[metric].display
 
 
-def _col(m: str) -> str:
-    return "Noisy" if m == "noisy" else m
+def _col(m: str, tags: dict[str, str] | None = None) -> str:
+    """A method's column label: "Noisy", or the label with its weights' tag where a learned
+    row has one ("published, trained on ICVL", "untrained")."""
+    if m == "noisy":
+        return "Noisy"
+    tag = (tags or {}).get(m)
+    return f"{m} ({tag})" if tag else m
+
+
+def _weights_tags(frame) -> dict[str, str]:
+    """method_label -> the ``weights_tag`` its learned rows record (the newest row's)."""
+    tags: dict[str, str] = {}
+    for _, r in frame.iterrows():
+        ex = r["extras"] if isinstance(r["extras"], dict) else {}
+        if ex.get("weights_tag"):
+            tags[r["method_label"]] = ex["weights_tag"]
+    return tags
 
 
 

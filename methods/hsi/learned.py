@@ -27,9 +27,14 @@ The pipeline, per overlapping 56x56 spatial block of the cube (the authors' test
      per-frequency thresholds gamma2_k lambda_k / beta_k on each (48 x 48 x 729) slab of
      one block's codes (FFT along the 729 code axis, orthonormal; singular value soft
      thresholding of every 48x48 frequency slice; the thresholds of frequencies f and 729 - f
-     averaged so that L stays real), then P <- P - beta_k (L - B) and Z = L. The public code
-     never runs this update (its loop is ``range(m - 1)`` with m = 1): ``l_update=released``
-     skips it, Z = B, which is what the published checkpoint was trained with;
+     averaged so that L stays real), then the multiplier step and Z = L. ``l_update=slides``
+     (default): P <- P + beta_k (L - B), the scaled-ADMM step that goes with L = prox(B - P/beta)
+     for the constraint L = B. ``l_update=code``: the public code's line as written (it never
+     executes there), P <- P - beta_k (L - B): with it the offset L - B accumulates over the
+     stages and the output diverges (measured: 4.4 dB on a CAVE crop where ``slides`` gives
+     40.1 and ``released`` 38.5, docs/suite_hsi.md). The public code never runs this update
+     (its loop is ``range(m - 1)`` with m = 1): ``l_update=released`` skips it, Z = B, which
+     is what the published checkpoint was trained with;
    * STAR-Net-S (``sparse``): a sparse-noise term S with an l1 penalty, S = soft(Y - Z D^T, mu)
      with a learned 729-vector mu (init 1.0: inactive on Gaussian noise until trained), and
      the data term of the B update uses Y - S. The authors' earlier file (ops/STARNet.py
@@ -93,6 +98,7 @@ class NetConfig:
     learned_init: bool = False   # a learned initial threshold (STAR-Net's ``l``) instead of 0.001
     star: bool = False           # per-stage gamma_1, gamma_2, beta (threshold gamma_1 * lambda)
     low_rank: bool = False       # the L (t-SVT) update and multiplier P run (the slides' model)
+    dual_sign: int = 1           # P <- P + dual_sign * beta (L - B): +1 consistent with L = SVT(B - P/beta)
     sparse: bool = False         # STAR-Net-S: the sparse-noise term S with its threshold mu
     threshold_init: float = 0.02  # lambda, gamma_1, gamma_2 at initialisation (the authors' 0.02)
     beta_init: float = 0.02
@@ -103,27 +109,30 @@ class NetConfig:
 SMDS_NET = NetConfig(stages=6)
 STAR_NET = NetConfig(stages=9, learned_init=True, star=True, low_rank=True)
 STAR_NET_S = dataclasses.replace(STAR_NET, sparse=True)
-#: ``l_update``: "slides" (the L update runs; default) or "released" (the public code: it never runs)
-L_UPDATES = ("slides", "released")
+#: ``l_update``: "slides" (default: the L update runs, multiplier step P <- P + beta (L - B)),
+#: "code" (the L update runs with the public code's never-executed multiplier line as written,
+#: P <- P - beta (L - B)) or "released" (the public code's behaviour: the L update never runs)
+L_UPDATES = ("slides", "code", "released")
 
 
 def soft(x: torch.Tensor, t) -> torch.Tensor:
-    """Soft threshold relu(x - t) - relu(-x - t), t broadcast over the last axis: sign(x)
-    max(|x| - t, 0) for t >= 0, and the authors' formula (``ops/utils.py``) whatever t's sign.
-    Thresholds that are all >= 0 (every published one) take the cheaper x - clamp(x, -t, t)."""
-    if not isinstance(t, torch.Tensor):
-        t = float(t)
-        return x - torch.clamp(x, -t, t) if t >= 0 else torch.relu(x - t) - torch.relu(-x - t)
-    if bool((t >= 0).all()):
-        return x - torch.clamp(x, -t, t)
-    return torch.relu(x - t) - torch.relu(-x - t)
+    """The authors' soft threshold relu(x - t) - relu(-x - t) (``ops/utils.py``), t broadcast
+    over the last axis: sign(x) max(|x| - t, 0) where t >= 0; where a learned t is negative
+    (the published SMDS-Net files have some) it is x + clamp(x, t, -t). Computed as
+    x - sign(t) clamp(x, -|t|, |t|): two passes over x whatever t's sign."""
+    return soft_(x.clone(), t)
 
 
 def soft_(x: torch.Tensor, t) -> torch.Tensor:
-    """:func:`soft` in place on a temporary ``x`` (fewer passes over the rows)."""
-    if isinstance(t, torch.Tensor) and not bool((t >= 0).all()):
-        return soft(x, t)
-    return x.sub_(torch.clamp(x, -t, t) if isinstance(t, torch.Tensor) else torch.clamp(x, -float(t), float(t)))
+    """:func:`soft` in place on a temporary ``x``."""
+    if not isinstance(t, torch.Tensor):
+        t = float(t)
+        c = torch.clamp(x, -abs(t), abs(t))
+        return x.sub_(c) if t >= 0 else x.add_(c)
+    if bool((t >= 0).all()):
+        return x.sub_(torch.clamp(x, -t, t))
+    a = t.abs()
+    return x.addcmul_(torch.clamp(x, -a, a), -torch.sign(t))
 
 
 def dct_dictionary(n: int = CUBE) -> torch.Tensor:
@@ -196,7 +205,7 @@ class CubeNet(nn.Module):
     def initial_codes(self, y: torch.Tensor) -> torch.Tensor:
         t = self.init_threshold if self.cfg.learned_init else FIXED_INIT_THRESHOLD
         p = self.init_analysis
-        return soft(tucker(y, p, p, p), t)
+        return soft_(tucker(y, p, p, p), t)
 
     def forward(self, y: torch.Tensor, slab: int, stages: int | None = None) -> torch.Tensor:
         """Denoised mean-free cubes; ``stages`` < K stops early and returns the codes' output
@@ -220,7 +229,7 @@ class CubeNet(nn.Module):
             if p is not None:
                 beta = self.penalty[k]
                 l_ = tsvt(b - p / beta, self.gamma_low_rank[k] * self.threshold[k] / beta, slab)
-                p = p - beta * (l_ - b)
+                p = p + cfg.dual_sign * beta * (l_ - b)
                 z = l_
             else:
                 z = b
@@ -396,10 +405,10 @@ def denoise_blocks(net: CubeNet, blocks: torch.Tensor, bases: list[torch.Tensor]
 
 
 def denoise_cube(net: CubeNet, cube: torch.Tensor, block: int = BLOCK, stride: int = BLOCK_STRIDE,
-                 chunk: int = 8) -> torch.Tensor:
+                 chunk: int = 2) -> torch.Tensor:
     """The whole pipeline on one (H, W, B) cube: blocks, subspaces, cubes, stages, merge.
     ``chunk`` blocks go through the network at once (memory: about 7 MB per block and
-    tensor held)."""
+    tensor held; 2 was the fastest of 1-16 measured on one core)."""
     x = cube.to(torch.float32)
     blocks, geometry = make_blocks(x, block, stride)
     out = torch.empty_like(blocks)
@@ -446,6 +455,10 @@ def published_network(cfg: NetConfig, state: dict[str, torch.Tensor], what: str,
 
 
 # =========================================================================== methods
+#: how the tables label rows of published weights (bench.weights.MANIFEST says it at length):
+#: SMDS-Net's files were trained on ICVL; STAR-Net's repository does not name its data
+PUBLISHED_TAGS = {"smds_net": "published, trained on ICVL", "star_net": "published, training data not named"}
+
 class _HsiLearned(HsiMethod):
     """A SMDS-Net-family network; ``setup`` (not timed) builds it and loads its weights."""
 
@@ -498,6 +511,8 @@ class _HsiLearned(HsiMethod):
         if src is not None and src.entry is not None:
             from bench.checkpoints import decoded_digest
             e = src.entry
+            # the tables' label: these weights were trained on data that is not ours
+            rec["weights_tag"] = PUBLISHED_TAGS.get(e.method, "published")
             rec["training"] = {"recipe": "published", "dataset": e.trained_on, "source": e.source}
             rec["weights"] = {"source": "published", "checkpoint": src.label, "name": e.name, "file": e.path,
                               "file_sha256": W.sha256_of(src.path), "repo": e.repo, "commit": e.commit,
@@ -505,6 +520,7 @@ class _HsiLearned(HsiMethod):
                               "decoded_sha256": decoded_digest(self._net.state_dict())}
         else:
             rec["training"] = {"recipe": "untrained (initialisation)"}
+            rec["weights_tag"] = "untrained"
         return rec
 
     @classmethod
@@ -528,12 +544,13 @@ def _specs(method: str, l_update: bool = False) -> dict[str, Param]:
         "chunk": Param(int, min=1, help="blocks through the network at once (memory, not results)"),
     }
     if l_update:
-        specs["l_update"] = Param(str, choices=L_UPDATES, help="slides: the L (t-SVT) update runs; "
-                                  "released: the public code, where it never runs")
+        specs["l_update"] = Param(str, choices=L_UPDATES, help="slides: the L (t-SVT) update runs, P <- P + "
+                                  "beta (L - B); code: it runs with the public code's P <- P - beta (L - B) (diverges); "
+                                  "released: the public code's behaviour, it never runs")
     return specs
 
 
-_BLOCKS = {"block": BLOCK, "block_stride": BLOCK_STRIDE, "chunk": 8}
+_BLOCKS = {"block": BLOCK, "block_stride": BLOCK_STRIDE, "chunk": 2}
 
 
 @register_method
@@ -548,7 +565,8 @@ class SmdsNet(_HsiLearned):
 
 class _StarFamily(_HsiLearned):
     def _config(self) -> NetConfig:
-        return dataclasses.replace(self.config, low_rank=self.params["l_update"] == "slides")
+        mode = self.params["l_update"]
+        return dataclasses.replace(self.config, low_rank=mode != "released", dual_sign=-1 if mode == "code" else 1)
 
 
 @register_method

@@ -44,6 +44,17 @@ def test_tucker_is_the_kronecker_product():
     assert torch.allclose(L.tucker(x, *m), x @ L.kron3(*m).T, atol=1e-10)
 
 
+def test_soft_threshold_is_the_authors_formula_for_any_sign():
+    """relu(x - t) - relu(-x - t), also where a learned t is negative (SMDS-Net's files have such)."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 729, generator=g, dtype=torch.float64)
+    for t in (0.3 * torch.randn(729, generator=g, dtype=torch.float64), torch.full((729,), 0.2, dtype=torch.float64),
+              0.1, -0.1, 0.0):
+        ref = torch.relu(x - t) - torch.relu(-x - t)
+        assert torch.allclose(L.soft(x, t), ref, atol=1e-12)
+        assert torch.allclose(L.soft_(x.clone(), t), ref, atol=1e-12)
+
+
 def test_dct_dictionary_and_initial_dictionaries():
     d = L.dct_dictionary(9)
     assert torch.allclose(d.norm(dim=0), torch.ones(9, dtype=torch.float64))
@@ -201,6 +212,31 @@ def test_untrained_star_net_first_stage_is_the_analytic_update():
     assert np.abs(ref_l.imag).max() < 1e-10
     assert not np.allclose(ref_l.real, ref_b.numpy().reshape(2, 6, 6, 729), atol=1e-3)  # the SVT changes something
     assert np.allclose(lr.numpy().reshape(2, 6, 6, 729), ref_l.real, atol=2e-5)
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_the_second_stage_carries_the_multiplier(sign):
+    """Stage 2 of the slides' model (sign +1) and of the public code's lines (sign -1):
+    L_2 = t-SVT(B_2 - P_1 / beta_2), P_1 = sign * beta_1 (L_1 - B_1), B_2 from Z = L_1."""
+    y = _rows(seed=5)
+    net = L.CubeNet(dataclasses.replace(L.STAR_NET, dual_sign=sign))
+    with torch.no_grad():
+        for k in range(2):   # thresholds that make the SVT act
+            net.gamma_low_rank[k].fill_(0.5)
+        AD = [a @ d for a, d in zip(net.analysis, net.synthesis)]
+        ya = L.tucker(y, *net.analysis)
+        tau = [net.gamma_low_rank[k] * net.threshold[k] / net.penalty[k] for k in range(2)]
+        z0 = net.initial_codes(y)
+        b1 = L.soft(z0 - L.tucker(z0, *AD) + ya, net.stage_threshold(0))
+        l1 = L.tsvt(b1, tau[0], 36)
+        p1 = sign * net.penalty[0] * (l1 - b1)
+        assert p1.abs().max() > 1e-4
+        b2 = L.soft(l1 - L.tucker(l1, *AD) + ya, net.stage_threshold(1))
+        l2 = L.tsvt(b2 - p1 / net.penalty[1], tau[1], 36)
+        assert torch.allclose(net.codes(y, slab=36, stages=2), l2, atol=1e-5)
+        other = L.CubeNet(dataclasses.replace(L.STAR_NET, dual_sign=-sign))
+        other.load_state_dict(net.state_dict())
+        assert not torch.allclose(other.codes(y, slab=36, stages=2), l2, atol=1e-4)
 
 
 def test_star_net_s_with_a_large_sparse_threshold_is_star_net():
