@@ -476,6 +476,9 @@ class _HsiLearned(HsiMethod):
 
     def setup(self, context) -> None:
         super().setup(context)
+        if int(self.params["block_stride"]) > int(self.params["block"]):
+            raise BenchError(f"{self.name}: block_stride={self.params['block_stride']} > block={self.params['block']} "
+                             f"leaves pixels in no block; use a stride <= the block")
         ckpt = str(self.params["checkpoint"])
         cfg = self._config()
         self._source = None

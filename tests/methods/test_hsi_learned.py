@@ -307,6 +307,9 @@ def test_unknown_checkpoint_values_are_refused():
         R.METHODS["star_net"](checkpoint="published:nope")
     with pytest.raises(BenchError, match="l_update"):
         R.METHODS["smds_net"](l_update="slides")
+    m = R.METHODS["smds_net"](checkpoint="none", block=16, block_stride=20)
+    with pytest.raises(BenchError, match="block_stride"):
+        m.setup(R.MethodContext(device="cpu", seed=0))
 
 
 # --------------------------------------------------------------------------- fidelity (slow)
