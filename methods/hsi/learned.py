@@ -119,8 +119,14 @@ def soft(x: torch.Tensor, t) -> torch.Tensor:
     """The authors' soft threshold relu(x - t) - relu(-x - t) (``ops/utils.py``), t broadcast
     over the last axis: sign(x) max(|x| - t, 0) where t >= 0; where a learned t is negative
     (the published SMDS-Net files have some) it is x + clamp(x, t, -t). Computed as
-    x - sign(t) clamp(x, -|t|, |t|): two passes over x whatever t's sign."""
-    return soft_(x.clone(), t)
+    x - sign(t) clamp(x, -|t|, |t|): two passes over x whatever t's sign. Out of place
+    (differentiable); :func:`soft_` is the in-place twin for inference."""
+    if not isinstance(t, torch.Tensor):
+        t = float(t)
+        c = torch.clamp(x, -abs(t), abs(t))
+        return x - c if t >= 0 else x + c
+    a = t.abs()
+    return x - torch.sign(t) * torch.clamp(x, -a, a)
 
 
 def soft_(x: torch.Tensor, t) -> torch.Tensor:
@@ -205,7 +211,7 @@ class CubeNet(nn.Module):
     def initial_codes(self, y: torch.Tensor) -> torch.Tensor:
         t = self.init_threshold if self.cfg.learned_init else FIXED_INIT_THRESHOLD
         p = self.init_analysis
-        return soft_(tucker(y, p, p, p), t)
+        return (soft if torch.is_grad_enabled() else soft_)(tucker(y, p, p, p), t)
 
     def forward(self, y: torch.Tensor, slab: int, stages: int | None = None) -> torch.Tensor:
         """Denoised mean-free cubes; ``stages`` < K stops early and returns the codes' output
@@ -223,8 +229,10 @@ class CubeNet(nn.Module):
             if cfg.sparse:
                 s = soft(y - tucker(z, *D), self.sparse_threshold)
                 b = soft(z - tucker(z, *AD) + ya - tucker(s, *A), self.stage_threshold(k))
-            else:
-                b = tucker(z, *AD).sub_(z)                  # Z (A D)^T - Z
+            elif torch.is_grad_enabled():               # training: out of place (autograd)
+                b = soft(z - tucker(z, *AD) + ya, self.stage_threshold(k))
+            else:                                       # inference: in place, fewer passes
+                b = tucker(z, *AD).sub_(z)              # Z (A D)^T - Z
                 b = soft_(torch.sub(ya, b, out=b), self.stage_threshold(k))
             if p is not None:
                 beta = self.penalty[k]
@@ -313,13 +321,17 @@ def nlm_prefilter(blocks: np.ndarray) -> np.ndarray:
     return out
 
 
-def subspace_bases(blocks: torch.Tensor) -> list[torch.Tensor]:
+def subspace_bases(blocks: torch.Tensor, max_rank: int = 0) -> list[torch.Tensor]:
     """Per block (n, H, W, B), its E_k (B x max(k, 9)): HySime on the NLM-prefiltered block,
-    zero columns appended up to 9, float32 on the blocks' device."""
+    zero columns appended up to 9, float32 on the blocks' device. ``max_rank`` > 0 keeps at
+    most that many columns (HySime's order: lowest cost first); 0, the authors' code, keeps
+    all k, and every extra dimension beyond 9 adds a cube position per pixel."""
     arr = blocks.detach().cpu().numpy().astype(np.float32)
     bases = hysime(nlm_prefilter(arr))
     out = []
     for e in bases:
+        if max_rank > 0:
+            e = e[:, :max_rank]
         if e.shape[1] < CUBE:
             e = np.concatenate([e, np.zeros((e.shape[0], CUBE - e.shape[1]))], axis=1)
         out.append(torch.from_numpy(np.ascontiguousarray(e)).to(blocks.device, torch.float32))
@@ -405,7 +417,7 @@ def denoise_blocks(net: CubeNet, blocks: torch.Tensor, bases: list[torch.Tensor]
 
 
 def denoise_cube(net: CubeNet, cube: torch.Tensor, block: int = BLOCK, stride: int = BLOCK_STRIDE,
-                 chunk: int = 2) -> torch.Tensor:
+                 chunk: int = 2, max_rank: int = 0) -> torch.Tensor:
     """The whole pipeline on one (H, W, B) cube: blocks, subspaces, cubes, stages, merge.
     ``chunk`` blocks go through the network at once (memory: about 7 MB per block and
     tensor held; 2 was the fastest of 1-16 measured on one core)."""
@@ -415,7 +427,7 @@ def denoise_cube(net: CubeNet, cube: torch.Tensor, block: int = BLOCK, stride: i
     with torch.no_grad():
         for start in range(0, blocks.shape[0], chunk):
             part = blocks[start:start + chunk]
-            out[start:start + chunk] = denoise_blocks(net, part, subspace_bases(part))
+            out[start:start + chunk] = denoise_blocks(net, part, subspace_bases(part, max_rank))
     return merge_blocks(out, geometry, stride).to(cube.dtype)
 
 
@@ -497,7 +509,8 @@ class _HsiLearned(HsiMethod):
 
     def denoise(self, noisy, sigma, sigma_bands):
         p = self.params
-        return denoise_cube(self._net, noisy, int(p["block"]), int(p["block_stride"]), int(p["chunk"])).to(noisy.dtype)
+        return denoise_cube(self._net, noisy, int(p["block"]), int(p["block_stride"]), int(p["chunk"]),
+                            int(p["max_rank"])).to(noisy.dtype)
 
     def run(self, inputs: HsiInput):
         # one thread setting for the whole call: the cubes are batched blocks, not small cubes
@@ -545,6 +558,9 @@ def _specs(method: str, l_update: bool = False) -> dict[str, Param]:
         "block": Param(int, min=CUBE, help="edge of the spatial blocks (the authors': 56)"),
         "block_stride": Param(int, min=1, help="stride between blocks (the authors': 12)"),
         "chunk": Param(int, min=1, help="blocks through the network at once (memory, not results)"),
+        "max_rank": Param(int, min=0, help="0 (the authors'): the whole HySime subspace, cubes slide along it when "
+                                           "k > 9; > 0: at most that many dimensions (9: one cube position, the "
+                                           "budget of the default grid)"),
     }
     if l_update:
         specs["l_update"] = Param(str, choices=L_UPDATES, help="slides: the L (t-SVT) update runs, P <- P + "
@@ -553,7 +569,7 @@ def _specs(method: str, l_update: bool = False) -> dict[str, Param]:
     return specs
 
 
-_BLOCKS = {"block": BLOCK, "block_stride": BLOCK_STRIDE, "chunk": 2}
+_BLOCKS = {"block": BLOCK, "block_stride": BLOCK_STRIDE, "chunk": 2, "max_rank": 0}
 
 
 @register_method

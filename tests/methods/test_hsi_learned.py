@@ -125,6 +125,19 @@ def test_subspace_projection_is_orthonormal():
     assert torch.allclose(inside @ e @ e.T, inside, atol=1e-5)
 
 
+def test_max_rank_caps_the_subspace(data_root):
+    """max_rank keeps HySime's first columns (the default 0 keeps all: wider than 9 when k > 9,
+    as on a Pavia block at sigma 10)."""
+    cube = R.DATASETS["pavia"](size=40).load(data_root).cubes[0]
+    noisy = cube + 10 / 255 * torch.randn(cube.shape, generator=torch.Generator().manual_seed(0), dtype=cube.dtype)
+    block = noisy[None].float()
+    full = L.subspace_bases(block)[0]
+    capped = L.subspace_bases(block, max_rank=3)[0]
+    assert full.shape[1] > 9                     # this cube's subspace is wider than one cube
+    assert capped.shape[1] == 9 and int((capped.abs().sum(dim=0) > 0).sum()) == 3
+    assert torch.equal(capped[:, :3], full[:, :3])
+
+
 # --------------------------------------------------------------------------- aggregation
 @pytest.mark.parametrize("shape", [(40, 33, 5), (16, 16, 3), (96, 96, 2)])
 def test_block_aggregation_is_exact_on_a_constant_cube(shape):
@@ -237,6 +250,21 @@ def test_the_second_stage_carries_the_multiplier(sign):
         other = L.CubeNet(dataclasses.replace(L.STAR_NET, dual_sign=-sign))
         other.load_state_dict(net.state_dict())
         assert not torch.allclose(other.codes(y, slab=36, stages=2), l2, atol=1e-4)
+
+
+@pytest.mark.parametrize("cfg", [L.SMDS_NET, L.STAR_NET, L.STAR_NET_S], ids=["smds", "star", "star_s"])
+def test_the_stages_are_differentiable_and_match_inference(cfg):
+    """With gradients on (training) the stages run out of place and give what inference gives;
+    every parameter gets a gradient from ||net(Y) - X||^2."""
+    y, x = _rows(seed=6), _rows(seed=7)
+    net = L.CubeNet(cfg)
+    with torch.no_grad():
+        ref = net(y, slab=36)
+    out = net(y, slab=36)
+    assert torch.allclose(out, ref, atol=1e-5)
+    ((out - x) ** 2).sum().backward()
+    missing = [n for n, p in net.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing, missing
 
 
 def test_star_net_s_with_a_large_sparse_threshold_is_star_net():
