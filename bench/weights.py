@@ -191,7 +191,7 @@ MANIFEST: tuple[Published, ...] = (
                    (25, "1a29f3cde39ca3c5090396c743434b6ed2df74ebabc39402c7d372f467f248a8"),
                    (30, "8f3bfb58bc3cf50c988d8394afb5ae9647c6a60dfc32b9a4efe0de364eae55ba"),
                    (40, "f228ef9f9fdd89351a48bae81bcfb3cf99010870858ac2aecd5c5dc53af30fb6"))),
-    # ---------------------------------------------------------------- hsi: STAR-Net, SMDS-Net; no method loads them yet
+    # ---------------------------------------------------------------- hsi: STAR-Net, SMDS-Net (methods/hsi/learned.py)
     Published(method="star_net", name="sigma50_bandwise", path="star_net/sigma50_bandwise.ckpt",
               repo="Jason011212/STAR-Net", commit="c27a2c3", source_path="STAR-Net/trained_model/ckpt",
               sha256="8768d27e4eff7761bf2ffd1dadca877fd10fcb4e83ad535515030fd6ad18090f",

@@ -220,17 +220,36 @@ class _MatCube(Dataset):
     def load(self, data_root=None) -> HsiData:
         cube = normalise_whole(self.raw(data_root), clip_negative=self.clip_negative)
         cube = centre_crop(cube, self.params["size"])
-        return _finish([cube], [self.name], self.rgb or default_rgb(cube.shape[-1]))
+        return _finish([cube], [self.cube_name()], self.rgb or default_rgb(cube.shape[-1]))
+
+    def cube_name(self) -> str:
+        """The cube's name in rows and captions."""
+        return self.name
+
+
+#: the CAVE scenes under <data_root>/hsi/cave (256x256x31, variable NRD, uint16)
+CAVE_SCENES = {"chart_and_stuffed_toy": "hsi/cave/chart_and_stuffed_toy_256.mat",
+               "cloth": "hsi/cave/cloth_256.mat",
+               "real_and_fake_apples": "hsi/cave/real_and_fake_apples_256.mat"}
 
 
 @register_dataset
 class Cave(_MatCube):
     name = "cave"
-    description = "CAVE 'chart and stuffed toy', 256x256 crop, 31 bands 400-700 nm (variable NRD, uint16)"
-    parameters = {"size": 128}
-    relpath = "hsi/cave/chart_and_stuffed_toy_256.mat"
+    description = ("CAVE scenes, 256x256, 31 bands 400-700 nm (variable NRD, uint16): 'chart and stuffed toy' "
+                   "(default), 'cloth', 'real and fake apples'")
+    parameters = {"size": 128, "scene": "chart_and_stuffed_toy"}
+    parameter_specs = {"size": CROP_SPEC, "scene": Param(str, choices=tuple(CAVE_SCENES))}
     variable = "NRD"
     rgb = (25, 15, 5)  # 650, 550, 450 nm
+
+    @property
+    def relpath(self) -> str:  # type: ignore[override]
+        return CAVE_SCENES[str(self.params["scene"])]
+
+    def cube_name(self) -> str:
+        scene = str(self.params["scene"])
+        return self.name if scene == "chart_and_stuffed_toy" else f"{self.name}:{scene}"
 
 
 @register_dataset
@@ -249,6 +268,17 @@ class Pavia(_MatCube):
     parameters = {"size": 64}
     relpath = "hsi/abu/abu-beach-4-pavia.mat"
     variable = "data"
+    rgb = (60, 30, 10)
+
+
+@register_dataset
+class PaviaUniversity(_MatCube):
+    name = "pavia_university"
+    description = ("ROSIS Pavia University, a 50x50x103 subset (hsi_toolkit, variable paviaU_subimg, uint16; "
+                   "where in the scene is not recorded)")
+    parameters = {"size": 0}
+    relpath = "hsi/pavia_university/paviaU_sub50.mat"
+    variable = "paviaU_subimg"
     rgb = (60, 30, 10)
 
 
@@ -313,6 +343,43 @@ class Samson(_PixelMatrix):
     variable = "V"
     n_rows = n_cols = 95
     rgb = (80, 50, 20)
+
+
+#: the named split of the shipped cubes: no scene in both (a network trained on ``train`` is
+#: tested on scenes it never saw; the Pavia cubes are ROSIS, a sensor absent from ``train``)
+SPLITS = {
+    "train": (("cave", {"scene": "cloth"}), ("cave", {"scene": "real_and_fake_apples"}), ("abu", {"scene": "all"}),
+              ("jasper_ridge", {}), ("samson", {}), ("simu_indian", {})),
+    "test": (("cave", {"scene": "chart_and_stuffed_toy"}), ("pavia", {}), ("pavia_university", {})),
+}
+
+
+@register_dataset
+class HsiSplit(Dataset):
+    """The named train/test split of the shipped cubes (:data:`SPLITS`): train = CAVE cloth
+    and real_and_fake_apples, the 12 ABU scenes, Jasper Ridge, Samson and the simulated
+    Indian Pines; test = CAVE chart_and_stuffed_toy, the ROSIS Pavia scene of ABU and the
+    Pavia University subset. Every cube is centre-cropped to ``size`` (0: whole scenes; the
+    Pavia University subset is 50x50). The cubes' names (in every table caption) say which
+    scenes a row covers; a user trains on ICVL as downloaded with ``hsi_mat`` instead."""
+
+    name = "hsi_split"
+    suite = "hsi"
+    needs_data = True
+    description = ("the named split of the shipped cubes: train (CAVE cloth + apples, ABU, Jasper Ridge, Samson, "
+                   "simulated Indian Pines) or test (CAVE chart_and_stuffed_toy, Pavia, Pavia University)")
+    parameters = {"split": "test", "size": 64}
+    parameter_specs = {"split": Param(str, choices=tuple(SPLITS)), "size": CROP_SPEC}
+
+    def load(self, data_root=None) -> HsiData:
+        from bench import registry as R
+
+        cubes, names = [], []
+        for dataset, params in SPLITS[str(self.params["split"])]:
+            data = R.DATASETS[dataset](**params, size=self.params["size"]).load(data_root)
+            cubes += [c.numpy() for c in data.cubes]
+            names += [f"cave:{params['scene']}" if dataset == "cave" else n for n in data.names]
+        return _finish(cubes, names, default_rgb(cubes[0].shape[-1]))
 
 
 @register_dataset

@@ -111,7 +111,8 @@ def test_bench_weights_lists_every_set_with_its_status(weights_root, capsys):
         assert f"{e.method:14s} {e.name:17s} present  {e.path}" in out
     assert "github.com/fengyiwu98/RPCANet @ 25da080, result/ISTD/SIRST/RPCANet.pkl" in out
     assert "IoU 70.37 / F1 82.61 / Pd 95.41 / Fa 7.42" in out and "protocol rpcanet" in out
-    assert "rpcanet[checkpoint=published:sirst]" in out and "no hsi method loads it yet" in out
+    assert "rpcanet[checkpoint=published:sirst]" in out and "loads it yet" not in out  # every set has a loader
+    assert "star_net[checkpoint=published:sigma50_bandwise]" in out
     assert "ista_net_plus[checkpoint=published:ratio_10]" in out
     assert "215,916 parameters" in out and "SIRST v1 (NUAA-SIRST)" in out
     assert f"{len(EXPECTED)} published weight set(s): {len(EXPECTED)} present, 0 missing, 0 corrupt" in out
