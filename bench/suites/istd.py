@@ -42,13 +42,15 @@ ABLATION_STAGES = tuple(range(1, 8))
 ABLATION_SE = ((), ("background",), ("background", "target"), ("background", "target", "noise"))
 ABLATION_CHECKPOINTS = tuple([f"l_rpcanet_ablation_stages{k}" for k in ABLATION_STAGES]
                              + ["l_rpcanet_ablation_se-" + ("+".join(m) or "none") for m in ABLATION_SE])
-LEARNED_NOTE = ("Learned rows (rpcanet, l_rpcanet): checkpoints of the CPU-budget recipe `cpu` (64x64 crops of "
+LEARNED_NOTE = ("Learned rows: the weights column names each row's source. Rows rpcanet and l_rpcanet without a "
+                "named checkpoint: the shipped checkpoints of the CPU-budget recipe `cpu` (64x64 crops of "
                 "the SIRST train split, model selected on val), far short of the published GPU-trained figures "
                 "(RPCANet on SIRST: IoU 70.37); maps sigmoid(T), rule prob (> 0.5; under protocol rpcanet, max_norm: > 0.5 "
                 "x each map's maximum); l_rpcanet is the public code's "
                 "configuration, 475,188 parameters (the slides' 0.216M is the authors' SIRST-Aug configuration, "
                 "bottleneck 4). Rows labelled checkpoint=published:<name>: the authors' released weights, loaded "
-                "unchanged (`python -m bench weights`). ")
+                "unchanged (`python -m bench weights`); checkpoint=l_rpcanet_sirst_from_nudt_sirst: L-RPCANet "
+                "fine-tuned here on the SIRST train split from the authors' NUDT-SIRST weights (recipe finetune). ")
 #: the learned rows beside the CPU-trained networks in the default, quick and authors grids:
 #: the RPCANet authors' SIRST weights, and L-RPCANet fine-tuned here on SIRST from the authors'
 #: NUDT-SIRST weights (`bench train ... --recipe finetune --init published:nudt_sirst`; stored as
