@@ -199,6 +199,19 @@ def check_finite_tensor(output: Any, expected_shape=None) -> None:
         raise ValueError(f"output has {n_bad} non-finite value(s) (NaN/Inf): the method diverged")
 
 
+def check_finite_tensors(output: Any, references, noun: str = "sample") -> None:
+    """A tuple (or list) of tensors, one per reference, each of its reference's shape and
+    finite (:func:`check_finite_tensor` per element, the element named in the error)."""
+    if not isinstance(output, (tuple, list)) or len(output) != len(references):
+        raise ValueError(f"expected a tuple of {len(references)} {noun}(s), got {type(output).__name__}"
+                         + (f" of {len(output)}" if isinstance(output, (tuple, list)) else ""))
+    for i, (out, ref) in enumerate(zip(output, references)):
+        try:
+            check_finite_tensor(out, expected_shape=tuple(ref.shape))
+        except ValueError as e:
+            raise ValueError(f"{noun} {i}: {e}") from None
+
+
 def to_device(obj: Any, device: str) -> Any:
     if isinstance(obj, torch.Tensor):
         return obj.to(device)

@@ -32,7 +32,7 @@ from bench.methods.cs.ista_net import checkpoint_value
 from bench.metrics.cs import psnr, ssim
 from bench.operators import BlockCSOperator
 from bench.results import Extras
-from bench.suite import GridSpec, Problem, Suite, Task, TrainingData
+from bench.suite import GridSpec, Problem, Suite, Task, TrainingData, check_finite_tensors
 
 RATIOS_ALL = "[1,4,10,25,30,40,50]"
 VISUAL_NAMES = ("Monarch", "Parrots")
@@ -159,15 +159,7 @@ class CsSuite(Suite):
                     problem_id=data.instance_id, problem=problem)
 
     def validate_output(self, task: Task, output) -> None:
-        if not isinstance(output, (tuple, list)) or len(output) != len(task.reference):
-            raise ValueError(f"expected a tuple of {len(task.reference)} image(s), got {type(output).__name__}"
-                             + (f" of {len(output)}" if isinstance(output, (tuple, list)) else ""))
-        for i, (out, ref) in enumerate(zip(output, task.reference)):
-            if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(ref.shape):
-                raise ValueError(f"image {i}: output shape {tuple(getattr(out, 'shape', ()))} != {tuple(ref.shape)}")
-            if not torch.isfinite(out).all():
-                raise ValueError(f"image {i}: {int((~torch.isfinite(out)).sum())} non-finite value(s): "
-                                 f"the method diverged")
+        check_finite_tensors(output, task.reference, "image")
 
     def score(self, task: Task, output):
         p = task.problem

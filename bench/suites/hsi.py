@@ -26,7 +26,7 @@ from bench.datasets.hsi import HsiData, synthetic_cube
 from bench.datasets.hsi_noise import HsiGaussian, estimate_sigma
 from bench.metrics.hsi import HSI_METRICS, METRIC_SET_CAPTIONS, METRIC_SETS
 from bench.methods.hsi.common import HsiInput
-from bench.suite import GridSpec, Problem, Suite, Task
+from bench.suite import GridSpec, Problem, Suite, Task, check_finite_tensors
 
 SIGMAS = (10, 30, 50, 70)
 CLASSICAL = ("noisy", "bm4d", "lrtdtv", "subspace_tv")
@@ -151,14 +151,7 @@ class HsiSuite(Suite):
                     problem_id=data.instance_id, problem=problem)
 
     def validate_output(self, task: Task, output) -> None:
-        if not isinstance(output, (tuple, list)) or len(output) != len(task.reference):
-            raise ValueError(f"expected a tuple of {len(task.reference)} cube(s), got {type(output).__name__}")
-        for out, ref in zip(output, task.reference):
-            if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(ref.shape):
-                raise ValueError(f"output cube of shape {getattr(out, 'shape', None)} != {tuple(ref.shape)}")
-            if not torch.isfinite(out).all():
-                raise ValueError(f"output has {int((~torch.isfinite(out)).sum())} non-finite value(s): "
-                                 f"the method diverged")
+        check_finite_tensors(output, task.reference, "cube")
 
     def score(self, task: Task, output):
         per_cube = {m: [] for m in HSI_METRICS}
