@@ -494,18 +494,47 @@ class _HsiLearned(HsiMethod):
         ckpt = str(self.params["checkpoint"])
         cfg = self._config()
         self._source = None
+        self._meta = {}
         if ckpt.lower() == "none":
             net = CubeNet(cfg)
         else:
             source = W.resolve("hsi", self.name, ckpt)
-            if source.entry is None:
-                raise CheckpointError(f"{self.name}: checkpoint {ckpt!r}: only none or published:<name> "
-                                      f"({', '.join(W.published_names(self.name)) or 'none published'}); "
-                                      f"no checkpoint trained here yet (bench train does not cover hsi)")
             self._source = source
-            e = source.entry
-            net = published_network(cfg, W.load_published(e), f"{e.selector} ({source.path})", e.parameters)
+            if source.entry is None:          # trained here (a shipped name or a path)
+                net, self._meta = self._trained(source.path, cfg)
+            else:
+                e = source.entry
+                net = published_network(cfg, W.load_published(e), f"{e.selector} ({source.path})", e.parameters)
         self._net = net.to(context.device).eval()
+
+    def _trained(self, path: str, cfg: NetConfig) -> tuple[CubeNet, dict]:
+        """A network trained here (:mod:`bench.methods.hsi.training`): its metadata must name
+        this method and this cell's configuration (STAR-Net's ``l_update``); the weights are
+        decoded against the initialisation (deterministic: DCT dictionaries, thresholds)."""
+        from bench.checkpoints import load_checkpoint, read_checkpoint_meta
+        if not os.path.exists(path):
+            raise CheckpointError(f"{self.name}: no checkpoint at {path}; train it with "
+                                  f"`{W.train_command('hsi', self.name)} --out {path}`")
+        meta = read_checkpoint_meta(path)
+        if meta.get("method") != self.name:
+            raise CheckpointError(f"checkpoint {path} belongs to method {meta.get('method')!r}, not {self.name!r}")
+        if meta.get("config") != dataclasses.asdict(cfg):
+            raise CheckpointError(f"checkpoint {path} was trained as {meta.get('config')} (l_update="
+                                  f"{meta.get('l_update')}); this cell builds {dataclasses.asdict(cfg)}: pass the "
+                                  f"l_update it was trained with")
+        state, meta = load_checkpoint(path, reference=CubeNet(cfg).state_dict(), expect={"method": self.name})
+        net = CubeNet(cfg)
+        net.load_state_dict(state)
+        return net, meta
+
+    @classmethod
+    def training_job(cls, recipe: str = "cpu", snr=None, dataset: str | None = None, seed: int | None = None,
+                     overrides: dict[str, Any] | None = None, device: str = "cpu", data_root: str | None = None):
+        from bench.methods.hsi.training import HsiTrainingJob
+        if snr is not None:
+            raise BenchError("--snr: the hsi networks train on a sigma range (recipe keys sigma_min, sigma_max)")
+        job = HsiTrainingJob(cls.name, recipe, dataset, seed, overrides or {}, device, data_root)
+        return job, job.default_path()
 
     def denoise(self, noisy, sigma, sigma_bands):
         p = self.params
@@ -524,7 +553,19 @@ class _HsiLearned(HsiMethod):
         cfg = self._config()
         rec: dict[str, Any] = {"config": dataclasses.asdict(cfg), "checkpoint": str(self.params["checkpoint"])}
         src = self._source
-        if src is not None and src.entry is not None:
+        if src is not None and src.entry is None:     # trained here
+            m = self._meta
+            tr, r = m.get("training") or {}, m.get("recipe") or {}
+            rec["weights_tag"] = "trained here, hsi_split train"
+            rec["training"] = {"recipe": r.get("name"), "steps": tr.get("steps"), "seconds": tr.get("seconds"),
+                               "threads": tr.get("torch_threads"), "train_scenes": m.get("train_scenes"),
+                               "val_scenes": m.get("val_scenes"), "train_hash": m.get("train_hash"),
+                               "noise": r.get("noise"), "crop": r.get("crop"), "batch_size": r.get("batch_size"),
+                               "lr": r.get("lr"), "validation": m.get("validation"),
+                               "command": m.get("how_to_reproduce")}
+            rec["weights"] = {"source": "trained here", "checkpoint": src.label, "file": src.path,
+                              "file_sha256": W.sha256_of(src.path)}
+        elif src is not None and src.entry is not None:
             from bench.checkpoints import decoded_digest
             e = src.entry
             # the tables' label: these weights were trained on data that is not ours
@@ -547,12 +588,19 @@ class _HsiLearned(HsiMethod):
         return W.weights_digest(W.resolve("hsi", cls.name, ckpt))
 
 
+def _trained_name(value: Any) -> bool:
+    """A checkpoint trained here: a shipped name (letters, digits, ``_ - .``) or a ``.npz`` path."""
+    v = str(value)
+    return v.endswith(".npz") or (v != "" and all(ch.isalnum() or ch in "_-." for ch in v))
+
+
 def _specs(method: str, l_update: bool = False) -> dict[str, Param]:
     names = W.published_names(method)
     specs = {
         "checkpoint": Param(str, allow=(None,), where=lambda v, m=method: str(v).lower() == "none" or
-                            (W.is_published(v) and W.valid_published(m, v)),
-                            where_help="none or " + (", ".join(W.PUBLISHED_PREFIX + n for n in names) or "nothing else"),
+                            (W.valid_published(m, v) if W.is_published(v) else _trained_name(v)),
+                            where_help="none, " + (", ".join(W.PUBLISHED_PREFIX + n for n in names) or "")
+                            + " or a checkpoint trained here (a name under methods/hsi/checkpoints or a .npz path)",
                             help=W.checkpoint_help(method, "none: the untrained network (DCT dictionaries, "
                                                            "initial thresholds)")),
         "block": Param(int, min=CUBE, help="edge of the spatial blocks (the authors': 56)"),

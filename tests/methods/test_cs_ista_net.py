@@ -186,7 +186,8 @@ def test_a_tiny_training_writes_a_checkpoint_the_method_loads_for_its_matrix_onl
     from bench.datasets.cs import authors_matrix
 
     job, default = R.METHODS["ista_net_plus"].training_job(
-        overrides={"steps": 3, "batch_size": 4, "eval_every": 3, "ratio": 10, "val_blocks": 16}, data_root=data_root)
+        overrides={"steps": 3, "batch_size": 4, "eval_every": 3, "ratio": 10, "val_blocks": 16, "lr": 1e-4},
+        data_root=data_root)
     assert default.endswith("ista_net_plus_ratio10_cpu_seed0.npz")
     init = {k: v.clone() for k, v in job.model.state_dict().items()}
     batch = job.batch(torch.Generator().manual_seed(0))
