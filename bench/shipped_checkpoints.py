@@ -43,9 +43,13 @@ DIGEST_NOTE = ("bench.checkpoints.decoded_digest of the network's state after th
 SCORING_TASKS: dict[str, tuple[str, str]] = {
     "sparse": ("gaussian_lasso[n_test=200]", "awgn_snr[snr_db={snr}]"),
     "istd": ("sirst[max_pixels=50000,limit=4]", "clean"),
+    "hsi": ("cave[size=32]", "hsi_gaussian[sigma=50]"),
 }
+#: method parameters of the scoring cell besides the checkpoint (hsi: small blocks and one
+#: cube position per pixel keep it to seconds)
+SCORING_PARAMS: dict[str, str] = {"hsi": "block=16,block_stride=8,max_rank=9"}
 #: the suites whose scoring problem reads the data root (the others generate theirs)
-NEEDS_DATA = ("istd",)
+NEEDS_DATA = ("istd", "hsi")
 
 
 def shipped_files() -> list[str]:
@@ -96,7 +100,8 @@ class LoadedCheckpoint:
         self.task_label = f"{dataset} | {degradation}"
         # the cell `bench run` builds for the method on that problem (its task, its seeds),
         # with the checkpoint given by path: the file is read the way a cell reads it
-        (cell,) = build_cells(self.suite, [dataset], [degradation], [self.method], ["cpu"], seed=0)
+        selector = self.method + (f"[{SCORING_PARAMS[self.suite]}]" if self.suite in SCORING_PARAMS else "")
+        (cell,) = build_cells(self.suite, [dataset], [degradation], [selector], ["cpu"], seed=0)
         self.task = build_task(cell, data_root) if score or self.suite not in NEEDS_DATA else None
         task = self.task
         self.instance = mcls(**{**cell.mparams, "checkpoint": os.path.abspath(path)})

@@ -134,6 +134,8 @@ def train(job: TrainingJob, out_path: str, resume: bool = True, progress: bool =
     from tqdm import tqdm
 
     stages = job.schedule()
+    # the checkpoint's folder (a suite's first shipped checkpoint, a new --out folder)
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     resume_path = out_path + ".resume.pt"
     gen = torch.Generator().manual_seed(int(job.seed))
     pos = {"stage": 0, "step": 0, "steps": 0, "seconds": 0.0, "best": None, "since_best": 0,

@@ -39,12 +39,18 @@ CLASSICAL = ("noisy", "bm4d", "lrtdtv", "subspace_tv")
 #: one 64x64 cube take ~9 minutes (measured on Pavia) instead of ~30 s
 PUBLISHED = ("smds_net[checkpoint=published:icvl_sigma55,max_rank=9]",
              "star_net[checkpoint=published:sigma50_bandwise,l_update=released,max_rank=9]")
-METHODS = CLASSICAL + PUBLISHED
+#: the networks trained here (``bench train --suite hsi --method <m>``, the ``cpu`` recipe, on the
+#: training split: methods/hsi/training.py), shipped as methods/hsi/checkpoints/<m>_cpu.npz;
+#: the slides' STAR-Net (the L update runs) and STAR-Net-S; skipped with the command that makes
+#: the file where it is absent
+TRAINED = ("smds_net[checkpoint=smds_net_cpu,max_rank=9]", "star_net[checkpoint=star_net_cpu,max_rank=9]",
+           "star_net_s[checkpoint=star_net_s_cpu,max_rank=9]")
+METHODS = CLASSICAL + PUBLISHED + TRAINED
 #: every learned variant (``--grid learned``): the published weights with the subspace capped
 #: and as the authors run them, STAR-Net under both behaviours (the slides' model with the L
 #: update running is the method's default) and the untrained networks (initialisation: DCT
 #: dictionaries, initial thresholds), on the test split
-LEARNED = ("noisy", "bm4d", *PUBLISHED, "smds_net[checkpoint=published:icvl_sigma55]",
+LEARNED = ("noisy", "bm4d", *PUBLISHED, *TRAINED, "smds_net[checkpoint=published:icvl_sigma55]",
            "star_net[checkpoint=published:sigma50_bandwise,l_update=released]",
            "star_net[checkpoint=published:sigma50_bandwise,max_rank=9]",
            "smds_net[checkpoint=none,max_rank=9]", "star_net[checkpoint=none,max_rank=9]",

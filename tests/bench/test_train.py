@@ -234,6 +234,14 @@ def test_training_resumes_after_an_interruption(tmp_path):
     assert res.validation["val_nmse_db"] == pytest.approx(ref.validation["val_nmse_db"], abs=1e-3)
 
 
+def test_training_into_a_folder_that_does_not_exist_creates_it(tmp_path):
+    """A suite's first shipped checkpoint goes to a folder nothing made yet (the resume file
+    is written there first, within the first minute): the trainer creates it."""
+    out = tmp_path / "new" / "folder" / "alista.npz"
+    train(_job("alista"), str(out), progress=False, save_every_s=0.0)
+    assert out.exists()
+
+
 def test_cli_train_command_parses(tmp_path):
     from bench.cli import build_parser
     args = build_parser().parse_args(["train", "--suite", "sparse", "--method", "alista", "--snr", "40",

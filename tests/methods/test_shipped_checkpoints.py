@@ -54,10 +54,14 @@ def _record(rel: str, data_root: str | None, score: bool) -> dict:
     return _loaded(rel, data_root, score).record()
 
 
-def _sirst_root(request) -> str:
+#: per suite whose scoring problem reads the data root, the folder it needs
+SCORING_FOLDERS = {"istd": os.path.join("istd", "sirst-v1"), "hsi": os.path.join("hsi", "cave")}
+
+
+def _scoring_root(request, suite: str) -> str:
     root = request.getfixturevalue("data_root")  # skips without a data root
-    if not os.path.isdir(os.path.join(root, "istd", "sirst-v1")):
-        pytest.skip(f"SIRST not found under {root}")
+    if not os.path.isdir(os.path.join(root, SCORING_FOLDERS[suite])):
+        pytest.skip(f"{SCORING_FOLDERS[suite]} not found under {root}")
     return root
 
 
@@ -100,7 +104,7 @@ def test_the_loaded_network_scores_as_recorded(rel, request):
     """Scores of the loaded network on its suite's scoring problem, within each metric's
     `bench check` tolerance; outputs finite."""
     _fine_tuned_needs_weights(rel, request)
-    root = _sirst_root(request) if _suite_of(rel) in NEEDS_DATA else None
+    root = _scoring_root(request, _suite_of(rel)) if _suite_of(rel) in NEEDS_DATA else None
     loaded = _loaded(rel, root, True)
     record = _record(rel, root, True)
     assert record["scores"] and all(math.isfinite(v) for v in record["scores"].values()), record["scores"]
