@@ -18,6 +18,7 @@ and Parrots (or the first two images) in the row's artifact file.
 from __future__ import annotations
 
 import hashlib
+import os
 import math
 from dataclasses import dataclass
 
@@ -44,7 +45,9 @@ MATRIX_TEXT = ("Matrices: the authors' Phi and Qinit at 1-40 % (github jianzhang
                "orthonormalised, seed 0); " + TRAIN400_NOTE)
 #: the classical methods of the main grid, with the parameters used in the tables
 CLASSICAL = ("qinit", "block_fista", "tv_admm", "pnp_hqs")
-LEARNED = ("ista_net", "ista_net_plus")
+#: the published weights (the cell's ratio's file) and the networks trained here (the shipped
+#: file for the cell's ratio; skipped with the command that makes it where there is none)
+LEARNED = ("ista_net", "ista_net_plus", "ista_net[checkpoint=trained]", "ista_net_plus[checkpoint=trained]")
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,18 @@ class CsSuite(Suite):
             return None
         if ckpt.endswith(".npz"):        # trained here: its matrix is checked when it loads
             return W.missing_reason(W.resolve(self.name, cls.name, ckpt))
+        if ckpt == "trained":            # the shipped network trained here for the cell's ratio
+            from bench.methods.cs.ista_net import trained_file
+            ratio = int({**R.DATASETS[cell.dataset].parameters, **cell.dparams}.get("ratio", 0))
+            if cell.dataset != "set11":
+                return (f"{cls.name}[checkpoint=trained]: the networks trained here are for Set11's matrices; "
+                        f"not applicable to {cell.dataset_label()}")
+            path = trained_file(cls.name, ratio)
+            if os.path.exists(path):
+                return None
+            return (f"{cls.name}[checkpoint=trained]: no network trained here for {ratio} % "
+                    f"({os.path.relpath(path)}); make it with "
+                    f"`python -m bench train --suite cs --method {cls.name} --set ratio={ratio}`")
         dparams = {**R.DATASETS[cell.dataset].parameters, **cell.dparams}
         ratio, matrix = int(dparams.get("ratio", 0)), dparams.get("matrix")
         if cell.dataset != "set11" or matrix == "generated" or ratio not in AUTHORS_RATIOS:
@@ -316,6 +331,14 @@ def _learned_note(rows) -> str:
                                         f"with the ratio's matrix)")
         elif w.get("source") == "none":
             notes[r["method_label"]] = f"{r['method_label']}: untrained (the authors' initialisation)"
+        elif w.get("source") == "file":
+            tr = (r["extras"] or {}).get("training") or {}
+            secs = tr.get("seconds")
+            notes[r["method_label"]] = (
+                f"{r['method_label']}: trained here (recipe {tr.get('recipe')}, {tr.get('steps')} Adam steps"
+                + (f", {secs / 60:.0f} min on {tr.get('threads')} thread(s)" if secs else "")
+                + ", random 33x33 crops of train400 images 1-360, best validation PSNR on images 361-400; "
+                  "the authors trained 200 epochs of their 91-image blocks)")
     return "; ".join(notes.values()) or "none"
 
 

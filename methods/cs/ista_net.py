@@ -179,7 +179,14 @@ def published_ratio(entry: W.Published) -> int:
     return int(entry.name.split("_", 1)[1])
 
 
-CHECKPOINT_WORDS = ("published", "none")
+CHECKPOINT_WORDS = ("published", "trained", "none")
+
+
+def trained_file(method: str, ratio: int) -> str:
+    """The shipped network trained here for a ratio (``checkpoint=trained``): what
+    ``bench train --suite cs --method <m> --set ratio=<r>`` writes by default,
+    ``methods/cs/checkpoints/<m>_ratio<r>_cpu.npz``."""
+    return W.shipped_checkpoint("cs", f"{method}_ratio{int(ratio)}_cpu")
 
 
 def checkpoint_value(value: Any) -> str:
@@ -197,10 +204,13 @@ def _valid_checkpoint(method: str, value: Any) -> bool:
 def _parameter_specs(method: str) -> dict[str, Param]:
     names = ", ".join(W.PUBLISHED_PREFIX + n for n in W.published_names(method))
     return {"checkpoint": Param(str, allow=(None,), where=lambda v, m=method: _valid_checkpoint(m, v),
-                                where_help=f"published, none, a .npz path, or one of {names or 'no published:<name>'}",
+                                where_help=f"published, trained, none, a .npz path, or one of "
+                                           f"{names or 'no published:<name>'}",
                                 help="published: the authors' weights for the cell's ratio; published:ratio_<r>: one "
-                                     "file; none: untrained (the authors' initialisation from the cell's seed); a .npz "
-                                     "path: a network trained here (`bench train --suite cs`)")}
+                                     "file; trained: the shipped network trained here for the cell's ratio "
+                                     "(methods/cs/checkpoints/<method>_ratio<r>_cpu.npz); none: untrained (the "
+                                     "authors' initialisation from the cell's seed); a .npz path: a network trained "
+                                     "here (`bench train --suite cs`)")}
 
 
 class _IstaNetMethod(Method):
@@ -224,6 +234,8 @@ class _IstaNetMethod(Method):
         ckpt = checkpoint_value(self.params["checkpoint"])
         if ckpt == "none":
             return None
+        if ckpt == "trained":
+            ckpt = trained_file(self.name, int(problem.ratio))
         if ckpt.endswith(".npz"):
             return W.resolve("cs", self.name, ckpt)     # its matrix is checked when it is read (setup)
         ratio, kind = int(problem.ratio), str(problem.matrix_kind)
@@ -299,6 +311,9 @@ class _IstaNetMethod(Method):
             return ""
         if ckpt == "published":
             return files_digest([W.file_of(e) for e in W.entries(method=cls.name)])
+        if ckpt == "trained":       # the cell's ratio picks one of the shipped files
+            import glob
+            return files_digest(sorted(glob.glob(trained_file(cls.name, 0).replace("ratio0", "ratio*"))))
         return W.weights_digest(W.resolve("cs", cls.name, ckpt))
 
     # ------------------------------------------------------------------ running
@@ -444,6 +459,11 @@ class CsTrainingJob(TrainingJob):
         return cmd + (f" --seed {self.seed}" if self.seed != RECIPES[self.recipe["base"]]["seed"] else "")
 
     def default_path(self) -> str:
+        """The shipped file ``checkpoint=trained`` reads for the recipe as it stands (only the
+        ratio set); anything else goes under results/."""
         from bench import paths
+        if set(self.overrides) <= {"ratio"} and self.seed == RECIPES[self.recipe["base"]]["seed"] \
+                and self.recipe["base"] == "cpu":
+            return trained_file(self.method, self.matrix.ratio)
         return os.path.join(paths.trained_checkpoints("cs"),
                             f"{self.method}_ratio{self.matrix.ratio}_{self.recipe['base']}_seed{self.seed}.npz")
