@@ -126,23 +126,27 @@ def singular_values(D: torch.Tensor) -> torch.Tensor:
 
 def svt_top(Y: torch.Tensor, threshold: float) -> tuple[torch.Tensor, int]:
     """Singular value thresholding of one (m, n) matrix Y, m >= n, computing only the
-    singular pairs above ``threshold``: the Gram matrix Y^T Y (n x n) and, on the CPU, LAPACK's
-    ``syevr`` restricted to the eigenvalues above threshold^2 (scipy's ``subset_by_value``:
+    singular pairs above ``threshold``: the Gram matrix Y^T Y (n x n; on the CPU its upper
+    triangle by BLAS ``syrk``) and, on the CPU, LAPACK's ``syevr`` restricted to the eigenvalues above threshold^2 (scipy's ``subset_by_value``:
     the same tridiagonal reduction as a full ``syevd`` without the eigenvectors that the
     threshold discards); on other devices a full ``eigh``. The same operator as
     :func:`svt_gram` (equal to rounding; tests compare both with a full SVD). Returns (X, rank)."""
-    G = Y.T @ Y
     t2 = float(threshold) ** 2
-    if Y.device.type == "cpu":
+    if Y.device.type == "cpu" and Y.dtype in (torch.float64, torch.float32):
         import numpy as np
         import scipy.linalg
-        w, V = scipy.linalg.eigh(G.numpy(), subset_by_value=(t2, np.inf), driver="evr",
-                                 check_finite=False)
+        from scipy.linalg import blas
+        syrk = blas.dsyrk if Y.dtype == torch.float64 else blas.ssyrk
+        # the upper triangle of Y^T Y by BLAS syrk (half a matrix product's work); Y's
+        # row-major buffer read as Y^T in column-major order, so nothing is copied
+        G = syrk(1.0, Y.contiguous().numpy().T, trans=0)
+        w, V = scipy.linalg.eigh(G, lower=False, subset_by_value=(t2, np.inf), driver="evr",
+                                 check_finite=False, overwrite_a=True)
         if w.size == 0:
             return torch.zeros_like(Y), 0
         evals, V = torch.from_numpy(w).to(Y.dtype), torch.from_numpy(V).to(Y.dtype)
     else:
-        evals, V = torch.linalg.eigh(G)
+        evals, V = torch.linalg.eigh(Y.T @ Y)
         keep = evals > t2
         if not bool(keep.any()):
             return torch.zeros_like(Y), 0
