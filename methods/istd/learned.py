@@ -550,6 +550,12 @@ class _IstdLearned(Method):
         self._device = str(device)
         self._format = memory_format(bool(self.params["channels_last"]))
         self._net = self._net.to(memory_format=self._format)
+        # the convolutions' FLOPs per pixel (every convolution keeps the image's size): the
+        # runtime table's achieved GFLOP/s (bench/flops.py)
+        from bench.flops import conv_flops, conv_layers
+        probe = torch.zeros(1, 1, 16, 16, device=device)
+        self._flops_per_pixel = conv_flops(conv_layers(self._net, probe)) / 256.0
+        self._conv_flops = 0.0
 
     def run(self, inputs: IstdInput) -> TargetMaps:
         maps: list = [None] * len(inputs.images)
@@ -558,6 +564,7 @@ class _IstdLearned(Method):
             groups = [[i] for i in range(len(inputs.images))]
         else:
             groups = list(groups_by_shape(inputs.images).values())
+        self._conv_flops = self._flops_per_pixel * sum(int(im.shape[-1]) * int(im.shape[-2]) for im in inputs.images)
         with torch.no_grad(), image_batch_norm(self._net, self.params["bn"] == "image"):
             for idx in groups:
                 x = torch.stack([inputs.images[i] for i in idx]).to(torch.float32).unsqueeze(1) / 255.0
@@ -595,6 +602,10 @@ class _IstdLearned(Method):
         return rec
 
     def row_extras(self) -> dict[str, Any]:
+        return {**self._row_extras(), "conv_flops_per_run": self._conv_flops,
+                "precision": self.params["precision"], "channels_last": bool(self.params["channels_last"])}
+
+    def _row_extras(self) -> dict[str, Any]:
         m = self._meta
         if self._source.entry is not None:
             e = self._source.entry
