@@ -548,7 +548,10 @@ CAPTIONS = {
     "runtime": ("Seconds per image (clean images): median of timed repeats of the whole set / number of images; "
                 "CPU threads {threads}. authors' code: the authors' IPI (Octave 7.3, OpenBLAS, 2-core machine; "
                 "data/istd/reference) mean seconds per image on the same images; ratio = authors / ours (> 1: "
-                "this port is faster). – where not measured or no reference. {protocol}. {prov}."),
+                "this port is faster). CPU GFLOP/s (learned networks): their convolutions' FLOPs per pass / CPU time; "
+                "precision and layout are in the method's label (bf16, channels_last; fp32 by default), and the "
+                "rate against the same convolutions run alone is measured by tests/benchmarks/test_perf_istd.py. "
+                "– where not measured or no reference. {protocol}. {prov}."),
     "rules": ("The same target maps (clean images) scored under each named segmentation rule: {rules}. "
               "{protocol}. No bold: rules are not methods. {prov}."),
     "stages": ("L-RPCANet ablation over the number of stages K on {ds} ({n} test images, clean): parameters and "
@@ -670,6 +673,12 @@ def _runtime_entry(rows, method: str) -> dict:
                                     else math.nan)
     cpu = entry["CPU s/img"]
     entry["authors/ours (CPU)"] = entry["authors' code s/img"] / cpu if cpu == cpu and cpu > 0 else math.nan
+    # learned networks: the convolutions' FLOPs of one pass over the set (row extras) over the
+    # CPU time of that pass; the roof ratio is measured by tests/benchmarks/test_perf_istd.py
+    rr = rows[rows["device"] == "cpu"]
+    flops = rr["extras"].map(lambda e: (e or {}).get("conv_flops_per_run")).dropna()
+    entry["CPU GFLOP/s"] = (float(flops.iloc[0]) / float(rr["time_s"].iloc[0]) / 1e9
+                            if len(flops) and float(rr["time_s"].iloc[0]) > 0 else math.nan)
     return entry
 
 
@@ -692,7 +701,8 @@ def _runtime_table(v: _View, outdir: str) -> list[str]:
                          caption(CAPTIONS["runtime"], v.frame, protocol=protocol_text(v.clean)),
                          "tab:istd_runtime", directions={"CPU s/img": "min", "GPU s/img": "min"},
                          fmt={"CPU s/img": "{:.3f}", "GPU s/img": "{:.3f}", "authors' code s/img": "{:.2f}",
-                              "authors/ours (CPU)": "{:.1f}x"}, index_name="method (dataset)")
+                              "authors/ours (CPU)": "{:.1f}x", "CPU GFLOP/s": "{:.1f}"},
+                         index_name="method (dataset)")
     return write_table(table, outdir, "istd_runtime")
 
 

@@ -54,6 +54,7 @@ from bench import weights as W
 from bench.errors import BenchError, CheckpointError
 from bench.methods.istd.common import IstdInput, TargetMaps, groups_by_shape
 from bench.params import Param
+from bench.precision import PRECISIONS, autocast, check_precision, memory_format
 from bench.registry import Method, register_method
 from bench.train import Stage as TrainStage
 from bench.train import TrainingJob
@@ -235,15 +236,20 @@ CONFIGS = {"rpcanet": RPCANET, "l_rpcanet": L_RPCANET}
 # ``val_limit``: the first images of the val split used for model selection (0: all 84); the
 # CPU recipes validate on part of it because one pass over all 84 images at native
 # resolution costs about 3 minutes on one core.
+# ``precision`` / ``channels_last``: the forward pass in bf16 autocast and the NHWC layout
+# (bench/precision.py; the loss is computed in float32); every recipe names fp32, the default
+# layout: ``--set precision=bf16 --set channels_last=true`` where the CPU has native bf16.
 # ``iou_over``: the SoftIoU per image (``image``, the public codes', every recipe's) or over
 # the whole batch (``batch``, a named variant: target-free crops, which the paper recipe
 # never has, keep a gradient on their false blobs; see :func:`soft_iou_loss`). Tried as the
 # ``cpu`` recipe's and not kept: better validation, worse test (docs/suite_istd.md).
 RECIPES: dict[str, dict[str, Any]] = {
     "cpu": {"steps": 800, "batch_size": 8, "crop": 64, "resize": 0, "positive_fraction": 0.5, "lr": 5e-4,
-            "poly_power": 0.9, "eval_every": 200, "seed": 0, "val_limit": 42, "iou_over": "image"},
+            "poly_power": 0.9, "eval_every": 200, "seed": 0, "val_limit": 42, "iou_over": "image",
+            "precision": "fp32", "channels_last": False},
     "ablation": {"steps": 300, "batch_size": 8, "crop": 64, "resize": 0, "positive_fraction": 0.5, "lr": 5e-4,
-                 "poly_power": 0.9, "eval_every": 300, "seed": 0, "val_limit": 10, "iou_over": "image"},
+                 "poly_power": 0.9, "eval_every": 300, "seed": 0, "val_limit": 10, "iou_over": "image",
+                 "precision": "fp32", "channels_last": False},
     # fine-tuning published weights (``bench train --init published:<name>``): larger crops
     # (128, a quarter placed on a target: about the share of target pixels of whole images)
     # at a tenth of the cpu recipe's learning rate, validated from step 0 on (the published
@@ -251,15 +257,18 @@ RECIPES: dict[str, dict[str, Any]] = {
     # The cpu recipe's 64-pixel crops, half on a target, at 2e-4 were tried first and made
     # the NUDT-SIRST weights over-detect: val IoU 49.2 -> 28.5 (Fa 1134e-6) in 250 steps
     "finetune": {"steps": 600, "batch_size": 4, "crop": 128, "resize": 0, "positive_fraction": 0.25, "lr": 5e-5,
-                 "poly_power": 0.9, "eval_every": 100, "seed": 0, "val_limit": 42, "iou_over": "image"},
+                 "poly_power": 0.9, "eval_every": 100, "seed": 0, "val_limit": 42, "iou_over": "image",
+                 "precision": "fp32", "channels_last": False},
     "paper": {"steps": 12800, "batch_size": 8, "crop": 256, "resize": 256, "positive_fraction": 0.0,
               "lr": 5e-4, "poly_power": 0.9, "eval_every": 32, "seed": 42, "val_limit": 0,
-              "iou_over": "image"},
+              "iou_over": "image", "precision": "fp32", "channels_last": False},
 }
 #: recipe keys added after checkpoints were shipped, with the value those checkpoints were
 #: trained with: before the key existed its value was the only behaviour (``iou_over`` came
 #: with commit fb950a3; the shipped ``cpu`` checkpoints predate it and used the per-image loss)
-RECIPE_KEYS_ADDED: dict[str, Any] = {"iou_over": "image"}
+#: (``precision`` and ``channels_last``, bench/precision.py, came with issue 19; every earlier
+#: checkpoint was trained in fp32 in the default layout)
+RECIPE_KEYS_ADDED: dict[str, Any] = {"iou_over": "image", "precision": "fp32", "channels_last": False}
 
 
 def checkpoint_recipe(meta: dict[str, Any]) -> dict[str, Any]:
@@ -459,7 +468,11 @@ def _parameter_specs(method: str) -> dict[str, Param]:
     return {"checkpoint": Param(str, where=lambda v, m=method: W.valid_published(m, v), where_help=where_help,
                                 help=W.checkpoint_help(method, "auto: the shipped one; a name under "
                                                                "methods/istd/checkpoints; or a .npz path")),
-            "bn": Param(str, choices=BN_MODES)}
+            "bn": Param(str, choices=BN_MODES),
+            "precision": Param(str, choices=PRECISIONS,
+                               help="fp32 (default) or bf16: autocast to bfloat16 around the network, only "
+                                    "where the device computes bf16 natively (bench/precision.py)"),
+            "channels_last": Param(bool, help="network and inputs in channels_last (NHWC) memory format")}
 
 
 class _IstdLearned(Method):
@@ -478,7 +491,8 @@ class _IstdLearned(Method):
     #     statistics cost, not the published protocol (docs/suite_istd.md).
     # checkpoint: where the weights come from (:func:`bench.weights.resolve`): auto, a shipped
     #   name, a .npz path, or published:<name>, the authors' weights (bench.weights.MANIFEST)
-    parameters = {"checkpoint": "auto", "bn": "running"}
+    # precision / channels_last: bench/precision.py (fp32 and the default layout by default)
+    parameters = {"checkpoint": "auto", "bn": "running", "precision": "fp32", "channels_last": False}
     BN_MODES: ClassVar[tuple[str, ...]] = BN_MODES
     parameter_specs = _parameter_specs("")
     source_dependencies = ("bench.methods.istd.common",)
@@ -492,6 +506,7 @@ class _IstdLearned(Method):
         super().setup(context)
         if self.params["bn"] not in self.BN_MODES:
             raise BenchError(f"{self.name}: bn={self.params['bn']!r}; valid: {', '.join(self.BN_MODES)}")
+        check_precision(self.params["precision"], context.device, self.name)
         ckpt = self.params["checkpoint"]
         if ckpt is None or str(ckpt).lower() == "none":
             raise CheckpointError(f"{self.name}: an untrained network detects nothing; pass checkpoint=auto or a path")
@@ -502,6 +517,7 @@ class _IstdLearned(Method):
             state = W.load_published(e)  # its sha256 checked first: a corrupt file fails here, named
             net = published_network(self.name, state, f"{e.selector} ({source.path})", e.parameters)
             self._net = net.to(context.device).eval()
+            self._place(context.device)
             self._path, self._meta = source.path, {"method": self.name, "config": config_dict(net.cfg)}
             return
         path = source.path
@@ -527,7 +543,19 @@ class _IstdLearned(Method):
             raise CheckpointError(f"checkpoint {path} does not fit {self.name} ({str(e).splitlines()[0]}); "
                                   f"retrain it (`{meta.get('how_to_reproduce')}`)") from None
         self._net = net.to(context.device).eval()
+        self._place(context.device)
         self._path, self._meta = path, meta
+
+    def _place(self, device: str) -> None:
+        self._device = str(device)
+        self._format = memory_format(bool(self.params["channels_last"]))
+        self._net = self._net.to(memory_format=self._format)
+        # the convolutions' FLOPs per pixel (every convolution keeps the image's size): the
+        # runtime table's achieved GFLOP/s (bench/flops.py)
+        from bench.flops import conv_flops, conv_layers
+        probe = torch.zeros(1, 1, 16, 16, device=device)
+        self._flops_per_pixel = conv_flops(conv_layers(self._net, probe)) / 256.0
+        self._conv_flops = 0.0
 
     def run(self, inputs: IstdInput) -> TargetMaps:
         maps: list = [None] * len(inputs.images)
@@ -536,11 +564,14 @@ class _IstdLearned(Method):
             groups = [[i] for i in range(len(inputs.images))]
         else:
             groups = list(groups_by_shape(inputs.images).values())
+        self._conv_flops = self._flops_per_pixel * sum(int(im.shape[-1]) * int(im.shape[-2]) for im in inputs.images)
         with torch.no_grad(), image_batch_norm(self._net, self.params["bn"] == "image"):
             for idx in groups:
                 x = torch.stack([inputs.images[i] for i in idx]).to(torch.float32).unsqueeze(1) / 255.0
-                _, T = self._net(x)
-                prob = torch.sigmoid(T[:, 0])
+                x = x.contiguous(memory_format=self._format)
+                with autocast(self.params["precision"], self._device):
+                    _, T = self._net(x)
+                prob = torch.sigmoid(T[:, 0].float()).contiguous()
                 for k, i in enumerate(idx):
                     maps[i] = prob[k]
         return TargetMaps(tuple(maps), "prob")
@@ -571,6 +602,10 @@ class _IstdLearned(Method):
         return rec
 
     def row_extras(self) -> dict[str, Any]:
+        return {**self._row_extras(), "conv_flops_per_run": self._conv_flops,
+                "precision": self.params["precision"], "channels_last": bool(self.params["channels_last"])}
+
+    def _row_extras(self) -> dict[str, Any]:
         m = self._meta
         if self._source.entry is not None:
             e = self._source.entry
@@ -716,6 +751,9 @@ class IstdTrainingJob(TrainingJob):
         if seed is not None:
             cfg["seed"] = int(seed)
         _check_iou_over(cfg["iou_over"])  # at once, not at the first step
+        check_precision(str(cfg["precision"]), device, f"{method} training")
+        if not isinstance(cfg["channels_last"], bool):
+            raise BenchError(f"{method} training: channels_last={cfg['channels_last']!r}; use true or false")
         self.method, self.device, self.overrides = method, device, dict(overrides)
         self.seed = int(cfg["seed"])
         # --init published:<name>: start from the authors' weights (their configuration, read
@@ -739,6 +777,8 @@ class IstdTrainingJob(TrainingJob):
         self.model = build(self.net_cfg, self.seed).to(device)
         if self.init_state is not None:
             self.model.load_state_dict(self.init_state)
+        self.memory_format = memory_format(cfg["channels_last"])
+        self.model = self.model.to(memory_format=self.memory_format)
         name_ = recipe if not overrides else recipe + "+" + ",".join(
             f"{k}={_fmt(v)}" for k, v in sorted(overrides.items()))
         if self.init is not None:
@@ -760,18 +800,23 @@ class IstdTrainingJob(TrainingJob):
         c = self.recipe
         x, m = self.suite.training_batch(self.train_data, int(c["batch_size"]), generator, crop=int(c["crop"]),
                                          positive_fraction=float(c["positive_fraction"]), resize=int(c["resize"]))
-        return x.to(self.device), m.to(self.device)
+        return x.to(self.device).contiguous(memory_format=self.memory_format), m.to(self.device)
+
+    def forward(self, x):
+        with autocast(self.recipe["precision"], self.device):
+            D, T = self.model(x)
+        return D.float(), T.float()
 
     def loss(self, batch, stage):
         x, m = batch
-        D, T = self.model(x)
+        D, T = self.forward(x)
         return soft_iou_loss(T, m, over=self.recipe["iou_over"]) + self.gamma * torch.mean((D - x) ** 2)
 
     def validate(self, stage):
         from bench.metrics.istd import score_masks
         preds = []
         for img in self.val_task.inputs.images:
-            _, T = self.model((img / 255.0)[None, None].to(self.device))
+            _, T = self.forward((img / 255.0)[None, None].to(self.device).contiguous(memory_format=self.memory_format))
             preds.append((T[0, 0] > 0).cpu())
         s = score_masks(preds, list(self.val_task.reference))
         return {"val_iou": float(s["iou"]), "val_niou": float(s["niou"]), "val_f1": float(s["f1"]),

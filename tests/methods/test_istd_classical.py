@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from bench.errors import BadParameterError
 from bench.methods.istd.classical import (Ipi, Mpcm, Pstnn, apg_rpca, structure_tensor_prior,
-                                          svt_gram)
+                                          svt_gram, svt_top)
 from bench.methods.istd.common import (IstdInput, covering_positions, extract_patches, reassemble,
                                        sliding_positions)
 
@@ -70,6 +71,43 @@ def test_svt_gram_matches_svd():
     ref = U @ torch.diag((s - 9.0).clamp(min=0)) @ Vh
     torch.testing.assert_close(X[0], ref, rtol=1e-9, atol=1e-9)
     assert int(rank) == int((s > 9.0).sum())
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_svt_top_matches_full_svd(dtype):
+    """The partial SVT (only the pairs above the threshold, LAPACK syevr) against a full SVD:
+    a matrix with a decaying spectrum, thresholds that keep several, one, and no values."""
+    g = torch.Generator().manual_seed(3)
+    U, _ = torch.linalg.qr(torch.randn(300, 40, generator=g, dtype=torch.float64))
+    V, _ = torch.linalg.qr(torch.randn(40, 40, generator=g, dtype=torch.float64))
+    s = 100.0 * 0.8 ** torch.arange(40, dtype=torch.float64)
+    Y = (U * s) @ V.T
+    for thr in (5.0, 90.0, 150.0):
+        X, rank = svt_top(Y.to(dtype), thr)
+        ref = (U * (s - thr).clamp(min=0)) @ V.T
+        assert rank == int((s > thr).sum())
+        tol = 1e-9 if dtype == torch.float64 else 1e-4
+        assert float(torch.linalg.norm(X.double() - ref)) <= tol * max(float(torch.linalg.norm(ref)), 1.0)
+        assert X.dtype == dtype
+    # and it is the same operator as the full Gram route it replaced
+    X_full, rank_full, _ = svt_gram(Y[None], 5.0)
+    X, rank = svt_top(Y, 5.0)
+    torch.testing.assert_close(X, X_full[0], rtol=1e-9, atol=1e-9)
+    assert rank == int(rank_full)
+
+
+def test_ipi_precision_parameter():
+    bg, target, mask = low_rank_scene()
+    img = (bg + target).clamp(0, 255)
+    m64 = Ipi().run(IstdInput((img,))).maps[0]
+    m32 = Ipi(precision="fp32").run(IstdInput((img,))).maps[0]
+    assert m32.dtype == torch.float32
+    # fp32 iterates: the same detection, the map within float32 rounding of the fp64 one
+    rel = float(torch.linalg.norm(m32 - m64) / torch.linalg.norm(m64))
+    assert rel < 1e-2
+    assert bool((m32[mask] > 0.5 * m32.max()).all())
+    with pytest.raises(BadParameterError, match="precision"):
+        Ipi(precision="bf16")
 
 
 def test_apg_recovers_low_rank_plus_sparse():
