@@ -371,3 +371,19 @@ def test_ports_reproduce_the_authors_code_on_the_cave_crop(published_root, data_
     assert abs(M.starnet_psnr(out, gt) - psnr) <= 0.1
     assert abs(M.ssim(out, gt) - ssim) <= 0.005
     assert abs(M.starnet_sam(out, gt) - sam) <= 0.005
+
+
+def test_star_net_penalty_is_used_as_a_positive_value():
+    """beta enters the L update as max(|beta|, BETA_FLOOR): a sign flip changes nothing and a
+    zero beta gives a finite output (free, beta went negative in training here)."""
+    g = torch.Generator().manual_seed(0)
+    rows = torch.randn(2 * 16, 729, generator=g) * 0.1
+    net = L.CubeNet(L.STAR_NET)
+    with torch.no_grad():
+        ref = net(rows, slab=16)
+        for p in net.penalty:
+            p.neg_()
+        assert torch.allclose(net(rows, slab=16), ref, atol=1e-6)
+        for p in net.penalty:
+            p.zero_()
+        assert torch.isfinite(net(rows, slab=16)).all()
