@@ -44,12 +44,17 @@ SCORING_TASKS: dict[str, tuple[str, str]] = {
     "sparse": ("gaussian_lasso[n_test=200]", "awgn_snr[snr_db={snr}]"),
     "istd": ("sirst[max_pixels=50000,limit=4]", "clean"),
     "hsi": ("cave[size=32]", "hsi_gaussian[sigma=50]"),
+    # ``{ratio}``: the ratio whose matrix the checkpoint was trained with
+    "cs": ("set11[ratio={ratio},names=Monarch]", "measurement_noise"),
 }
 #: method parameters of the scoring cell besides the checkpoint (hsi: small blocks and one
 #: cube position per pixel keep it to seconds)
 SCORING_PARAMS: dict[str, str] = {"hsi": "block=16,block_stride=8,max_rank=9"}
 #: the suites whose scoring problem reads the data root (the others generate theirs)
-NEEDS_DATA = ("istd", "hsi")
+NEEDS_DATA = ("istd", "hsi", "cs")
+#: the suites whose networks cannot even be decoded without that task (cs: a checkpoint is
+#: checked against the cell's sampling matrix, read from the data root)
+DECODE_NEEDS_DATA = ("cs",)
 
 
 def shipped_files() -> list[str]:
@@ -97,12 +102,15 @@ class LoadedCheckpoint:
         snr = self.meta.get("snr_db")  # the sparse checkpoints' training SNR (inf: noiseless)
         if snr is not None:
             degradation = degradation.format(snr="inf" if math.isinf(float(snr)) else f"{float(snr):g}")
+        if "{ratio}" in dataset:   # cs: the matrix the checkpoint was trained with
+            dataset = dataset.format(ratio=int(self.meta["ratio"]))
         self.task_label = f"{dataset} | {degradation}"
         # the cell `bench run` builds for the method on that problem (its task, its seeds),
         # with the checkpoint given by path: the file is read the way a cell reads it
         selector = self.method + (f"[{SCORING_PARAMS[self.suite]}]" if self.suite in SCORING_PARAMS else "")
         (cell,) = build_cells(self.suite, [dataset], [degradation], [selector], ["cpu"], seed=0)
-        self.task = build_task(cell, data_root) if score or self.suite not in NEEDS_DATA else None
+        self.task = (build_task(cell, data_root)
+                     if score or self.suite not in NEEDS_DATA or self.suite in DECODE_NEEDS_DATA else None)
         task = self.task
         self.instance = mcls(**{**cell.mparams, "checkpoint": os.path.abspath(path)})
         self.instance.setup(method_context(task, cell.method_seed(), data_root))

@@ -22,9 +22,9 @@ import torch
 
 from bench import registry as R
 from bench.checkpoints import decoded_digest
-from bench.shipped_checkpoints import (EXPECTED_PATH, NEEDS_DATA, SCORING_TASKS, WRITTEN_BY, LoadedCheckpoint,
-                                       absolute, compare_record, load_expected, method_context,
-                                       shipped_files)
+from bench.shipped_checkpoints import (DECODE_NEEDS_DATA, EXPECTED_PATH, NEEDS_DATA, SCORING_TASKS, WRITTEN_BY,
+                                       LoadedCheckpoint, absolute, compare_record, load_expected,
+                                       method_context, shipped_files)
 
 R.load_all()
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -55,7 +55,8 @@ def _record(rel: str, data_root: str | None, score: bool) -> dict:
 
 
 #: per suite whose scoring problem reads the data root, the folder it needs
-SCORING_FOLDERS = {"istd": os.path.join("istd", "sirst-v1"), "hsi": os.path.join("hsi", "cave")}
+SCORING_FOLDERS = {"istd": os.path.join("istd", "sirst-v1"), "hsi": os.path.join("hsi", "cave"),
+                   "cs": os.path.join("cs", "Set11")}
 
 
 def _scoring_root(request, suite: str) -> str:
@@ -94,8 +95,12 @@ def test_decoded_weights_match_the_recorded_digest(rel, request):
     """The method's own loader decodes the file to bit-identical weights (no data needed:
     the istd networks load in setup, the sparse task is generated)."""
     _fine_tuned_needs_weights(rel, request)
-    problems = compare_record(rel, _record(rel, None, _suite_of(rel) not in NEEDS_DATA),
-                              load_expected().get(rel), parts=("file", "decoded"))
+    suite = _suite_of(rel)
+    if suite in DECODE_NEEDS_DATA:      # cs: decoded for the cell's sampling matrix (data root)
+        record = _record(rel, _scoring_root(request, suite), True)
+    else:
+        record = _record(rel, None, suite not in NEEDS_DATA)
+    problems = compare_record(rel, record, load_expected().get(rel), parts=("file", "decoded"))
     assert not problems, "\n".join(problems)
 
 
