@@ -53,7 +53,8 @@ def test_block_matching_puts_the_key_patch_first_and_sorts_by_distance():
     ps, sw, step, n = 5, 6, 4, 30
     keys, matches = block_matching(img, ps, sw, step, n)
     tr, tc = 20 - ps + 1, 23 - ps + 1
-    assert keys.tolist() == [r * tc + c for r in key_positions(tr, step).tolist() for c in key_positions(tc, step).tolist()]
+    grid_r, grid_c = key_positions(tr, step).tolist(), key_positions(tc, step).tolist()
+    assert keys.tolist() == [r * tc + c for r in grid_r for c in grid_c]
     assert matches.shape == (len(keys), n)
     assert torch.equal(matches[:, 0], keys)
     patches = torch.nn.functional.unfold(img[None, None], ps)[0].T
@@ -172,3 +173,14 @@ def test_cuda_agrees_with_cpu():
     gpu = R.METHODS["ngmeet"]().run(task_gpu.inputs)[0]
     assert gpu.device.type == "cuda"
     assert abs(suite.score(task, (gpu.cpu(),))[0]["psnr"] - suite.score(task, (cpu,))[0]["psnr"]) < 0.05
+
+
+def test_the_suite_runs_ngmeet_and_its_report_puts_it_after_lrtdtv():
+    from bench.suites.hsi import CLASSICAL, METHODS, _classical_first_as_listed
+
+    assert "ngmeet" in METHODS and CLASSICAL.index("ngmeet") == CLASSICAL.index("lrtdtv") + 1
+    suite = R.SUITES["hsi"]
+    assert "ngmeet" in suite.grid.methods and "ngmeet" in suite.quick.methods and "ngmeet" in suite.smoke.methods
+    registered = ["noisy", "bm4d", "lrtdtv", "subspace_tv", "ngmeet[k0=3]", "ngmeet", "smds_net[max_rank=9]"]
+    assert _classical_first_as_listed(registered) == ["noisy", "bm4d", "lrtdtv", "ngmeet[k0=3]", "ngmeet",
+                                                      "subspace_tv", "smds_net[max_rank=9]"]
