@@ -253,7 +253,7 @@ CAPTIONS = {
               "(QRNN3D). Methods get the true sigma in the Gaussian cases and a MAD wavelet estimate otherwise. "
               "{metric_set}. {prov}."),
     "runtime": ("Seconds per cube (time of the method only, whole cell divided by its cubes), median over the noise "
-                "cases; BM4D, LRTDTV and the learned networks: one timed run without warm-up (minutes-long), others: median of timed "
+                "cases; BM4D, LRTDTV, NGMeet and the learned networks: one timed run without warm-up (minutes-long), others: median of timed "
                 "repeats after a warm-up; - where not measured (BM4D has no GPU path). Threads per worker: "
                 "{threads}; torch methods run CPU cubes under 2^20 voxels on one thread and BM4D uses one thread "
                 "(deterministic output). {prov}."),
