@@ -51,7 +51,7 @@ METHODS = CLASSICAL + PUBLISHED + TRAINED
 #: and as the authors run them, STAR-Net under both behaviours (the slides' model with the L
 #: update running is the method's default) and the untrained networks (initialisation: DCT
 #: dictionaries, initial thresholds), on the test split
-LEARNED = ("noisy", "bm4d", *PUBLISHED, *TRAINED, "smds_net[checkpoint=published:icvl_sigma55]",
+LEARNED = ("noisy", "bm4d", "ngmeet", *PUBLISHED, *TRAINED, "smds_net[checkpoint=published:icvl_sigma55]",
            "star_net[checkpoint=published:sigma50_bandwise,l_update=released]",
            "star_net[checkpoint=published:sigma50_bandwise,max_rank=9]",
            "smds_net[checkpoint=none,max_rank=9]", "star_net[checkpoint=none,max_rank=9]",
