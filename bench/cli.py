@@ -63,7 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="degradation selector, repeatable, e.g. 'awgn_snr[snr_db=40]'")
     p.add_argument("--device", default="cpu", help="comma-separated devices: cpu, cuda or cpu,cuda (default cpu)")
     p.add_argument("--repeat", type=int, default=None, help="timed repeats after the warm-up; the median is kept (default 3, 1 with --quick)")
-    p.add_argument("--jobs", type=int, default=1, help="parallel worker processes (threads are split between them)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="parallel worker processes (threads are split between them); with --executor dask the "
+                        "LocalCluster's workers")
+    p.add_argument("--executor", choices=["local", "dask"], default="local",
+                   help="where the cells run: local (this process, or a pool of --jobs processes; default) or "
+                        "dask (tasks on dask.distributed: a LocalCluster of --jobs workers, or the cluster at "
+                        "--scheduler; only this process writes the store; needs the `dist` extra)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="with --executor dask: an existing Dask scheduler, e.g. tcp://HOST:8786 (workers started "
+                        "with `dask worker` or dask-jobqueue; they must see the same --data-root/--weights-root "
+                        "paths); default: a LocalCluster on this machine")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="torch threads per worker, N >= 1 (default: the cores that other work leaves free, "
                         "by the load average, divided by --jobs, at least 1; torch's own default, every core in "
@@ -220,12 +230,25 @@ def cmd_run(args) -> int:
     if repeat < 1 or args.jobs < 1:
         print("error: --repeat and --jobs must be at least 1", file=sys.stderr)
         return 2
+    if args.scheduler and args.executor != "dask":
+        print("error: --scheduler needs --executor dask", file=sys.stderr)
+        return 2
+    if args.executor == "dask":
+        from bench.dask_executor import require_distributed
+        require_distributed()
     store = Store(args.results)
     threads = choose_threads(args.jobs, args.threads)
     print(f"suite {args.suite}: {len(cells)} cell(s); store {args.results}; data root {data_root}", file=sys.stderr)
-    print(threads.line(), file=sys.stderr)
-    summary = run_grid(cells, store, RunOptions(data_root=data_root, repeat=repeat, threads=threads.threads),
-                       jobs=args.jobs, progress=not args.no_progress)
+    per_cell = threads.threads
+    if args.scheduler and args.threads is None:
+        # this machine's load says nothing about the cluster's: each worker takes its own share
+        per_cell = None
+        print("threads: each worker's cores divided by its threads (--threads N to override)", file=sys.stderr)
+    else:
+        print(threads.line(), file=sys.stderr)
+    summary = run_grid(cells, store, RunOptions(data_root=data_root, repeat=repeat, threads=per_cell),
+                       jobs=args.jobs, progress=not args.no_progress, executor=args.executor,
+                       scheduler=args.scheduler)
     summary.skipped = len(unsupported)
     print(summary.text())
     if summary.interrupted:
