@@ -326,7 +326,9 @@ def run_grid(cells: list[Cell], store: Store, opts: RunOptions, jobs: int = 1,
         if executor == "dask":
             from bench.dask_executor import run_on_dask
             if todo:
-                threads = opts.threads if opts.threads is not None else choose_threads(jobs).threads
+                # an existing cluster's workers choose their own share (None); a LocalCluster
+                # shares this machine's free cores as the process pool does
+                threads = opts.threads if (opts.threads is not None or scheduler) else choose_threads(jobs).threads
                 run_on_dask(todo, store, opts, jobs, threads, scheduler, account, bar)
         elif jobs <= 1 or len(todo) <= 1:
             if opts.threads is not None:
