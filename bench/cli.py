@@ -1,4 +1,4 @@
-"""Command line: ``python -m bench {list,weights,run,report,check}``.
+"""Command line: ``python -m bench {list,weights,data,run,report,export,check}``.
 
 Exit status: 0 success; 1 a cell failed, a check moved, a fatal data/checkpoint error, or
 (``weights``) a published weights file is corrupt; 2 bad input (unknown name, malformed
@@ -18,7 +18,7 @@ from bench.paths import DEFAULT_REPORTS, DEFAULT_RESULTS, default_data_root  # n
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", default=None,
                    help="folder with the real data sets (default: $BENCH_DATA, else "
-                        "~/.cache/imaging-bench/data); CI uses ../shared/data")
+                        "~/.cache/imaging-bench/data); `data list` shows what is there, `data fetch` gets it")
     p.add_argument("--results", default=DEFAULT_RESULTS,
                    help=f"path of the SQLite result store (default: {DEFAULT_RESULTS})")
     _add_weights_root(p)
@@ -27,7 +27,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def _add_weights_root(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights-root", default=None,
                    help="folder with the published weights, checkpoint=published:<name> (default: $BENCH_WEIGHTS, "
-                        "else ~/.cache/imaging-bench/weights); CI uses ../shared/weights; see `weights`")
+                        "else ~/.cache/imaging-bench/weights); see `weights`, `data fetch weights`")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +51,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", help="only this suite's weights (istd, cs, hsi)")
     p.add_argument("--method", help="only this method's weights")
     _add_weights_root(p)
+
+    p = sub.add_parser("data", help="list the real data sets and published weights (present/missing/corrupt), "
+                                    "fetch them",
+                       description="`data list`: every real data set and published weights file the project can "
+                                   "use, with its status under the data/weights root (present, missing, corrupt: "
+                                   "sha256 differs from the manifest), size, source and what to cite; exit 1 when "
+                                   "one is corrupt. `data fetch NAME|all`: download from the public sources (or "
+                                   "--mirror) into the data or weights root, every file checked against the "
+                                   "manifest's sha256 (a corrupt or interrupted download is retried, never used); "
+                                   "exit 1 when something could not be fetched, 2 for an unknown name.")
+    dsub = p.add_subparsers(dest="data_command", metavar="ACTION")
+    dp = dsub.add_parser("list", help="every data set and weights file with its status")
+    dp.add_argument("names", nargs="*", metavar="NAME", help="only these (default: everything)")
+    dp.add_argument("--data-root", default=None, help="the data root (default: $BENCH_DATA, else "
+                                                      "~/.cache/imaging-bench/data)")
+    _add_weights_root(dp)
+    dp = dsub.add_parser("fetch", help="download data sets / weights, verified by sha256")
+    dp.add_argument("names", nargs="+", metavar="NAME",
+                    help="a data set (see `data list`), a weights file (method:name), a method's weights, "
+                         "`data`, `weights` or `all`")
+    dp.add_argument("--data-root", default=None, help="where data sets go (default: $BENCH_DATA, else "
+                                                      "~/.cache/imaging-bench/data)")
+    dp.add_argument("--mirror", default=None, metavar="URL",
+                    help="fetch from a copy served at URL/data/<path> and URL/weights/<path> instead of the public "
+                         "sources (default: $BENCH_MIRROR)")
+    dp.add_argument("--retries", type=int, default=2, help="further tries of a failed download (default 2)")
+    _add_weights_root(dp)
 
     p = sub.add_parser("run", help="run a suite's grid and store every finished cell",
                        description="Run the grid (datasets x degradations x methods x devices) of a suite. "
@@ -175,6 +202,22 @@ def cmd_weights(args) -> int:
     text, corrupt = weights.listing(args.weights_root, suite=args.suite, method=args.method)
     print(text)
     return 1 if corrupt else 0
+
+
+def cmd_data(args) -> int:
+    from bench import data
+    if args.data_command == "list":
+        text, corrupt = data.listing(args.data_root, args.weights_root, args.names or None)
+        print(text)
+        return 1 if corrupt else 0
+    if args.data_command == "fetch":
+        if args.retries < 0:
+            print("error: --retries must be at least 0", file=sys.stderr)
+            return 2
+        bad = data.fetch(args.names, args.data_root, args.weights_root, args.mirror, args.retries)
+        return 1 if bad else 0
+    print("usage: python -m bench data {list,fetch} ...", file=sys.stderr)
+    return 2
 
 
 def cmd_run(args) -> int:
@@ -365,7 +408,7 @@ def main(argv=None) -> int:
         os.environ["BENCH_WEIGHTS"] = os.path.abspath(args.weights_root)
     try:
         commands = {"list": cmd_list, "weights": cmd_weights, "run": cmd_run, "report": cmd_report,
-                    "check": cmd_check}
+                    "check": cmd_check, "data": cmd_data}
         if args.command == "train":
             from bench.train import cmd_train
             commands["train"] = cmd_train
