@@ -19,6 +19,7 @@ the ``SHA256SUMS`` files of the shared data and weights folders and the files' s
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 
@@ -2015,3 +2016,28 @@ DATASETS = tuple(_with_files(d) for d in DATASETS)
 _claimed = [f[0] for d in DATASETS for f in d.files]
 assert len(_claimed) == len(set(_claimed)) == len(ALL_FILES), "every data file belongs to exactly one data set"
 assert all(d.manual or all(d.source_of(f[0]) for f in d.files) for d in DATASETS), "a file without a source"
+
+
+def dataset_of(relpath: str) -> DataSet | None:
+    """The data set a path under the data root belongs to (a file of it, or a folder that
+    holds files of it or lies inside one of its folders); None when none does."""
+    rel = relpath.replace(os.sep, "/").strip("/")
+    for d in DATASETS:
+        for p in d.prefixes:
+            if rel.startswith(p) or p.startswith(rel + "/"):
+                return d
+    return None
+
+
+def missing_data(relpath: str, data_root: str | None) -> str:
+    """The message of a loader that does not find ``relpath`` under the data root: the data
+    set, the root searched and the command that gets it."""
+    from bench.paths import data_root as resolve
+
+    root = resolve(data_root)
+    d = dataset_of(relpath)
+    what = f"the {d.name} data set ({d.title})" if d else "this data"
+    get = (f"no direct download: {d.manual}" if d is not None and d.manual else
+           f"get it with `python -m bench data fetch {d.name}`" if d else "see `python -m bench data list`")
+    return (f"{what} is not under the data root {root} (looked for {os.path.join(root, relpath)}; the root is "
+            f"--data-root, else $BENCH_DATA, else ~/.cache/imaging-bench/data); {get}, or pass the right --data-root")

@@ -191,3 +191,16 @@ def test_sources_are_the_readmes_github_files():
     assert w.files[0][3] == "https://github.com/fengyiwu98/RPCANet/raw/25da080/result/ISTD/SIRST/RPCANet.pkl"
     # every item but the one made for this project has a download address for every file
     assert all(all(f[3] for f in i.files) for i in items() if not i.manual)
+
+
+def test_missing_data_messages_name_the_set_the_root_and_the_fetch_command(tmp_path):
+    from bench import registry as R
+    from bench.errors import DataError
+    R.load_all()
+    root = str(tmp_path / "empty")
+    for dataset, name in (("sirst", "sirst"), ("cave", "cave"), ("set11", "set11"), ("simu_indian", "simu_indian")):
+        with pytest.raises(DataError) as e:
+            R.DATASETS[dataset]().load(root)
+        msg = str(e.value)
+        assert f"the {name} data set" in msg and f"data root {root}" in msg, msg
+        assert f"python -m bench data fetch {name}" in msg and "shared" not in msg, msg
