@@ -123,6 +123,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a suite-specific report option, repeatable, e.g. metric_sets=starnet (hsi)")
     _add_common(p)
 
+    p = sub.add_parser("export", help="the store as a tidy table: one row per (cell, metric), CSV/Parquet/JSON",
+                       description="One row per finished cell and metric: suite, dataset and its parameters, "
+                                   "degradation, method label and parameters, device, protocol, weights provenance, "
+                                   "metric value, unit and direction, timing and provenance (commit, versions, "
+                                   "CPU/GPU, threads). Values unrounded, as stored.")
+    p.add_argument("--suite", required=True)
+    p.add_argument("--format", default="csv", choices=["csv", "parquet", "json"], help="default csv")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="output file (default: reports/<suite>_tidy.<format>)")
+    _add_common(p)
+
     p = sub.add_parser("check", help="rerun the smoke grids and compare with the committed baselines")
     p.add_argument("--suite", action="append", help="only these suites (default: every suite)")
     p.add_argument("--update", action="store_true", help="rewrite the baselines from this run")
@@ -329,6 +340,13 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from bench.export import export
+    path, n = export(args.results, args.suite, args.format, args.out)
+    print(f"{path}: {n} row(s)")
+    return 0
+
+
 def cmd_check(args) -> int:
     from bench import registry as R
     from bench.check import (add_to_baseline, compare, format_drifts, load_baseline, run_smoke, skipped_smoke_cells,
@@ -408,7 +426,7 @@ def main(argv=None) -> int:
         os.environ["BENCH_WEIGHTS"] = os.path.abspath(args.weights_root)
     try:
         commands = {"list": cmd_list, "weights": cmd_weights, "run": cmd_run, "report": cmd_report,
-                    "check": cmd_check, "data": cmd_data}
+                    "check": cmd_check, "data": cmd_data, "export": cmd_export}
         if args.command == "train":
             from bench.train import cmd_train
             commands["train"] = cmd_train
