@@ -101,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --executor dask: an existing Dask scheduler, e.g. tcp://HOST:8786 (workers started "
                         "with `dask worker` or dask-jobqueue; they must see the same --data-root/--weights-root "
                         "paths); default: a LocalCluster on this machine")
+    p.add_argument("--cluster", choices=["local", "slurm"], default="local",
+                   help="with --executor dask and no --scheduler: local (a LocalCluster of --jobs workers) or slurm "
+                        "(--jobs SLURM jobs of Dask workers through dask-jobqueue; settings from "
+                        "~/.config/dask/jobqueue.yaml and --cluster-option)")
+    p.add_argument("--cluster-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a SLURM job setting, repeatable: queue, account, cores, processes, memory, walltime, "
+                        "job_extra_directives (comma-separated), ...")
+    p.add_argument("--print-job-script", action="store_true",
+                   help="with --cluster slurm: print the job script that would be submitted and exit")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="torch threads per worker, N >= 1 (default: the cores that other work leaves free, "
                         "by the load average, divided by --jobs, at least 1; torch's own default, every core in "
@@ -290,19 +299,36 @@ def cmd_run(args) -> int:
     if args.executor == "dask":
         from bench.dask_executor import require_distributed
         require_distributed()
+    cluster = None
+    if args.cluster == "slurm" or args.print_job_script:
+        if args.executor != "dask" or args.scheduler or args.cluster != "slurm":
+            print("error: --cluster slurm and --print-job-script need --executor dask --cluster slurm and no "
+                  "--scheduler", file=sys.stderr)
+            return 2
+        from bench.cluster import parse_options, slurm_cluster
+        cluster = {"kind": "slurm", "options": parse_options(args.cluster_option)}
+        if args.print_job_script:
+            made, _ = slurm_cluster(cluster["options"], data_root, os.environ.get("BENCH_WEIGHTS"), args.threads,
+                                    preview=True)
+            try:
+                print(made.job_script())
+            finally:
+                made.close()
+            return 0
     store = Store(args.results)
     threads = choose_threads(args.jobs, args.threads)
     print(f"suite {args.suite}: {len(cells)} cell(s); store {args.results}; data root {data_root}", file=sys.stderr)
     per_cell = threads.threads
-    if args.scheduler and args.threads is None:
+    if (args.scheduler or cluster) and args.threads is None:
         # this machine's load says nothing about the cluster's: each worker takes its own share
         per_cell = None
-        print("threads: each worker's cores divided by its threads (--threads N to override)", file=sys.stderr)
+        print("threads: each worker's cores divided by its threads / worker processes (--threads N to override)",
+              file=sys.stderr)
     else:
         print(threads.line(), file=sys.stderr)
     summary = run_grid(cells, store, RunOptions(data_root=data_root, repeat=repeat, threads=per_cell),
                        jobs=args.jobs, progress=not args.no_progress, executor=args.executor,
-                       scheduler=args.scheduler)
+                       scheduler=args.scheduler, cluster=cluster)
     summary.skipped = len(unsupported)
     print(summary.text())
     if summary.interrupted:

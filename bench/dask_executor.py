@@ -89,22 +89,31 @@ def local_cluster(jobs: int):
                         dashboard_address=None, memory_limit=0, silence_logs=logging.ERROR)
 
 
-def connect(scheduler: str | None, jobs: int):
-    """A client: on the scheduler at ``scheduler``, else on a new LocalCluster (returned too,
-    to close it)."""
+def connect(scheduler: str | None, jobs: int, cluster: dict | None = None, threads: int | None = None,
+            data_root: str | None = None):
+    """A client: on the scheduler at ``scheduler``; else on a new SLURM cluster of ``jobs``
+    jobs (``cluster``: {"kind": "slurm", "options": {...}}, :mod:`bench.cluster`); else on a
+    new LocalCluster of ``jobs`` workers. Returns (client, the cluster to close or None, torch
+    threads per cell)."""
     require_distributed()
     from distributed import Client
 
+    if cluster and cluster.get("kind") == "slurm":
+        from bench.cluster import slurm_cluster
+        made, per = slurm_cluster(cluster.get("options") or {}, data_root, os.environ.get("BENCH_WEIGHTS"), threads)
+        made.scale(jobs=max(1, int(jobs)))
+        return Client(made, set_as_default=False), made, per
+
     if scheduler:
         try:
-            return Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False), None
+            return Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False), None, threads
         except (OSError, TimeoutError, ValueError) as e:
             raise SchedulerError(f"cannot reach the Dask scheduler at {scheduler} within {CONNECT_TIMEOUT_S} s "
                                  f"({type(e).__name__}: {e}); start one (`dask scheduler`, then `dask worker "
                                  f"ADDRESS` on each node) or leave --scheduler out for a LocalCluster of "
                                  f"--jobs workers") from None
-    cluster = local_cluster(jobs)
-    return Client(cluster, set_as_default=False), cluster
+    made = local_cluster(jobs)
+    return Client(made, set_as_default=False), made, threads
 
 
 def _close(client, cluster) -> None:
@@ -118,7 +127,7 @@ def _close(client, cluster) -> None:
 
 
 def run_on_dask(todo, store, opts, jobs: int, threads: int | None, scheduler: str | None,
-                account: Callable, bar, timings: list | None = None) -> None:
+                account: Callable, bar, timings: list | None = None, cluster_spec: dict | None = None) -> None:
     """Run ``todo`` on Dask, store each result here as it comes back and hand its
     :class:`~bench.runner.CellOutcome` to ``account`` (the runner's progress and summary).
     ``timings`` (when a list) receives each cell's worker-side times (``bench.measure``)."""
@@ -127,12 +136,14 @@ def run_on_dask(todo, store, opts, jobs: int, threads: int | None, scheduler: st
     from bench.runner import CellOutcome, failed_result, store_result
 
     t0 = time.perf_counter()
-    client, cluster = connect(scheduler, jobs)
+    client, cluster, threads = connect(scheduler, jobs, cluster_spec, threads, opts.data_root)
     try:
-        where = scheduler or f"LocalCluster of {jobs} worker{'s' if jobs != 1 else ''} at {client.scheduler.address}"
+        kind = "SLURM cluster" if cluster_spec else "LocalCluster"
+        where = scheduler or f"{kind} of {jobs} {'job' if cluster_spec else 'worker'}{'s' if jobs != 1 else ''} at " \
+                             f"{client.scheduler.address}"
         n_workers = len(client.scheduler_info().get("workers", {}))
         bar.write(f"dask: {where}, {n_workers} worker(s) connected ({time.perf_counter() - t0:.1f} s)")
-        if scheduler and not n_workers:
+        if (scheduler or cluster_spec) and not n_workers:
             bar.write("dask: no worker is connected yet: the cells wait until one joins")
         # every worker reads the roots the client resolved, as absolute paths
         opts = replace(opts, data_root=os.path.abspath(opts.data_root) if opts.data_root else None)

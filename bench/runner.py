@@ -289,13 +289,16 @@ class RunSummary:
 
 
 def run_grid(cells: list[Cell], store: Store, opts: RunOptions, jobs: int = 1,
-             progress: bool = True, executor: str = "local", scheduler: str | None = None) -> RunSummary:
+             progress: bool = True, executor: str = "local", scheduler: str | None = None,
+             cluster: dict | None = None, timings: list | None = None) -> RunSummary:
     """Run the cells not yet finished in ``store`` and store each as it finishes.
 
     ``executor``: ``local`` (this process for ``jobs == 1``, else a pool of ``jobs`` worker
     processes that write the store themselves) or ``dask`` (:mod:`bench.dask_executor`: the
     cells run as tasks on ``dask.distributed``, a LocalCluster of ``jobs`` workers or the
-    cluster at ``scheduler``; results come back here and only this process writes the store).
+    cluster at ``scheduler``, or a SLURM cluster (``cluster``, :mod:`bench.cluster`); results
+    come back here and only this process writes the store; ``timings`` collects each cell's
+    worker-side times).
     The cache (finished cells reused), the progress bar, the summary and Ctrl-C behave alike."""
     from tqdm import tqdm
 
@@ -328,8 +331,9 @@ def run_grid(cells: list[Cell], store: Store, opts: RunOptions, jobs: int = 1,
             if todo:
                 # an existing cluster's workers choose their own share (None); a LocalCluster
                 # shares this machine's free cores as the process pool does
-                threads = opts.threads if (opts.threads is not None or scheduler) else choose_threads(jobs).threads
-                run_on_dask(todo, store, opts, jobs, threads, scheduler, account, bar)
+                remote = bool(scheduler or cluster)
+                threads = opts.threads if (opts.threads is not None or remote) else choose_threads(jobs).threads
+                run_on_dask(todo, store, opts, jobs, threads, scheduler, account, bar, timings, cluster)
         elif jobs <= 1 or len(todo) <= 1:
             if opts.threads is not None:
                 torch.set_num_threads(int(opts.threads))
