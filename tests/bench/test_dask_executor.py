@@ -97,6 +97,12 @@ def test_dask_gives_the_local_runners_rows(tmp_path):
         assert a.loc[key, "metrics"] == b.loc[key, "metrics"]  # identical, not close
         assert a.loc[key, "curves"] == b.loc[key, "curves"]
     assert set(b["threads"]) == {1}
+    # the reports print the same accuracy table from either store
+    for name, st in (("local", local), ("dask", dask)):
+        assert main(["report", "--suite", "sparse", "--results", st.path, "--out", str(tmp_path / name)]) == 0
+    (a_md,) = (tmp_path / "local").glob("sparse_nmse_*.md")
+    b_md = tmp_path / "dask" / a_md.name
+    assert a_md.read_text() == b_md.read_text() and "-" in a_md.read_text()
     # the cache: a rerun on Dask reuses every finished cell and submits nothing
     s3 = run_grid(cells, dask, RunOptions(repeat=1, threads=1), jobs=2, progress=False, executor="dask")
     assert (s3.reused, s3.done) == (4, 0)
