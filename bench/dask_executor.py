@@ -85,8 +85,10 @@ def local_cluster(jobs: int):
     interface, without a dashboard and without a memory limit (as the local process pool)."""
     from distributed import LocalCluster
 
+    # the scheduler's HTTP server (health routes; no dashboard) on a free loopback port, not 8787
     return LocalCluster(n_workers=max(1, int(jobs)), threads_per_worker=1, processes=True, host="127.0.0.1",
-                        dashboard_address=None, memory_limit=0, silence_logs=logging.ERROR)
+                        dashboard_address=None, memory_limit=0, silence_logs=logging.ERROR,
+                        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
 
 
 def connect(scheduler: str | None, jobs: int, cluster: dict | None = None, threads: int | None = None,
