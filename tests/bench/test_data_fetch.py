@@ -167,6 +167,46 @@ def test_unknown_name_and_manual_sources(tmp_path, capsys):
     assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.slow
+def test_fetch_all_from_a_mirror_of_the_shared_roots(tmp_path, data_root, weights_root, capsys):
+    """`fetch all` against a loopback server serving the shared roots themselves: every file
+    of every set arrives and verifies; the set with no direct download is a note, not an error."""
+    root = tmp_path / "mirror"
+    root.mkdir()
+    os.symlink(data_root, root / "data")
+    os.symlink(weights_root, root / "weights")
+    handler = type("H", (_Handler,), {"faults": {}, "hits": {}})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: handler(*a, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        sel = ["data", "weights"]
+        # without the mirror, istd_reference is only a note within `data`; the mirror serves it too
+        rc = main(["data", "fetch", *sel, "--mirror", f"http://127.0.0.1:{server.server_address[1]}",
+                   *_roots(tmp_path)])
+    finally:
+        server.shutdown()
+        server.server_close()
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "FAILED" not in out
+    n = len(DATASETS) + len(MANIFEST)
+    assert main(["data", "list", *_roots(tmp_path)]) == 0
+    assert f"{n} item(s): {n} present, 0 missing, 0 corrupt" in capsys.readouterr().out
+    assert sum(handler.hits.values()) == len(ALL_FILES) + len(ALL_WEIGHT_FILES)
+
+
+def test_fetch_all_notes_the_set_without_a_download(tmp_path, capsys, monkeypatch):
+    import bench.data as D
+    monkeypatch.setattr(D, "fetch_file", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    rc = main(["data", "fetch", "istd_reference", "set11", *_roots(tmp_path)])
+    assert rc == 1
+    out = capsys.readouterr().out
+    assert "istd_reference: cannot be fetched" in out and "set11: 0 downloaded, 0 already present, 11 FAILED" in out
+    monkeypatch.setattr(D, "select", lambda names: [i for i in D.items() if i.name == "istd_reference"])
+    assert main(["data", "fetch", "data", *_roots(tmp_path)]) == 0  # within a group: a note only
+    assert "istd_reference: skipped, no direct download" in capsys.readouterr().out
+
+
 def test_manifest_matches_the_checksum_files_and_the_weights_manifest(data_root, weights_root):
     def sums(root):
         out = {}
