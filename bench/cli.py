@@ -1,4 +1,4 @@
-"""Command line: ``python -m bench {list,weights,run,report,check}``.
+"""Command line: ``python -m bench {list,weights,data,run,report,export,check}``.
 
 Exit status: 0 success; 1 a cell failed, a check moved, a fatal data/checkpoint error, or
 (``weights``) a published weights file is corrupt; 2 bad input (unknown name, malformed
@@ -18,7 +18,7 @@ from bench.paths import DEFAULT_REPORTS, DEFAULT_RESULTS, default_data_root  # n
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", default=None,
                    help="folder with the real data sets (default: $BENCH_DATA, else "
-                        "~/.cache/imaging-bench/data); CI uses ../shared/data")
+                        "~/.cache/imaging-bench/data); `data list` shows what is there, `data fetch` gets it")
     p.add_argument("--results", default=DEFAULT_RESULTS,
                    help=f"path of the SQLite result store (default: {DEFAULT_RESULTS})")
     _add_weights_root(p)
@@ -27,7 +27,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def _add_weights_root(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights-root", default=None,
                    help="folder with the published weights, checkpoint=published:<name> (default: $BENCH_WEIGHTS, "
-                        "else ~/.cache/imaging-bench/weights); CI uses ../shared/weights; see `weights`")
+                        "else ~/.cache/imaging-bench/weights); see `weights`, `data fetch weights`")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +52,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", help="only this method's weights")
     _add_weights_root(p)
 
+    p = sub.add_parser("data", help="list the real data sets and published weights (present/missing/corrupt), "
+                                    "fetch them",
+                       description="`data list`: every real data set and published weights file the project can "
+                                   "use, with its status under the data/weights root (present, missing, corrupt: "
+                                   "sha256 differs from the manifest), size, source and what to cite; exit 1 when "
+                                   "one is corrupt. `data fetch NAME|all`: download from the public sources (or "
+                                   "--mirror) into the data or weights root, every file checked against the "
+                                   "manifest's sha256 (a corrupt or interrupted download is retried, never used); "
+                                   "exit 1 when something could not be fetched, 2 for an unknown name.")
+    dsub = p.add_subparsers(dest="data_command", metavar="ACTION")
+    dp = dsub.add_parser("list", help="every data set and weights file with its status")
+    dp.add_argument("names", nargs="*", metavar="NAME", help="only these (default: everything)")
+    dp.add_argument("--data-root", default=None, help="the data root (default: $BENCH_DATA, else "
+                                                      "~/.cache/imaging-bench/data)")
+    _add_weights_root(dp)
+    dp = dsub.add_parser("fetch", help="download data sets / weights, verified by sha256")
+    dp.add_argument("names", nargs="+", metavar="NAME",
+                    help="a data set (see `data list`), a weights file (method:name), a method's weights, "
+                         "`data`, `weights` or `all`")
+    dp.add_argument("--data-root", default=None, help="where data sets go (default: $BENCH_DATA, else "
+                                                      "~/.cache/imaging-bench/data)")
+    dp.add_argument("--mirror", default=None, metavar="URL",
+                    help="fetch from a copy served at URL/data/<path> and URL/weights/<path> instead of the public "
+                         "sources (default: $BENCH_MIRROR)")
+    dp.add_argument("--retries", type=int, default=2, help="further tries of a failed download (default 2)")
+    _add_weights_root(dp)
+
     p = sub.add_parser("run", help="run a suite's grid and store every finished cell",
                        description="Run the grid (datasets x degradations x methods x devices) of a suite. "
                                    "Finished cells already in the store are reused; failed ones are retried.")
@@ -63,7 +90,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="degradation selector, repeatable, e.g. 'awgn_snr[snr_db=40]'")
     p.add_argument("--device", default="cpu", help="comma-separated devices: cpu, cuda or cpu,cuda (default cpu)")
     p.add_argument("--repeat", type=int, default=None, help="timed repeats after the warm-up; the median is kept (default 3, 1 with --quick)")
-    p.add_argument("--jobs", type=int, default=1, help="parallel worker processes (threads are split between them)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="parallel worker processes (threads are split between them); with --executor dask the "
+                        "LocalCluster's workers")
+    p.add_argument("--executor", choices=["local", "dask"], default="local",
+                   help="where the cells run: local (this process, or a pool of --jobs processes; default) or "
+                        "dask (tasks on dask.distributed: a LocalCluster of --jobs workers, or the cluster at "
+                        "--scheduler; only this process writes the store; needs the `dist` extra)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="with --executor dask: an existing Dask scheduler, e.g. tcp://HOST:8786 (workers started "
+                        "with `dask worker` or dask-jobqueue; they must see the same --data-root/--weights-root "
+                        "paths); default: a LocalCluster on this machine")
+    p.add_argument("--cluster", choices=["local", "slurm"], default="local",
+                   help="with --executor dask and no --scheduler: local (a LocalCluster of --jobs workers) or slurm "
+                        "(--jobs SLURM jobs of Dask workers through dask-jobqueue; settings from "
+                        "~/.config/dask/jobqueue.yaml and --cluster-option)")
+    p.add_argument("--cluster-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a SLURM job setting, repeatable: queue, account, cores, processes, memory, walltime, "
+                        "job_extra_directives (comma-separated), ...")
+    p.add_argument("--print-job-script", action="store_true",
+                   help="with --cluster slurm: print the job script that would be submitted and exit")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="torch threads per worker, N >= 1 (default: the cores that other work leaves free, "
                         "by the load average, divided by --jobs, at least 1; torch's own default, every core in "
@@ -84,6 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=DEFAULT_REPORTS, help=f"output folder (default {DEFAULT_REPORTS}/)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a suite-specific report option, repeatable, e.g. metric_sets=starnet (hsi)")
+    _add_common(p)
+
+    p = sub.add_parser("export", help="the store as a tidy table: one row per (cell, metric), CSV/Parquet/JSON",
+                       description="One row per finished cell and metric: suite, dataset and its parameters, "
+                                   "degradation, method label and parameters, device, protocol, weights provenance, "
+                                   "metric value, unit and direction, timing and provenance (commit, versions, "
+                                   "CPU/GPU, threads). Values unrounded, as stored.")
+    p.add_argument("--suite", required=True)
+    p.add_argument("--format", default="csv", choices=["csv", "parquet", "json"], help="default csv")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="output file (default: reports/<suite>_tidy.<format>)")
     _add_common(p)
 
     p = sub.add_parser("check", help="rerun the smoke grids and compare with the committed baselines")
@@ -167,6 +224,22 @@ def cmd_weights(args) -> int:
     return 1 if corrupt else 0
 
 
+def cmd_data(args) -> int:
+    from bench import data
+    if args.data_command == "list":
+        text, corrupt = data.listing(args.data_root, args.weights_root, args.names or None)
+        print(text)
+        return 1 if corrupt else 0
+    if args.data_command == "fetch":
+        if args.retries < 0:
+            print("error: --retries must be at least 0", file=sys.stderr)
+            return 2
+        bad = data.fetch(args.names, args.data_root, args.weights_root, args.mirror, args.retries)
+        return 1 if bad else 0
+    print("usage: python -m bench data {list,fetch} ...", file=sys.stderr)
+    return 2
+
+
 def cmd_run(args) -> int:
     import torch
 
@@ -220,12 +293,42 @@ def cmd_run(args) -> int:
     if repeat < 1 or args.jobs < 1:
         print("error: --repeat and --jobs must be at least 1", file=sys.stderr)
         return 2
+    if args.scheduler and args.executor != "dask":
+        print("error: --scheduler needs --executor dask", file=sys.stderr)
+        return 2
+    if args.executor == "dask":
+        from bench.dask_executor import require_distributed
+        require_distributed()
+    cluster = None
+    if args.cluster == "slurm" or args.print_job_script:
+        if args.executor != "dask" or args.scheduler or args.cluster != "slurm":
+            print("error: --cluster slurm and --print-job-script need --executor dask --cluster slurm and no "
+                  "--scheduler", file=sys.stderr)
+            return 2
+        from bench.cluster import parse_options, slurm_cluster
+        cluster = {"kind": "slurm", "options": parse_options(args.cluster_option)}
+        if args.print_job_script:
+            made, _ = slurm_cluster(cluster["options"], data_root, os.environ.get("BENCH_WEIGHTS"), args.threads,
+                                    preview=True)
+            try:
+                print(made.job_script())
+            finally:
+                made.close()
+            return 0
     store = Store(args.results)
     threads = choose_threads(args.jobs, args.threads)
     print(f"suite {args.suite}: {len(cells)} cell(s); store {args.results}; data root {data_root}", file=sys.stderr)
-    print(threads.line(), file=sys.stderr)
-    summary = run_grid(cells, store, RunOptions(data_root=data_root, repeat=repeat, threads=threads.threads),
-                       jobs=args.jobs, progress=not args.no_progress)
+    per_cell = threads.threads
+    if (args.scheduler or cluster) and args.threads is None:
+        # this machine's load says nothing about the cluster's: each worker takes its own share
+        per_cell = None
+        print("threads: each worker's cores divided by its threads / worker processes (--threads N to override)",
+              file=sys.stderr)
+    else:
+        print(threads.line(), file=sys.stderr)
+    summary = run_grid(cells, store, RunOptions(data_root=data_root, repeat=repeat, threads=per_cell),
+                       jobs=args.jobs, progress=not args.no_progress, executor=args.executor,
+                       scheduler=args.scheduler, cluster=cluster)
     summary.skipped = len(unsupported)
     print(summary.text())
     if summary.interrupted:
@@ -260,6 +363,13 @@ def cmd_report(args) -> int:
     if len(failed):
         print(f"note: {len(failed)} failed cell(s) are not in the tables (see the store's 'error' column)",
               file=sys.stderr)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from bench.export import export
+    path, n = export(args.results, args.suite, args.format, args.out)
+    print(f"{path}: {n} row(s)")
     return 0
 
 
@@ -342,7 +452,7 @@ def main(argv=None) -> int:
         os.environ["BENCH_WEIGHTS"] = os.path.abspath(args.weights_root)
     try:
         commands = {"list": cmd_list, "weights": cmd_weights, "run": cmd_run, "report": cmd_report,
-                    "check": cmd_check}
+                    "check": cmd_check, "data": cmd_data, "export": cmd_export}
         if args.command == "train":
             from bench.train import cmd_train
             commands["train"] = cmd_train

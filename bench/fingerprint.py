@@ -63,6 +63,9 @@ EXCLUDED = frozenset({
     "bench.results",     # the typed rows (CellResult, extras types): their shape, not their numbers
     "bench.report", "bench.cli", "bench.check",            # reading rows back, commands
     "bench.train",       # shapes numbers only through checkpoint files (weights digest)
+    # where cells run (the same bench.runner.execute on a Dask worker), where files come
+    # from (the files themselves are checksummed) and how stored rows are exported
+    "bench.dask_executor", "bench.cluster", "bench.data", "bench.data_manifest", "bench.export",
 })
 
 

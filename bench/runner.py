@@ -142,13 +142,13 @@ def build_task(cell: Cell, data_root: str | None):
     return _TASK_CACHE[key]
 
 
-def execute(cell: Cell, opts: RunOptions) -> tuple[CellResult, float]:
-    """Run one cell; return its result (the row to store) and the seconds spent inside
-    the method."""
+def cell_base(cell: Cell) -> dict[str, Any]:
+    """The columns of a cell's row that do not depend on running it (key, labels,
+    parameters, seed, provenance, threads, protocol)."""
     R.load_all()
     suite = R.SUITES[cell.suite]
     mcls = R.METHODS[cell.method]
-    base = {
+    return {
         "key": cell.key, "suite": cell.suite, "dataset": cell.dataset_label(),
         "dataset_params": cell.dparams, "sample_set": cell.sample_set(),
         "degradation": cell.degradation_label(), "degradation_params": cell.gparams,
@@ -157,6 +157,21 @@ def execute(cell: Cell, opts: RunOptions) -> tuple[CellResult, float]:
         "source_hash": cell.source_hash, "provenance": provenance(cell.device),
         "threads": torch.get_num_threads(), "protocol": cell.protocol or suite.default_protocol,
     }
+
+
+def failed_result(cell: Cell, error: str) -> CellResult:
+    """The failed row of a cell that did not run to the end (the reason in ``error``), as
+    :func:`execute` stores a method that raises."""
+    return CellResult(**cell_base(cell), status="failed", error=error)
+
+
+def execute(cell: Cell, opts: RunOptions) -> tuple[CellResult, float]:
+    """Run one cell; return its result (the row to store) and the seconds spent inside
+    the method."""
+    R.load_all()
+    suite = R.SUITES[cell.suite]
+    mcls = R.METHODS[cell.method]
+    base = cell_base(cell)
     method_time = 0.0
     try:
         task = build_task(cell, opts.data_root)
@@ -233,12 +248,17 @@ def _init_worker(store_path: str, threads: int) -> None:
     _WORKER_STORE = Store(store_path)
 
 
+def store_result(result: CellResult, store: Store) -> None:
+    """The one write path of a finished cell (every executor): its figures' arrays to a file
+    beside the store (:mod:`bench.artifacts`), then the row, in one transaction."""
+    store.put(artifacts.save(result, store.path))
+
+
 def run_and_store(cell: Cell, opts: RunOptions, store: Store | None = None) -> CellOutcome:
     store = store or _WORKER_STORE
     t0 = time.perf_counter()
     result, method_time = execute(cell, opts)
-    result = artifacts.save(result, store.path)  # figures' arrays to a file beside the store
-    store.put(result)
+    store_result(result, store)
     return CellOutcome(cell.key, cell.describe(), result.status, result.error or "",
                        method_time, time.perf_counter() - t0)
 
@@ -269,8 +289,21 @@ class RunSummary:
 
 
 def run_grid(cells: list[Cell], store: Store, opts: RunOptions, jobs: int = 1,
-             progress: bool = True) -> RunSummary:
+             progress: bool = True, executor: str = "local", scheduler: str | None = None,
+             cluster: dict | None = None, timings: list | None = None) -> RunSummary:
+    """Run the cells not yet finished in ``store`` and store each as it finishes.
+
+    ``executor``: ``local`` (this process for ``jobs == 1``, else a pool of ``jobs`` worker
+    processes that write the store themselves) or ``dask`` (:mod:`bench.dask_executor`: the
+    cells run as tasks on ``dask.distributed``, a LocalCluster of ``jobs`` workers or the
+    cluster at ``scheduler``, or a SLURM cluster (``cluster``, :mod:`bench.cluster`); results
+    come back here and only this process writes the store; ``timings`` collects each cell's
+    worker-side times).
+    The cache (finished cells reused), the progress bar, the summary and Ctrl-C behave alike."""
     from tqdm import tqdm
+
+    if executor not in ("local", "dask"):
+        raise ValueError(f"unknown executor {executor!r} (local, dask)")
 
     t_start = time.perf_counter()
     summary = RunSummary(total=len(cells))
@@ -293,7 +326,15 @@ def run_grid(cells: list[Cell], store: Store, opts: RunOptions, jobs: int = 1,
 
     previous_threads = torch.get_num_threads()
     try:
-        if jobs <= 1 or len(todo) <= 1:
+        if executor == "dask":
+            from bench.dask_executor import run_on_dask
+            if todo:
+                # an existing cluster's workers choose their own share (None); a LocalCluster
+                # shares this machine's free cores as the process pool does
+                remote = bool(scheduler or cluster)
+                threads = opts.threads if (opts.threads is not None or remote) else choose_threads(jobs).threads
+                run_on_dask(todo, store, opts, jobs, threads, scheduler, account, bar, timings, cluster)
+        elif jobs <= 1 or len(todo) <= 1:
             if opts.threads is not None:
                 torch.set_num_threads(int(opts.threads))
             for cell in todo:

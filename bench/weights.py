@@ -310,7 +310,8 @@ def status(entry: Published, weights_root: str | None = None) -> str:
 
 def download_line(entry: Published, path: str) -> str:
     """One line: where to download ``entry``'s file and where to put it (``path``)."""
-    return (f"download {entry.source_path} from github.com/{entry.repo} at commit {entry.commit} ({entry.url}) "
+    return (f"get it with `python -m bench data fetch {entry.method}:{entry.name}`, or download "
+            f"{entry.source_path} from github.com/{entry.repo} at commit {entry.commit} ({entry.url}) "
             f"and save it as {path} (weights root: --weights-root, else $BENCH_WEIGHTS, else "
             f"~/.cache/imaging-bench/weights; `python -m bench weights` lists every file)")
 
@@ -515,7 +516,8 @@ def listing(weights_root: str | None = None, suite: str | None = None, method: s
             lines.append(f"    CORRUPT     sha256 {sha256_of(file_of(e, weights_root))}, expected {e.sha256}: "
                          f"download it again ({e.url})")
         elif st == "missing":
-            lines.append(f"    get it      {e.url} -> {file_of(e, weights_root)}")
+            lines.append(f"    get it      python -m bench data fetch {e.method}:{e.name}   "
+                         f"(or {e.url} -> {file_of(e, weights_root)})")
     lines.append(f"{len(chosen)} published weight set(s): {counts['present']} present, {counts['missing']} missing, "
                  f"{counts['corrupt']} corrupt")
     used = sorted({e.protocol for e in chosen if e.protocol})

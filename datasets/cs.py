@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from bench.data_manifest import missing_data
 from bench.errors import DataError
 from bench.params import Param
 from bench.registry import Dataset, Degradation, register_dataset, register_degradation
@@ -133,9 +134,7 @@ def _folder(data_root: str | None, relpath: str) -> str:
         raise DataError(f"{relpath}: no data root given (pass --data-root or set BENCH_DATA)")
     path = os.path.join(data_root, relpath)
     if not os.path.isdir(path):
-        raise DataError(f"{path}: not found; put the cs data under --data-root (layout and sources: "
-                        f"../shared/data/README.md; Set11 and the matrices come from github "
-                        f"jianzhangcs/ISTA-Net-PyTorch)")
+        raise DataError(missing_data(relpath, data_root))
     return path
 
 
@@ -255,7 +254,7 @@ def _load_mat(path: str, key: str) -> torch.Tensor:
     if not os.path.isfile(path):
         raise DataError(f"{path}: not found; the authors' sampling matrices belong under "
                         f"<data root>/cs/sampling_matrix (github jianzhangcs/ISTA-Net-PyTorch @ f699040, "
-                        f"sampling_matrix/)")
+                        f"sampling_matrix/; `python -m bench data fetch cs_sampling_matrix`)")
     try:
         mat = sio.loadmat(path)
     except Exception as e:  # noqa: BLE001
@@ -350,7 +349,8 @@ class Set11(Dataset):
         for n in wanted:
             path = os.path.join(folder, n + ".tif")
             if not os.path.isfile(path):
-                raise DataError(f"{path}: not found (Set11 has {', '.join(SET11)})")
+                raise DataError(f"{path}: not found (Set11 has {', '.join(SET11)}; `python -m bench data fetch "
+                                f"set11` gets them)")
             images.append(torch.from_numpy(read_luminance(path).astype(np.float64) / 255.0))
         matrix = sampling_matrix(int(self.params["ratio"]), self.params["matrix"], int(self.params["matrix_seed"]),
                                  data_root, training="train400")

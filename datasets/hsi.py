@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from bench.data_manifest import missing_data
 from bench.errors import DataError
 from bench.params import Param
 from bench.registry import Dataset, register_dataset
@@ -134,8 +135,7 @@ def _data_file(data_root: str | None, relpath: str) -> str:
         raise DataError(f"{relpath}: no data root given (pass --data-root or set BENCH_DATA)")
     path = os.path.join(data_root, relpath)
     if not os.path.exists(path):
-        raise DataError(f"{path}: file not found; put the hsi data under --data-root "
-                        f"(see ../shared/data/README.md) or pass the right --data-root")
+        raise DataError(missing_data(relpath, data_root))
     verify_checksum(data_root, relpath)
     return path
 

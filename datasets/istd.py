@@ -7,7 +7,7 @@ Every dataset returns :class:`IstdData`: gray images of varying size (float32, g
 Layouts read by :func:`read_folder`:
 
 * ``sirst``: SIRST originals, ``images/Misc_N.png`` with ``masks/Misc_N_pixels0.png`` and
-  splits ``splits/<split>/<subset>.txt`` (the copy under ``../shared/data``) or
+  splits ``splits/<split>/<subset>.txt`` (the layout of ``bench data fetch sirst``) or
   ``<split>/<subset>.txt`` (github YimianDai/sirst), split ``idx_427`` or ``50_50``;
 * ``basicirstd``: ``<NAME>/{images,masks}/<id>.png`` with ``img_idx/<subset>_<NAME>.txt``;
 * ``dnanet``: ``<NAME>/{images,masks}/<id>.png`` with ``50_50/<subset>.txt`` (or
@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from bench.data_manifest import missing_data
 from bench.errors import DataError
 from bench.params import Param
 from bench.registry import Dataset, register_dataset
@@ -206,8 +207,8 @@ def read_folder(root: str, layout: str = "auto", split: str = "idx_427", subset:
     if mask_mismatch not in MISMATCH_POLICIES:
         raise DataError(f"mask_mismatch={mask_mismatch!r}: use one of {', '.join(MISMATCH_POLICIES)}")
     if not os.path.isdir(root):
-        raise DataError(f"no ISTD data folder at {root}: download the data set there or pass --data-root "
-                        f"(see ../shared/data/README.md)")
+        rel = os.path.relpath(root, data_root) if data_root and os.path.isabs(root) else root
+        raise DataError(f"no ISTD data folder at {root}: " + missing_data(rel, data_root))
     layout = detect_layout(root) if layout == "auto" else layout
     if layout not in ("sirst", "basicirstd", "dnanet"):
         raise DataError(f"unknown layout {layout!r}: use sirst, basicirstd, dnanet or auto")

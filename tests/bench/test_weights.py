@@ -142,6 +142,7 @@ def test_a_missing_published_file_skips_its_cells_with_where_to_download_it(tmp_
     assert reason.startswith("rpcanet[checkpoint=published:sirst]: published weights not found")
     assert "result/ISTD/SIRST/RPCANet.pkl from github.com/fengyiwu98/RPCANet at commit 25da080" in reason
     assert f"save it as {tmp_path / 'empty' / 'rpcanet' / 'sirst.pkl'}" in reason
+    assert "`python -m bench data fetch rpcanet:sirst`" in reason
     assert "\n" not in reason
     # the shipped checkpoints and the ablation ones (not shipped) keep their skip line
     cells = build_cells("istd", [TINY], ["clean"], ["rpcanet", "l_rpcanet[checkpoint=l_rpcanet_ablation_stages3]"],

@@ -131,7 +131,7 @@ def test_ratio_50_generates_a_matrix_and_caches_its_train400_qinit(data_root, tm
 
 
 def test_a_missing_data_root_is_a_clear_error(tmp_path):
-    with pytest.raises(DataError, match="not found; put the cs data under --data-root"):
+    with pytest.raises(DataError, match=r"set11 data set .* not under the data root .* `python -m bench data fetch set11`"):
         D.Set11().load(str(tmp_path))
     with pytest.raises(DataError, match="no data root"):
         D.Set11().load(None)

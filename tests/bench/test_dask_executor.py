@@ -1,0 +1,212 @@
+"""``bench run --executor dask``: the same rows as the local runner, only the client writes
+the store, a worker killed mid-grid or a client interrupted loses no finished cell and
+duplicates none. Real LocalClusters (worker processes on 127.0.0.1) and real signals."""
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytest.importorskip("distributed")
+psutil = pytest.importorskip("psutil")
+
+from bench.cli import main  # noqa: E402
+from bench.grid import build_cells  # noqa: E402
+from bench.runner import RunOptions, run_grid  # noqa: E402
+from bench.store import Store  # noqa: E402
+
+TINY = ["gaussian_lasso[m=20,n=40,n_test=16]"]
+# 12 cells of about a second each: a worker is always busy with one
+GRID = ["--suite", "sparse", "--dataset", "gaussian_lasso[m=100,n=200,n_test=400]",
+        "--degradation", "awgn_snr[snr_db=40]",
+        "--method", "ista[n_iter=[400,401,402,403,404,405,406,407,408,409,410,411]]",
+        "--repeat", "1", "--no-progress", "--threads", "1"]
+
+
+def _rows(path, status="ok"):
+    if not os.path.exists(path):
+        return 0
+    try:
+        with sqlite3.connect(path, timeout=5) as c:
+            return c.execute("SELECT COUNT(*) FROM results WHERE status=?", (status,)).fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def _start(res, env, jobs=2):
+    # start_new_session: a signal to the test's group does not reach it; SIGINT restored to
+    # the default (a shell in the background starts children with it ignored)
+    return subprocess.Popen([sys.executable, "-m", "bench", "run", *GRID, "--results", res, "--executor", "dask",
+                             "--jobs", str(jobs)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def _wait_for_rows(proc, res, n, timeout=120):
+    t0 = time.time()
+    while _rows(res) < n:
+        if proc.poll() is not None:
+            pytest.fail(f"run ended before the fault: {proc.communicate()}")
+        if time.time() - t0 > timeout:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail("no rows appeared")
+        time.sleep(0.05)
+
+
+def _workers(pid):
+    """The Dask worker processes the client ``pid`` spawned (multiprocessing's spawn)."""
+    out = []
+    for p in psutil.Process(pid).children(recursive=True):
+        try:
+            if "spawn_main" in " ".join(p.cmdline()):
+                out.append(p)
+        except psutil.Error:
+            pass
+    return out
+
+
+def _rerun(res, env, executor="dask"):
+    return subprocess.run([sys.executable, "-m", "bench", "run", *GRID, "--results", res, "--executor", executor,
+                           "--jobs", "2"], env=env, capture_output=True, text=True, timeout=300)
+
+
+def _no_duplicates(res, n):
+    with sqlite3.connect(res) as c:
+        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        total, distinct = c.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM results").fetchone()
+        labels = c.execute("SELECT COUNT(DISTINCT method_label) FROM results WHERE status='ok'").fetchone()[0]
+    assert total == distinct == labels == n
+
+
+def test_dask_gives_the_local_runners_rows(tmp_path):
+    cells = build_cells("sparse", TINY, ["awgn_snr[snr_db=[40,inf]]"], ["ista[n_iter=50]", "fista[n_iter=50]"],
+                        ["cpu"], 0)
+    local, dask = Store(str(tmp_path / "local.sqlite")), Store(str(tmp_path / "dask.sqlite"))
+    s1 = run_grid(cells, local, RunOptions(repeat=1, threads=1), progress=False)
+    s2 = run_grid(cells, dask, RunOptions(repeat=1, threads=1), jobs=2, progress=False, executor="dask")
+    assert (s1.done, s2.done, s2.failed) == (4, 4, 0)
+    a = local.frame("sparse").set_index("key").sort_index()
+    b = dask.frame("sparse").set_index("key").sort_index()
+    assert list(a.index) == list(b.index)
+    for key in a.index:
+        assert a.loc[key, "metrics"] == b.loc[key, "metrics"]  # identical, not close
+        assert a.loc[key, "curves"] == b.loc[key, "curves"]
+    assert set(b["threads"]) == {1}
+    # the reports print the same accuracy table from either store
+    for name, st in (("local", local), ("dask", dask)):
+        assert main(["report", "--suite", "sparse", "--results", st.path, "--out", str(tmp_path / name)]) == 0
+    (a_md,) = (tmp_path / "local").glob("sparse_nmse_*.md")
+    b_md = tmp_path / "dask" / a_md.name
+    assert a_md.read_text() == b_md.read_text() and "-" in a_md.read_text()
+    # the cache: a rerun on Dask reuses every finished cell and submits nothing
+    s3 = run_grid(cells, dask, RunOptions(repeat=1, threads=1), jobs=2, progress=False, executor="dask")
+    assert (s3.reused, s3.done) == (4, 0)
+    assert dask.count() == 4
+
+
+def test_unreachable_scheduler_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    from bench import dask_executor
+    monkeypatch.setattr(dask_executor, "CONNECT_TIMEOUT_S", 2)
+    rc = main(["run", "--suite", "sparse", "--dataset", TINY[0], "--method", "ista[n_iter=5]", "--no-progress",
+               "--results", str(tmp_path / "r.sqlite"), "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err
+    assert _rows(str(tmp_path / "r.sqlite")) == 0
+
+
+def test_scheduler_needs_the_dask_executor(tmp_path, capsys):
+    rc = main(["run", "--suite", "sparse", "--dataset", TINY[0], "--method", "ista[n_iter=5]", "--no-progress",
+               "--results", str(tmp_path / "r.sqlite"), "--scheduler", "tcp://127.0.0.1:8786"])
+    assert rc == 2
+    assert "--scheduler needs --executor dask" in capsys.readouterr().err
+
+
+def test_existing_scheduler_runs_the_cells(tmp_path, capsys):
+    """--scheduler: a cluster started elsewhere (here a LocalCluster of this test)."""
+    from bench.dask_executor import local_cluster
+    with local_cluster(1) as cluster:
+        rc = main(["run", "--suite", "sparse", "--dataset", TINY[0], "--method", "ista[n_iter=[5,6]]",
+                   "--degradation", "awgn_snr[snr_db=40]",
+                   "--no-progress", "--repeat", "1", "--results", str(tmp_path / "r.sqlite"),
+                   "--executor", "dask", "--scheduler", cluster.scheduler_address])
+    assert rc == 0, capsys.readouterr().err
+    rows = Store(str(tmp_path / "r.sqlite")).frame("sparse")
+    assert len(rows) == 2
+    assert set(rows["threads"]) == {max(1, len(os.sched_getaffinity(0)))}  # the worker's cores / its 1 thread
+
+
+@pytest.mark.parametrize("allowed_failures", [None, 0], ids=["dask-retries", "stored-as-failed"])
+def test_worker_killed_mid_grid(tmp_path, bench_env, allowed_failures):
+    """SIGKILL one worker while it runs a cell. Dask reruns its cell on another worker (its
+    own retry); with no failure allowed the cell is stored as failed with the reason. Either
+    way no finished cell is lost, no row is duplicated, a rerun completes the grid."""
+    env = dict(bench_env)
+    if allowed_failures is not None:
+        env["DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES"] = str(allowed_failures)
+    res = str(tmp_path / "r.sqlite")
+    proc = _start(res, env)
+    _wait_for_rows(proc, res, 2)
+    workers = _workers(proc.pid)
+    assert len(workers) == 2, [w.cmdline() for w in workers]
+    before = _rows(res)
+    victim = workers[0]
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    out, err = proc.communicate(timeout=300)
+    after_ok, after_failed = _rows(res), _rows(res, "failed")
+    assert after_ok >= before  # nothing finished was lost
+    if allowed_failures is None:
+        assert proc.returncode == 0, err
+        assert after_ok == 12 and after_failed == 0
+    else:
+        assert proc.returncode == 1, err
+        assert after_failed >= 1 and after_ok + after_failed == 12
+        with sqlite3.connect(res) as c:
+            errors = [r[0] for r in c.execute("SELECT error FROM results WHERE status='failed'")]
+        assert all("KilledWorker" in e for e in errors), errors
+        assert "FAILED" in out
+        done = _rerun(res, bench_env)
+        assert done.returncode == 0, done.stderr
+        assert f"{after_ok} reused" in done.stdout
+    _no_duplicates(res, 12)
+
+
+def test_client_interrupt_keeps_finished_cells(tmp_path, bench_env):
+    res = str(tmp_path / "r.sqlite")
+    proc = _start(res, bench_env)
+    _wait_for_rows(proc, res, 1)
+    workers = _workers(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 130, err
+    assert "interrupted" in out
+    kept = _rows(res)
+    assert 1 <= kept < 12
+    # the LocalCluster went down with the client
+    gone, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive, [p.pid for p in alive]
+    done = _rerun(res, bench_env)
+    assert done.returncode == 0, done.stderr
+    assert f"{kept} reused" in done.stdout
+    _no_duplicates(res, 12)
+
+
+def test_a_failing_cell_is_stored_as_failed_with_its_reason(tmp_path, capsys):
+    """A cell that raises on a worker (here: its data set is not under the data root) is a
+    failed row with the reason, as with the local runner; the run goes on and exits 1."""
+    res = str(tmp_path / "r.sqlite")
+    rc = main(["run", "--suite", "istd", "--dataset", "sirst", "--degradation", "clean", "--method", "ipi",
+               "--method", "mpcm", "--no-progress", "--repeat", "1", "--threads", "1", "--results", res,
+               "--data-root", str(tmp_path / "empty"), "--executor", "dask", "--jobs", "1"])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "2 failed" in out and "FAILED" in out
+    failed = Store(res).frame("istd", status="failed")
+    assert len(failed) == 2
+    assert all("DataError" in e and "bench data fetch sirst" in e for e in failed["error"])
