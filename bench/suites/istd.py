@@ -549,8 +549,10 @@ CAPTIONS = {
                 "CPU threads {threads}. authors' code: the authors' IPI (Octave 7.3, OpenBLAS, 2-core machine; "
                 "data/istd/reference) mean seconds per image on the same images; ratio = authors / ours (> 1: "
                 "this port is faster). CPU GFLOP/s (learned networks): their convolutions' FLOPs per pass / CPU time; "
-                "precision and layout are in the method's label (bf16, channels_last; fp32 by default), and the "
-                "rate against the same convolutions run alone is measured by tests/benchmarks/test_perf_istd.py. "
+                "precision and layout are in the method's label (bf16, channels_last; fp32 by default); roof ratio: "
+                "the network's forward pass against its convolutions run alone (same shapes, weights, precision, "
+                "layout), on one image after the timed pass, interleaved, median of 3 (bench/flops.py; also "
+                "tests/benchmarks/test_perf_istd.py). "
                 "– where not measured or no reference. {protocol}. {prov}."),
     "rules": ("The same target maps (clean images) scored under each named segmentation rule: {rules}. "
               "{protocol}. No bold: rules are not methods. {prov}."),
@@ -679,6 +681,8 @@ def _runtime_entry(rows, method: str) -> dict:
     flops = rr["extras"].map(lambda e: (e or {}).get("conv_flops_per_run")).dropna()
     entry["CPU GFLOP/s"] = (float(flops.iloc[0]) / float(rr["time_s"].iloc[0]) / 1e9
                             if len(flops) and float(rr["time_s"].iloc[0]) > 0 else math.nan)
+    roof = rr["extras"].map(lambda e: ((e or {}).get("roof") or {}).get("ratio")).dropna()
+    entry["roof ratio"] = float(roof.iloc[0]) if len(roof) else math.nan
     return entry
 
 
@@ -701,7 +705,8 @@ def _runtime_table(v: _View, outdir: str) -> list[str]:
                          caption(CAPTIONS["runtime"], v.frame, protocol=protocol_text(v.clean)),
                          "tab:istd_runtime", directions={"CPU s/img": "min", "GPU s/img": "min"},
                          fmt={"CPU s/img": "{:.3f}", "GPU s/img": "{:.3f}", "authors' code s/img": "{:.2f}",
-                              "authors/ours (CPU)": "{:.1f}x", "CPU GFLOP/s": "{:.1f}"},
+                              "authors/ours (CPU)": "{:.1f}x", "CPU GFLOP/s": "{:.1f}",
+                              "roof ratio": "{:.2f}"},
                          index_name="method (dataset)")
     return write_table(table, outdir, "istd_runtime")
 

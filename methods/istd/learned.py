@@ -569,6 +569,7 @@ class _IstdLearned(Method):
             for idx in groups:
                 x = torch.stack([inputs.images[i] for i in idx]).to(torch.float32).unsqueeze(1) / 255.0
                 x = x.contiguous(memory_format=self._format)
+                self._roof_probe = x[:1]
                 with autocast(self.params["precision"], self._device):
                     _, T = self._net(x)
                 prob = torch.sigmoid(T[:, 0].float()).contiguous()
@@ -603,7 +604,38 @@ class _IstdLearned(Method):
 
     def row_extras(self) -> dict[str, Any]:
         return {**self._row_extras(), "conv_flops_per_run": self._conv_flops,
-                "precision": self.params["precision"], "channels_last": bool(self.params["channels_last"])}
+                "precision": self.params["precision"], "channels_last": bool(self.params["channels_last"]),
+                **self._roof_record()}
+
+    def _roof_record(self, repeats: int = 3) -> dict[str, Any]:
+        """The network's convolution FLOP rate against the roof, measured in the same run after
+        the timed pass (not timed with it): on the last batch's first image, the network's
+        forward pass and its convolutions alone (:func:`bench.flops.roof_pass`, the same
+        shapes, weights, precision and layout), interleaved, median of ``repeats`` each."""
+        import statistics
+        import time
+
+        from bench.flops import conv_flops, conv_layers, roof_pass
+        x = getattr(self, "_roof_probe", None)
+        if x is None or self._device != "cpu":
+            return {}
+        ctx = lambda: autocast(self.params["precision"], self._device)  # noqa: E731
+        layers = conv_layers(self._net, x, ctx())
+        flops = conv_flops(layers)
+        net_t, roof_t = [], []
+        with torch.no_grad():
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                with ctx():
+                    self._net(x)
+                net_t.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                roof_pass(layers, ctx())
+                roof_t.append(time.perf_counter() - t0)
+        net_s, roof_s = statistics.median(net_t), statistics.median(roof_t)
+        return {"roof": {"image": list(x.shape[-2:]), "conv_flops": flops, "net_gflops": flops / net_s / 1e9,
+                         "roof_gflops": flops / roof_s / 1e9, "ratio": roof_s / net_s, "repeats": repeats,
+                         "threads": torch.get_num_threads()}}
 
     def _row_extras(self) -> dict[str, Any]:
         m = self._meta

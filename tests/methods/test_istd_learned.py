@@ -270,3 +270,24 @@ def test_bn_parameter_is_validated_and_image_mode_runs_one_image_at_a_time(tmp_p
     # same-shape images are not stacked: each map is what the image alone gives
     both, alone = m.run(IstdInput((a, b))), m.run(IstdInput((a,)))
     assert torch.allclose(both.maps[0], alone.maps[0], atol=1e-6)
+
+
+def test_row_extras_measure_the_convolution_roof_ratio(tmp_path, data_root):
+    """After a run, the row records the network's forward pass against its convolutions alone
+    on one image of that run: the same FLOP count, both rates positive, the ratio their time
+    ratio (the network does the convolutions and more, so it cannot beat them by much)."""
+    from bench.flops import conv_flops, conv_layers
+    from bench.train import train
+    over = {"stages": 1, "steps": 1, "eval_every": 1, "val_limit": 1, "crop": 32, "batch_size": 2}
+    path = str(tmp_path / "tiny.npz")
+    train(L.IstdTrainingJob("rpcanet", "cpu", None, 1, over, "cpu", data_root), path, progress=False)
+    m = R.METHODS["rpcanet"](checkpoint=path)
+    m.setup(R.MethodContext(device="cpu", seed=0))
+    assert "roof" not in m.row_extras()          # nothing run yet: nothing measured
+    m.run(IstdInput((torch.rand(40, 48) * 255,)))
+    roof = m.row_extras()["roof"]
+    assert roof["image"] == [40, 48]
+    assert roof["conv_flops"] == conv_flops(conv_layers(m._net, torch.zeros(1, 1, 40, 48)))
+    assert roof["net_gflops"] > 0 and roof["roof_gflops"] > 0
+    assert roof["ratio"] == pytest.approx(roof["net_gflops"] / roof["roof_gflops"], rel=1e-9)
+    assert 0 < roof["ratio"] < 1.5
