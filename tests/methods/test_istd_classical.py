@@ -184,3 +184,29 @@ def test_batched_ipi_stops_each_image_at_its_own_iteration():
         single = Ipi()
         torch.testing.assert_close(out.maps[k], single.run(IstdInput((im,))).maps[0], rtol=0, atol=0)
         assert single.last_iterations == [batch.last_iterations[k]]
+
+
+def test_ipi_limits_scipys_blas_to_torchs_threads(monkeypatch):
+    """The partial SVT calls scipy's BLAS/LAPACK: inside IPI's solver they run on torch's
+    thread count, not one thread per core (threadpoolctl), and the limit is lifted after."""
+    from threadpoolctl import threadpool_info
+    from bench.methods.istd import classical as C
+
+    seen = []
+    real = C.svt_top
+
+    def spy(Y, t):
+        seen.append([lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"])
+        return real(Y, t)
+
+    monkeypatch.setattr(C, "svt_top", spy)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        before = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+        C.apg_rpca(torch.rand(1, 60, 20, dtype=torch.float64), lam=0.2, max_iter=5)
+        after = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    finally:
+        torch.set_num_threads(n)
+    assert seen and all(all(k == 1 for k in threads) for threads in seen), seen
+    assert after == before
