@@ -398,6 +398,20 @@ def train_command(suite: str, method: str, recipe: str = "cpu", overrides: Mappi
     return cmd
 
 
+def trained_meta(suite: str, method: str, path: str) -> dict[str, Any]:
+    """The metadata of a checkpoint trained here that a cell is about to load, checked: the
+    file exists (else the ``bench train`` command that makes it) and names ``method``. What
+    else must match (a configuration, a sampling matrix) is the loader's to check."""
+    from bench.checkpoints import read_checkpoint_meta
+    if not os.path.exists(path):
+        raise CheckpointError(f"{method}: no checkpoint at {path}; train it with "
+                              f"`{train_command(suite, method)} --out {path}`")
+    meta = read_checkpoint_meta(path)
+    if meta.get("method") != method:
+        raise CheckpointError(f"checkpoint {path} belongs to method {meta.get('method')!r}, not {method!r}")
+    return meta
+
+
 def make_command(source: WeightsSource) -> str:
     """The command that makes a missing project checkpoint: an ablation stem
     (``<method>_ablation_stages3``, ``<method>_ablation_se-background+target``) names the

@@ -274,13 +274,8 @@ class _IstaNetMethod(Method):
     def _trained(self, path: str, problem) -> tuple[IstaNet, dict]:
         """A network trained here: its metadata must name this method and the cell's matrix
         (by digest); the weights are decoded against the initialisation of its seed."""
-        from bench.checkpoints import load_checkpoint, read_checkpoint_meta
-        if not os.path.exists(path):
-            raise CheckpointError(f"{self.name}: no checkpoint at {path}; train it with "
-                                  f"`{W.train_command('cs', self.name)} --out {path}`")
-        meta = read_checkpoint_meta(path)
-        if meta.get("method") != self.name:
-            raise CheckpointError(f"checkpoint {path} belongs to method {meta.get('method')!r}, not {self.name!r}")
+        from bench.checkpoints import load_checkpoint
+        meta = W.trained_meta("cs", self.name, path)
         if meta.get("matrix_digest") != problem.matrix_digest:
             raise CheckpointError(f"checkpoint {path} was trained with the {meta.get('ratio')} % matrix "
                                   f"{meta.get('matrix')} (digest {meta.get('matrix_digest')}); this cell measures at "

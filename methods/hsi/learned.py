@@ -516,13 +516,8 @@ class _HsiLearned(HsiMethod):
         """A network trained here (:mod:`bench.methods.hsi.training`): its metadata must name
         this method and this cell's configuration (STAR-Net's ``l_update``); the weights are
         decoded against the initialisation (deterministic: DCT dictionaries, thresholds)."""
-        from bench.checkpoints import load_checkpoint, read_checkpoint_meta
-        if not os.path.exists(path):
-            raise CheckpointError(f"{self.name}: no checkpoint at {path}; train it with "
-                                  f"`{W.train_command('hsi', self.name)} --out {path}`")
-        meta = read_checkpoint_meta(path)
-        if meta.get("method") != self.name:
-            raise CheckpointError(f"checkpoint {path} belongs to method {meta.get('method')!r}, not {self.name!r}")
+        from bench.checkpoints import load_checkpoint
+        meta = W.trained_meta("hsi", self.name, path)
         if meta.get("config") != dataclasses.asdict(cfg):
             raise CheckpointError(f"checkpoint {path} was trained as {meta.get('config')} (l_update="
                                   f"{meta.get('l_update')}); this cell builds {dataclasses.asdict(cfg)}: pass the "
