@@ -67,12 +67,40 @@ def smoke_cells(suite_name: str, devices=("cpu",), seed: int = 0):
     return cells
 
 
-def tolerance_of(metric_name: str) -> float:
-    """The metric's own tolerance (``nmse_db@16`` uses ``nmse_db``'s)."""
+def tolerance_of(metric_name: str, method: str | None = None, method_tolerances: dict | None = None) -> float:
+    """The metric's own tolerance (``nmse_db@16`` uses ``nmse_db``'s), or the one the
+    baseline file declares for the method (``method_tolerances``: see
+    :func:`load_method_tolerances`)."""
     R.load_all()
     base = metric_name.split("@")[0]
+    own = (method_tolerances or {}).get(method or "", {})
+    if base in own:
+        return float(own[base])
     m = R.METRICS.get(base)
     return m.tolerance if m else 1e-6
+
+
+def smoke_methods(suite_name: str) -> dict[str, str]:
+    """Smoke cell label -> method name (whose declared tolerances apply)."""
+    return {smoke_label(c): c.method for c in smoke_cells(suite_name)}
+
+
+def load_method_tolerances(suite_name: str) -> dict:
+    """``method_tolerances`` of the committed baseline: method -> {metric: absolute
+    tolerance, "why": what was measured}, for a method whose numbers depend on the CPU (a
+    compiled library with per-CPU code paths). It lives with the baselines, not with the
+    method, because it is the check's expectation, not something that shapes a number (a
+    method module's source is part of every cell key of that method)."""
+    p = baseline_path(suite_name)
+    if not os.path.exists(p):
+        return {}
+    with open(p) as f:
+        doc = json.load(f)
+    out = doc.get("method_tolerances", {})
+    for method, tols in out.items():
+        if not str(tols.get("why", "")).strip():
+            raise ValueError(f"{p}: method_tolerances[{method!r}] has no 'why' (say what was measured)")
+    return out
 
 
 def run_smoke(suite_name: str, data_root: str | None, progress: bool = True):
@@ -102,11 +130,15 @@ def run_smoke(suite_name: str, data_root: str | None, progress: bool = True):
 
 
 def compare(suite_name: str, values: dict, failures: dict, baseline: dict,
-            skipped: dict | None = None) -> list[Drift]:
+            skipped: dict | None = None, methods: dict | None = None,
+            method_tolerances: dict | None = None) -> list[Drift]:
     """One :class:`Drift` per baseline value (and per new value); a baseline cell in
-    ``skipped`` (label -> why; :func:`skipped_smoke_cells`) is one ``skipped: <why>`` entry."""
+    ``skipped`` (label -> why; :func:`skipped_smoke_cells`) is one ``skipped: <why>`` entry.
+    ``methods`` (label -> method name; :func:`smoke_methods`) and ``method_tolerances``
+    (:func:`load_method_tolerances`) give a method's declared tolerances to its cells."""
     out = []
     skipped = skipped or {}
+    methods = methods or {}
     for cell, metrics in sorted(baseline.items()):
         if cell in skipped and cell not in values and cell not in failures:
             out.append(Drift(suite_name, cell, "-", None, None, 0, f"skipped: {skipped[cell]}"))
@@ -116,7 +148,7 @@ def compare(suite_name: str, values: dict, failures: dict, baseline: dict,
             continue
         now = values.get(cell)
         for metric, b in sorted(metrics.items()):
-            tol = tolerance_of(metric)
+            tol = tolerance_of(metric, methods.get(cell), method_tolerances)
             if now is None or metric not in now:
                 out.append(Drift(suite_name, cell, metric, b, None, tol, "missing"))
                 continue
@@ -127,7 +159,8 @@ def compare(suite_name: str, values: dict, failures: dict, baseline: dict,
     for cell, metrics in sorted(values.items()):
         if cell not in baseline:
             for metric, v in sorted(metrics.items()):
-                out.append(Drift(suite_name, cell, metric, None, v, tolerance_of(metric), "new"))
+                out.append(Drift(suite_name, cell, metric, None, v, tolerance_of(metric, methods.get(cell), method_tolerances),
+                                 "new"))
     for cell, err in failures.items():
         if cell not in baseline:
             out.append(Drift(suite_name, cell, "-", None, None, 0, f"failed: {err}"))
@@ -150,10 +183,13 @@ def write_baseline(suite_name: str, values: dict) -> str:
     from bench.provenance import git_commit, versions
     os.makedirs(paths.BASELINES_DIR, exist_ok=True)
     p = baseline_path(suite_name)
+    doc = {"suite": suite_name, "written_by": "python -m bench check --update",
+           "commit": git_commit(), "versions": versions(), "cells": values}
+    tolerances = load_method_tolerances(suite_name)   # a rewrite keeps the declared ones
+    if tolerances:
+        doc["method_tolerances"] = tolerances
     with open(p, "w") as f:
-        json.dump({"suite": suite_name, "written_by": "python -m bench check --update",
-                   "commit": git_commit(), "versions": versions(), "cells": values},
-                  f, indent=1, sort_keys=True)
+        json.dump(doc, f, indent=1, sort_keys=True)
         f.write("\n")
     return p
 

@@ -376,7 +376,7 @@ def cmd_export(args) -> int:
 def cmd_check(args) -> int:
     from bench import registry as R
     from bench.check import (add_to_baseline, compare, format_drifts, load_baseline, run_smoke, skipped_smoke_cells,
-                             write_baseline)
+                             smoke_methods, load_method_tolerances, write_baseline)
 
     R.load_all()
     names = args.suite or list(R.SUITES)
@@ -406,7 +406,8 @@ def cmd_check(args) -> int:
                   f"create it with `python -m bench check --update --suite {name}`")
             bad += 1
             continue
-        drifts = compare(name, values, failures, baseline, skipped_smoke_cells(name))
+        drifts = compare(name, values, failures, baseline, skipped_smoke_cells(name), smoke_methods(name),
+                         load_method_tolerances(name))
         # a cell left out here (a published weights file not downloaded) is named, not compared
         left_out = [d for d in drifts if d.status.startswith("skipped")]
         for d in left_out:

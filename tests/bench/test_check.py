@@ -46,3 +46,41 @@ def test_a_smoke_cell_left_out_here_is_named_not_compared():
                      {"c1": "no weights file", "c3": "not skipped: it ran"})
     status = {d.cell: d.status for d in drifts}
     assert status == {"c1": "skipped: no weights file", "c2": "missing", "c3": "ok"}
+
+
+
+def test_a_method_declared_tolerance_replaces_the_metrics_own_for_its_cells_only():
+    """The committed cs baseline declares wider tolerances for pnp_hqs (BM3D's library differs
+    between CPUs): a move of 4e-4 SSIM passes for its cell and still fails for another
+    method's cell; a move beyond the declared tolerance fails for pnp_hqs too."""
+    from bench.check import load_method_tolerances, tolerance_of
+
+    tols = load_method_tolerances("cs")
+    assert tols["pnp_hqs"]["why"]
+    assert tolerance_of("ssim_cs", "pnp_hqs", tols) == tols["pnp_hqs"]["ssim_cs"]
+    assert tolerance_of("ssim_cs", "tv_admm", tols) < 4e-4
+    baseline = {"p": {"ssim_cs": 0.7055}, "t": {"ssim_cs": 0.7055}, "far": {"ssim_cs": 0.7055}}
+    now = {"p": {"ssim_cs": 0.7051}, "t": {"ssim_cs": 0.7051}, "far": {"ssim_cs": 0.69}}
+    methods = {"p": "pnp_hqs", "t": "tv_admm", "far": "pnp_hqs"}
+    status = {d.cell: d.status for d in compare("cs", now, {}, baseline, methods=methods, method_tolerances=tols)}
+    assert status == {"p": "ok", "t": "moved", "far": "moved"}
+
+
+def test_a_baseline_rewrite_keeps_the_declared_method_tolerances(tmp_path, monkeypatch):
+    import json
+
+    from bench import paths
+    from bench.check import load_method_tolerances, write_baseline
+
+    monkeypatch.setattr(paths, "BASELINES_DIR", str(tmp_path))
+    (tmp_path / "cs.json").write_text(json.dumps({"cells": {}, "method_tolerances": {"pnp_hqs": {"ssim_cs": 0.002}}}))
+    try:
+        load_method_tolerances("cs")
+        raise AssertionError("a declared tolerance without 'why' must be refused")
+    except ValueError as e:
+        assert "why" in str(e)
+    (tmp_path / "cs.json").write_text(json.dumps({"cells": {}, "method_tolerances": {
+        "pnp_hqs": {"ssim_cs": 0.002, "why": "measured"}}}))
+    write_baseline("cs", {"c": {"ssim_cs": 0.5}})
+    doc = json.loads((tmp_path / "cs.json").read_text())
+    assert doc["cells"] == {"c": {"ssim_cs": 0.5}} and doc["method_tolerances"]["pnp_hqs"]["why"] == "measured"
