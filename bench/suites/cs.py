@@ -322,7 +322,7 @@ def _learned_note(rows) -> str:
     learned = rows[rows["family"] == "learned"]
     if learned.empty:
         return "none"
-    notes = {}
+    notes, trained = {}, {}
     for _, r in learned.iterrows():
         w = (r["extras"] or {}).get("weights") or {}
         if w.get("source") == "published":
@@ -332,14 +332,20 @@ def _learned_note(rows) -> str:
         elif w.get("source") == "none":
             notes[r["method_label"]] = f"{r['method_label']}: untrained (the authors' initialisation)"
         elif w.get("source") == "file":
-            tr = (r["extras"] or {}).get("training") or {}
-            secs = tr.get("seconds")
-            notes[r["method_label"]] = (
-                f"{r['method_label']}: trained here (recipe {tr.get('recipe')}, {tr.get('steps')} Adam steps"
-                + (f", {secs / 60:.0f} min on {tr.get('threads')} thread(s)" if secs else "")
-                + ", random 33x33 crops of train400 images 1-360, best validation PSNR on images 361-400; "
-                  "the authors trained 200 epochs of their 91-image blocks)")
-    return "; ".join(notes.values()) or "none"
+            # one checkpoint per ratio: each column's row names its own training
+            notes.setdefault(r["method_label"], None)
+            trained.setdefault(r["method_label"], {})[int(r["ratio"])] = (r["extras"] or {}).get("training") or {}
+    for label, per_ratio in trained.items():
+        recipes = sorted({str(tr.get("recipe") or "?").split("+")[0] for tr in per_ratio.values()})
+        steps = sorted({tr.get("steps") for tr in per_ratio.values() if tr.get("steps")})
+        threads = sorted({tr.get("threads") for tr in per_ratio.values() if tr.get("threads")})
+        mins = ", ".join(f"{k} %: {tr['seconds'] / 60:.0f}" for k, tr in sorted(per_ratio.items()) if tr.get("seconds"))
+        notes[label] = (f"{label}: trained here, one checkpoint per ratio (recipe {'/'.join(recipes)} with the "
+                        f"column's ratio, {'/'.join(str(x) for x in steps) or '?'} Adam steps each"
+                        + (f"; minutes on {'/'.join(str(x) for x in threads)} thread(s) per ratio: {mins}" if mins else "")
+                        + "; random 33x33 crops of train400 images 1-360, best validation PSNR on images 361-400; "
+                          "the authors trained 200 epochs of their 91-image blocks)")
+    return "; ".join(v for v in notes.values() if v) or "none"
 
 
 def _protocol_matrix(rows) -> str:
