@@ -96,10 +96,12 @@ def load_method_tolerances(suite_name: str) -> dict:
         return {}
     with open(p) as f:
         doc = json.load(f)
+    from bench.errors import BenchError
     out = doc.get("method_tolerances", {})
     for method, tols in out.items():
-        if not str(tols.get("why", "")).strip():
-            raise ValueError(f"{p}: method_tolerances[{method!r}] has no 'why' (say what was measured)")
+        if not isinstance(tols, dict) or not str(tols.get("why", "")).strip():
+            raise BenchError(f"{p}: method_tolerances[{method!r}] needs a 'why' beside its tolerances "
+                             "(what was measured that makes this method's numbers move)")
     return out
 
 

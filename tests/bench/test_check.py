@@ -71,13 +71,14 @@ def test_a_baseline_rewrite_keeps_the_declared_method_tolerances(tmp_path, monke
 
     from bench import paths
     from bench.check import load_method_tolerances, write_baseline
+    from bench.errors import BenchError
 
     monkeypatch.setattr(paths, "BASELINES_DIR", str(tmp_path))
     (tmp_path / "cs.json").write_text(json.dumps({"cells": {}, "method_tolerances": {"pnp_hqs": {"ssim_cs": 0.002}}}))
     try:
         load_method_tolerances("cs")
         raise AssertionError("a declared tolerance without 'why' must be refused")
-    except ValueError as e:
+    except BenchError as e:   # bench check prints it and exits non-zero
         assert "why" in str(e)
     (tmp_path / "cs.json").write_text(json.dumps({"cells": {}, "method_tolerances": {
         "pnp_hqs": {"ssim_cs": 0.002, "why": "measured"}}}))
