@@ -226,6 +226,12 @@ class _MatCube(Dataset):
         """The cube's name in rows and captions."""
         return self.name
 
+    def scene_ids(self) -> tuple[str, ...]:
+        """The scenes the dataset's cubes come from, named as the training split names them
+        (checkpoint metas' ``train_scenes``; no file is read): what a trained-here row must
+        not be tested on (:meth:`bench.suites.hsi.HsiSuite.skip_reason`)."""
+        return (self.cube_name(),)
+
 
 #: the CAVE scenes under <data_root>/hsi/cave (256x256x31, variable NRD, uint16)
 CAVE_SCENES = {"chart_and_stuffed_toy": "hsi/cave/chart_and_stuffed_toy_256.mat",
@@ -250,6 +256,9 @@ class Cave(_MatCube):
     def cube_name(self) -> str:
         scene = str(self.params["scene"])
         return self.name if scene == "chart_and_stuffed_toy" else f"{self.name}:{scene}"
+
+    def scene_ids(self) -> tuple[str, ...]:
+        return (f"{self.name}:{self.params['scene']}",)
 
 
 @register_dataset
@@ -309,6 +318,10 @@ class Abu(Dataset):
             cubes.append(centre_crop(normalise_whole(raw, clip_negative=True), self.params["size"]))
             names.append(f"abu-{s}")
         return _finish(cubes, names, default_rgb(cubes[0].shape[-1]))
+
+    def scene_ids(self) -> tuple[str, ...]:
+        scene = str(self.params["scene"])
+        return tuple(f"abu-{s}" for s in (ABU_SCENES if scene == "all" else (scene,)))
 
 
 class _PixelMatrix(_MatCube):
@@ -381,6 +394,11 @@ class HsiSplit(Dataset):
             names += [f"cave:{params['scene']}" if dataset == "cave" else n for n in data.names]
         return _finish(cubes, names, default_rgb(cubes[0].shape[-1]))
 
+    def scene_ids(self) -> tuple[str, ...]:
+        from bench import registry as R
+        return tuple(s for dataset, params in SPLITS[str(self.params["split"])]
+                     for s in R.DATASETS[dataset](**params).scene_ids())
+
 
 @register_dataset
 class HsiMatFolder(Dataset):
@@ -397,6 +415,9 @@ class HsiMatFolder(Dataset):
                        "variable": Param(str, allow=(None,), help="none or '': the largest 3-D variable"),
                        "size": CROP_SPEC, "band_axis": Param(int, choices=(-3, -2, -1, 0, 1, 2)),
                        "max_files": Param(int, min=0, help="0: every file")}
+
+    def scene_ids(self) -> None:
+        return None   # the user's files: not known without reading the folder (no check)
 
     def load(self, data_root=None) -> HsiData:
         if not data_root:
@@ -489,3 +510,6 @@ class HsiSynthetic(Dataset):
         cubes = [synthetic_cube(int(p["size"]), int(p["size"]), int(p["bands"]), int(p["n_endmembers"]),
                                 int(p["instance_seed"]) * 1000 + i) for i in range(int(p["n_cubes"]))]
         return _finish(cubes, [f"synthetic-{i}" for i in range(len(cubes))], default_rgb(int(p["bands"])))
+
+    def scene_ids(self) -> tuple[str, ...]:
+        return ()   # generated: no scene of any split

@@ -13,7 +13,6 @@ tables' "Noisy" column.
 """
 from __future__ import annotations
 
-import base64
 import math
 from dataclasses import dataclass
 
@@ -24,7 +23,7 @@ from bench import registry as R
 from bench.results import Extras, Record, nested
 from bench.datasets.hsi import HsiData, synthetic_cube
 from bench.datasets.hsi_noise import HsiGaussian, estimate_sigma
-from bench.metrics.hsi import HSI_METRICS, METRIC_SET_CAPTIONS, METRIC_SETS
+from bench.metrics.hsi import HSI_METRICS
 from bench.methods.hsi.common import HsiInput
 from bench.suite import GridSpec, Problem, Suite, Task, check_finite_tensors
 
@@ -101,7 +100,11 @@ class HsiSuite(Suite):
     metrics = HSI_METRICS
     extras_type = HsiExtras
     grid = GridSpec(
-        datasets=("hsi_synthetic", "cave", "simu_indian", "pavia", "jasper_ridge", "samson", "abu"),
+        # the test split's scenes (cave, pavia, pavia_university) and the synthetic set get every
+        # row; on the training split's (simu_indian, jasper_ridge, samson, abu) the trained-here
+        # rows are left out (skip_reason)
+        datasets=("hsi_synthetic", "cave", "simu_indian", "pavia", "pavia_university", "jasper_ridge", "samson",
+                  "abu"),
         degradations=("hsi_gaussian[sigma=[10,30,50,70]]", "hsi_blind", "hsi_mixed"),
         methods=METHODS,
     )
@@ -125,7 +128,11 @@ class HsiSuite(Suite):
     )
     # every learned variant on the test split of the shipped cubes (hsi_split, see
     # datasets/hsi.py) at the four sigmas: `bench run --suite hsi --grid learned`
+    # `--grid test_split`: the slides' table where no row has seen a scene: every row of the
+    # default grid on the test split at the four sigmas (docs/suite_hsi.md, reports/hsi_test_split)
     extra_grids = {
+        "test_split": GridSpec(datasets=("hsi_split[split=test]",),
+                               degradations=("hsi_gaussian[sigma=[10,30,50,70]]",), methods=METHODS),
         "learned": GridSpec(datasets=("hsi_split[split=test]",), degradations=("hsi_gaussian[sigma=[10,30,50,70]]",),
                             methods=LEARNED),
     }
@@ -192,7 +199,8 @@ class HsiSuite(Suite):
         ckpt = str(cell.mparams.get("checkpoint", "none"))
         if ckpt.lower() == "none":
             return None
-        return weights.missing_reason(weights.resolve(self.name, cell.method, ckpt))
+        source = weights.resolve(self.name, cell.method, ckpt)
+        return weights.missing_reason(source) or _seen_in_training(cell, source)
 
     def check_values(self, row) -> dict[str, float]:
         return {k: v for k, v in row["metrics"].items() if k in HSI_METRICS}
@@ -210,238 +218,37 @@ class HsiSuite(Suite):
     # ------------------------------------------------------------------ report
     def report(self, frame, outdir: str, options) -> list[str]:
         """One table per metric set (``options["metric_sets"]``, default standard and starnet)
-        and dataset, then the parts declared in ``REPORT`` (runtime and parameter tables,
-        figures), from the newest row of each cell."""
-        from bench.errors import UnknownNameError
-        from bench.report import newest
-
-        options = options or {}
-        sets = options.get("metric_sets") or ("standard", "starnet")
-        if isinstance(sets, str):
-            sets = tuple(s.strip() for s in sets.split(","))
-        for s in sets:
-            if s not in METRIC_SETS:
-                raise UnknownNameError(f"unknown metric set {s!r}", valid=sorted(METRIC_SETS), what="metric set")
-        view = _View(newest(frame), options)
-        paths: list[str] = []
-        for mset in sets:
-            for ds in view.datasets:
-                paths += _result_table(view, ds, mset, outdir)
-        for part in REPORT:
-            paths += part(view, outdir)
-        return paths
-
-
-# --------------------------------------------------------------------------- report parts
-class _View:
-    """The rows as the report parts read them: each with its noise case and seconds per
-    cube; methods and datasets in table order; one accuracy row per (dataset, case,
-    method), the CPU row where there is one (accuracy does not depend on the device)."""
-
-    def __init__(self, frame, options: dict):
-        from bench.report import method_order, prefer_cpu, provenance_line
-
-        self.frame = frame.assign(case=frame.apply(_case_label, axis=1),
-                                  per_cube_s=frame["time_s"] / frame["n_samples"].clip(lower=1))
-        self.options = options
-        self.methods = _classical_first_as_listed(method_order(self.frame))
-        self.datasets = list(dict.fromkeys(self.frame["dataset"]))
-        self.acc = prefer_cpu(self.frame, ["dataset", "case", "method_label"])
-        self.prov = provenance_line(self.frame)
-        self.colour = {m: f"C{i}" for i, m in enumerate(self.methods)}
-        self.tags = _weights_tags(self.frame)
-
-
-CAPTIONS = {
-    "table": ("{ds}: HSI denoising, {n} cube(s) ({names}), rows are noise case x metric, 'avg' the mean over the "
-              "Gaussian sigmas present; Noisy = the noisy input; best per row in bold. Sigma on the [0,255] scale "
-              "for [0,1] cubes; blind: sigma ~ U(10,70) per cube; mixed: non-iid Gaussian + impulse + stripes "
-              "(QRNN3D). Methods get the true sigma in the Gaussian cases and a MAD wavelet estimate otherwise. "
-              "{metric_set}. {prov}."),
-    "runtime": ("Seconds per cube (time of the method only, whole cell divided by its cubes), median over the noise "
-                "cases; BM4D, LRTDTV, NGMeet and the learned networks: one timed run without warm-up (minutes-long), others: median of timed "
-                "repeats after a warm-up; - where not measured (BM4D has no GPU path). Threads per worker: "
-                "{threads}; torch methods run CPU cubes under 2^20 voxels on one thread and BM4D uses one thread "
-                "(deterministic output). {prov}."),
-    "parameters": "Learned parameters per method (- for classical methods, which have none). {prov}.",
-}
-
-
-def _result_table(v: _View, ds: str, mset: str, outdir: str) -> list[str]:
-    """Rows: noise case x metric of the set (and 'avg' over the Gaussian sigmas); columns:
-    methods; each row's best in bold by its metric's direction, in its metric's format."""
-    from bench.report import caption, metric_table, pivot, slug, write_table
-
-    d, names = v.acc[v.acc["dataset"] == ds], METRIC_SETS[mset]
-    cases = _case_order(list(dict.fromkeys(d["case"])))
-    gauss = [c for c in cases if c.startswith("sigma=")]
-    blocks = gauss + (["avg"] if len(gauss) >= 2 else []) + [c for c in cases if not c.startswith("sigma=")]
-    cols = [_col(m, v.tags) for m in v.methods if m in set(d["method_label"])]
-
-    def cells(r):
-        got = r["metrics"] or {}
-        yield from ((f"{r['case']} {_short(n)}", got[n]) for n in names if got.get(n) is not None)
-
-    values = pivot(d, lambda r: _col(r["method_label"], v.tags), cells, cols,
-                   [f"{b} {_short(n)}" for b in blocks for n in names]).T
-    if "avg" in blocks:
-        for n in names:
-            values.loc[f"avg {_short(n)}"] = values.loc[[f"{g} {_short(n)}" for g in gauss]].mean(skipna=False)
-    if values.empty:
-        return []
-    first = d["extras"].iloc[0]
-    cap = caption(CAPTIONS["table"], v.frame, ds=ds, n=int(d["n_samples"].iloc[0]),
-                  names=", ".join((first.get("names") if isinstance(first, dict) else None) or []),
-                  metric_set=METRIC_SET_CAPTIONS[mset])
-    table = metric_table(values, "hsi", cap, f"tab:hsi_{slug(ds)}_{mset}", axis="row",
-                         key=lambda label: label.split()[-1], index_name="case / metric")
-    return write_table(table, outdir, f"hsi_table_{slug(ds)}_{mset}")
-
-
-def _runtime_tables(v: _View, outdir: str) -> list[str]:
-    """Seconds per cube per dataset, method and device; learned parameters per method."""
-    import pandas as pd
-
-    from bench.report import Table, caption, device_times, parameter_counts, write_table
-
-    real = [m for m in v.methods if m != "noisy"]
-    times = device_times(v.frame, ["dataset", "method_label"], value="per_cube_s")
-    rt = pd.DataFrame(math.nan, index=v.datasets, columns=pd.MultiIndex.from_tuples(
-        [(m, dev) for m in real for dev in ("CPU", "GPU")]))
-    for (ds, m, dev), t in times.items():
-        if m in real:
-            rt.at[ds, (m, "GPU" if dev == "cuda" else "CPU")] = t
-    paths = write_table(Table(rt, {}, caption(CAPTIONS["runtime"], v.frame), "tab:hsi_runtime", fmt="{:.2f}",
-                              index_name="dataset"), outdir, "hsi_runtime")
-    params = parameter_counts(v.frame)
-    pc = pd.DataFrame(index=real, columns=["family", "parameters"], dtype=object)
-    for m in real:
-        pc.at[m, "family"] = v.frame.loc[v.frame["method_label"] == m, "family"].iloc[0]
-        pc.at[m, "parameters"] = params.get(m, math.nan)
-    paths += write_table(Table(pc, {}, caption(CAPTIONS["parameters"], v.frame), "tab:hsi_parameters",
-                               fmt={"family": str, "parameters": lambda x: f"{x:,.0f}"}, index_name="method"),
-                         outdir, "hsi_parameters")
-    return paths
-
-
-def _psnr_figure(v: _View, outdir: str) -> list[str]:
-    """PSNR (metric set 'standard') against sigma, one panel per dataset."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from bench.report import save_figure
-
-    gauss = v.acc[v.acc["case"].str.startswith("sigma=")]
-    if gauss.empty:
-        return []
-    dsets = [d for d in v.datasets if d in set(gauss["dataset"])]
-    ncol = min(4, len(dsets))
-    nrow = math.ceil(len(dsets) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.8 * ncol, 3.4 * nrow), squeeze=False, constrained_layout=True)
-    for ax, ds in zip(axes.flat, dsets):
-        for m in v.methods:
-            r = gauss[(gauss["dataset"] == ds) & (gauss["method_label"] == m)]
-            if r.empty:
-                continue
-            sig = r["case"].map(lambda c: float(c.split("=")[1]))
-            order = np.argsort(sig.values)
-            ax.plot(sig.values[order], r["metrics"].map(lambda x: x["psnr"]).values[order],
-                    "--" if m == "noisy" else "-", marker="o", color=v.colour[m], label=_col(m, v.tags))
-        ax.set_title(ds, fontsize=9)
-        ax.set_xticks(SIGMAS)
-        ax.set_xlim(0, 80)
-        ax.set_xlabel("sigma ([0,255] scale)")
-        ax.grid(True, alpha=0.3)
-    for ax in axes.flat[len(dsets):]:
-        ax.axis("off")
-    axes[0][0].set_ylabel("PSNR (dB)")
-    axes[0][0].legend(fontsize=7)
-    fig.suptitle("PSNR (metric set 'standard') against the noise level")
-    return save_figure(fig, outdir, "hsi_psnr_vs_sigma")
-
-
-def _accuracy_time_figure(v: _View, outdir: str) -> list[str]:
-    """Mean PSNR over the Gaussian sigmas against seconds per cube, one point per dataset."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from bench.report import save_figure
-
-    if not v.acc["case"].str.startswith("sigma=").any():
-        return []
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    for m in [m for m in v.methods if m != "noisy"]:
-        for dev, marker in (("cpu", "o"), ("cuda", "s")):
-            sub = v.frame[(v.frame["method_label"] == m) & (v.frame["device"] == dev)
-                          & v.frame["case"].str.startswith("sigma=")]
-            if sub.empty:
-                continue
-            pts = sub.groupby("dataset").agg(t=("per_cube_s", "median"),
-                                             p=("metrics", lambda s: float(np.mean([x["psnr"] for x in s]))))
-            ax.scatter(pts["t"], pts["p"], marker=marker, color=v.colour[m],
-                       label=f"{m} ({'GPU' if dev == 'cuda' else 'CPU'})")
-            for ds_name, pt in pts.iterrows():
-                ax.annotate(ds_name.split("[")[0], (pt["t"], pt["p"]), fontsize=5, alpha=0.7,
-                            xytext=(3, 2), textcoords="offset points")
-    ax.set_xscale("log")
-    ax.set_xlabel("seconds per cube (log)")
-    ax.set_ylabel("PSNR (dB), mean over Gaussian sigmas")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
-    ax.set_title("Accuracy against time (one point per dataset)")
-    return save_figure(fig, outdir, "hsi_accuracy_vs_time")
-
-
-def _false_colour_figure(v: _View, outdir: str) -> list[str]:
-    """False-colour comparison of the first cube (and one band) at one noise case
-    (``options``: figure_dataset, figure_case), from the rows' previews."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from bench.report import row_arrays, save_figure
-
-    ds = v.options.get("figure_dataset") or next(
-        (d for base in ("cave", "hsi_synthetic") for d in v.datasets if d.split("[")[0] == base),
-        v.datasets[0] if v.datasets else None)
-    d = v.acc[v.acc["dataset"] == ds]
-    cases = list(dict.fromkeys(d["case"]))
-    case = v.options.get("figure_case") or ("sigma=50" if "sigma=50" in cases else (cases[0] if cases else None))
-    rows, panels = d[d["case"] == case], []
-    for m in v.methods:
-        r = rows[rows["method_label"] == m]
-        if r.empty or not isinstance(r["extras"].iloc[0], dict):
-            continue
-        arrays = row_arrays(r.iloc[0])
-        if not panels and (img := decode_preview(r["extras"].iloc[0].get("reference_preview"), arrays,
-                                                 "reference_preview")) is not None:
-            panels.append(("clean", img, None))
-        if panels and (img := decode_preview(r["extras"].iloc[0].get("preview"), arrays, "preview")) is not None:
-            panels.append((_col(m, v.tags), img, r["metrics"].iloc[0]["psnr"]))
-    if not panels:
-        return []
-    fig, axes = plt.subplots(2, len(panels), figsize=(2.4 * len(panels), 5.0), squeeze=False)
-    for j, (title, img, p) in enumerate(panels):
-        axes[0][j].imshow(img)
-        axes[1][j].imshow(img[..., 1], cmap="gray", vmin=0, vmax=1)
-        axes[0][j].set_title(title + ("" if p is None else f"\n{p:.2f} dB"), fontsize=8)
-        for a in axes[:, j]:
-            a.set_xticks([])
-            a.set_yticks([])
-    rgb = (rows["extras"].iloc[0].get("preview") or {}).get("bands")
-    axes[0][0].set_ylabel(f"false colour, bands {rgb}", fontsize=7)
-    axes[1][0].set_ylabel(f"band {rgb[1] if rgb else '?'}", fontsize=7)
-    fig.suptitle(f"{ds}, {case}: first cube (PSNR, metric set 'standard')", fontsize=9)
-    return save_figure(fig, outdir, "hsi_false_colour")
-
-
-#: the report's parts after the result tables, in the order written
-REPORT = (_runtime_tables, _psnr_figure, _accuracy_time_figure, _false_colour_figure)
+        and dataset, then the runtime and parameter tables and the figures, from the newest row
+        of each cell (:mod:`bench.suites.hsi_report`, outside the cells' keys)."""
+        from bench.suites.hsi_report import write_report
+        return write_report(frame, outdir, options)
 
 
 # --------------------------------------------------------------------------- helpers
+def _seen_in_training(cell, source) -> str | None:
+    """A network trained here is not scored on a scene it trained or was validated on: the
+    line that leaves such a cell out (the default grid's datasets include the training
+    split's scenes, where only the classical and published rows are measured), else None.
+    The scenes come from the checkpoint's meta and the dataset's ``scene_ids`` (None for a
+    dataset that cannot name its scenes without reading files: no check)."""
+    if source.entry is not None:     # published: trained on the authors' data, none of ours
+        return None
+    from bench.checkpoints import read_checkpoint_meta
+    try:
+        meta = read_checkpoint_meta(source.path)
+    except Exception:  # noqa: BLE001 - an unreadable checkpoint is the loader's to report, in its cell
+        return None
+    seen = set(meta.get("train_scenes") or ()) | set(meta.get("val_scenes") or ())
+    scene_ids = getattr(R.DATASETS[cell.dataset](**cell.dparams), "scene_ids", None)
+    scenes = scene_ids() if scene_ids else None
+    both = sorted(seen & set(scenes or ()))
+    if not both:
+        return None
+    return (f"{cell.method}[checkpoint={source.value}] trained on {', '.join(both)} (its training split): "
+            "trained-here rows are scored on test scenes only (hsi_split[split=test]: cave, pavia, "
+            "pavia_university)")
+
+
 def preview(cube: torch.Tensor, bands, scale: float) -> np.ndarray:
     """Three bands of a cube as uint8 (stride-subsampled to at most PREVIEW_MAX pixels): what
     the report's false-colour figure shows (reports never rerun methods); the row's
@@ -450,68 +257,6 @@ def preview(cube: torch.Tensor, bands, scale: float) -> np.ndarray:
     step = max(1, math.ceil(max(x.shape[:2]) / PREVIEW_MAX))
     x = x[::step, ::step]
     return np.clip(np.round(x / scale * 255), 0, 255).astype(np.uint8)
-
-
-def decode_preview(p: dict | None, arrays: dict | None = None, name: str = "preview") -> np.ndarray | None:
-    """A preview in [0, 1]: the array ``name`` of the row's artifact file, or the base64 bytes
-    of a row stored before previews moved there (``p["b64"]``); None when neither is there."""
-    if p and p.get("b64"):
-        return np.frombuffer(base64.b64decode(p["b64"]), dtype=np.uint8).reshape(p["shape"]) / 255.0
-    if p and arrays and name in arrays:
-        return arrays[name] / 255.0
-    return None
-
-
-def _classical_first_as_listed(methods: list[str]) -> list[str]:
-    """``methods`` (reference, classical, learned, in registration order) with the methods of
-    :data:`CLASSICAL` moved into that tuple's order (NGMeet after LRTDTV, as the slides'
-    table); every other method keeps its place after them."""
-    rank = {m: i for i, m in enumerate(CLASSICAL)}
-    return sorted(methods, key=lambda m: rank.get(m.split("[")[0], len(rank)))
-
-
-def _case_label(row) -> str:
-    p = row["degradation_params"] or {}
-    name = row["degradation"].split("[")[0]
-    if name == "hsi_gaussian":
-        return f"sigma={float(p.get('sigma')):g}"
-    if name == "hsi_blind":
-        return "blind"
-    if name == "hsi_mixed":
-        return "mixed"
-    return row["degradation"]
-
-
-def _case_order(cases) -> list[str]:
-    def key(c):
-        if c.startswith("sigma="):
-            return (0, float(c.split("=")[1]))
-        return (1 if c == "blind" else 2 if c == "mixed" else 3, c)
-    return sorted(cases, key=key)
-
-
-def _short(metric: str) -> str:
-    """A metric's name in the tables' rows (its registered label: both ERGAS variants print "ERGAS")."""
-    return R.METRICS[metric].display
-
-
-def _col(m: str, tags: dict[str, str] | None = None) -> str:
-    """A method's column label: "Noisy", or the label with its weights' tag where a learned
-    row has one ("published, trained on ICVL", "untrained")."""
-    if m == "noisy":
-        return "Noisy"
-    tag = (tags or {}).get(m)
-    return f"{m} ({tag})" if tag else m
-
-
-def _weights_tags(frame) -> dict[str, str]:
-    """method_label -> the ``weights_tag`` its learned rows record (the newest row's)."""
-    tags: dict[str, str] = {}
-    for _, r in frame.iterrows():
-        ex = r["extras"] if isinstance(r["extras"], dict) else {}
-        if ex.get("weights_tag"):
-            tags[r["method_label"]] = ex["weights_tag"]
-    return tags
 
 
 

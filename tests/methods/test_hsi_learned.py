@@ -387,3 +387,19 @@ def test_star_net_penalty_is_used_as_a_positive_value():
         for p in net.penalty:
             p.zero_()
         assert torch.isfinite(net(rows, slab=16)).all()
+
+
+def test_nlm_prefilter_gives_the_same_blocks_with_more_threads():
+    """The blocks are filtered by as many Python threads as torch has (scikit-image releases
+    the GIL): the output must not depend on it (nor its dtype)."""
+    blocks = np.random.default_rng(0).random((3, 20, 20, 5), dtype=np.float32)
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = L.nlm_prefilter(blocks)
+        torch.set_num_threads(2)
+        two = L.nlm_prefilter(blocks)
+    finally:
+        torch.set_num_threads(previous)
+    assert one.dtype == np.float32 and one.shape == blocks.shape
+    assert np.array_equal(one, two) and not np.array_equal(one, blocks)

@@ -176,7 +176,8 @@ def test_cuda_agrees_with_cpu():
 
 
 def test_the_suite_runs_ngmeet_and_its_report_puts_it_after_lrtdtv():
-    from bench.suites.hsi import CLASSICAL, METHODS, _classical_first_as_listed
+    from bench.suites.hsi import CLASSICAL, METHODS
+    from bench.suites.hsi_report import _classical_first_as_listed
 
     assert "ngmeet" in METHODS and CLASSICAL.index("ngmeet") == CLASSICAL.index("lrtdtv") + 1
     suite = R.SUITES["hsi"]

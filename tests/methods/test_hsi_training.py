@@ -120,3 +120,15 @@ def test_a_few_training_steps_write_a_checkpoint_a_cell_loads(tmp_path, data_roo
     test_names = {"cave:chart_and_stuffed_toy", "pavia", "pavia_university"}
     assert not test_names & set(meta["train_scenes"]) and not test_names & set(meta["val_scenes"])
     assert len(SPLITS["train"]) == len(VAL_SCENES) + len(job.groups)
+
+
+@pytest.mark.parametrize("method", ["smds_net", "star_net", "star_net_s"])
+def test_shipped_files_were_trained_with_the_cpu_recipe_as_it_stands(method):
+    """`bench train --suite hsi --method <m>` (the cpu recipe with its per-method values) makes
+    what the grids load: every recipe value the shipped file records equals the recipe's."""
+    from bench import weights
+    from bench.checkpoints import read_checkpoint_meta
+    from bench.methods.hsi.training import recipe_values
+    recorded = read_checkpoint_meta(weights.resolve("hsi", method, f"{method}_cpu").path)["recipe"]
+    expected = recipe_values(method, "cpu")
+    assert {k: recorded[k] for k in expected if k != "l_update"} == {k: v for k, v in expected.items() if k != "l_update"}

@@ -86,3 +86,40 @@ def test_identical_cells_give_identical_metrics(tmp_path):
     t1, _ = suite.tiny_task("subspace_tv", "cpu", 3)
     t2, _ = suite.tiny_task("subspace_tv", "cpu", 3)
     assert torch.equal(t1.inputs.noisy[0], t2.inputs.noisy[0])
+
+
+def test_dataset_scene_names_match_the_training_split_checkpoints_record():
+    """``scene_ids`` (read without files) names scenes as the trained checkpoints' metas do:
+    the train split's are exactly the shipped networks' training + validation scenes, and no
+    test scene is among them (a renamed scene on either side fails here)."""
+    from bench.checkpoints import read_checkpoint_meta
+    from bench import weights
+    train = set(R.DATASETS["hsi_split"](split="train").scene_ids())
+    test = set(R.DATASETS["hsi_split"](split="test").scene_ids())
+    assert test == {"cave:chart_and_stuffed_toy", "pavia", "pavia_university"} and not train & test
+    for method in ("smds_net", "star_net", "star_net_s"):
+        meta = read_checkpoint_meta(weights.resolve("hsi", method, f"{method}_cpu").path)
+        assert set(meta["train_scenes"]) | set(meta["val_scenes"]) == train, method
+    assert R.DATASETS["abu"]().scene_ids() == ("abu-urban-1",)
+    assert R.DATASETS["cave"]().scene_ids() == ("cave:chart_and_stuffed_toy",)
+    assert R.DATASETS["hsi_synthetic"]().scene_ids() == ()
+
+
+def test_trained_rows_are_not_scored_on_their_training_scenes():
+    """The default grid's datasets include training-split scenes: a trained-here row is left
+    out there with a line naming the scenes, kept on the test scenes and the synthetic set;
+    a published row (the authors' data, none of ours) is not left out for that reason."""
+    from bench.suites.hsi import _seen_in_training
+    from bench import weights
+    suite = R.SUITES["hsi"]
+    trained = "star_net_s[checkpoint=star_net_s_cpu,max_rank=9]"
+    cells = {c.dataset: c for c in build_cells("hsi", ["abu", "samson", "cave", "pavia", "hsi_synthetic"],
+                                               ["hsi_gaussian[sigma=50]"], [trained], ["cpu"], seed=0)}
+    reason = suite.skip_reason(cells["abu"])
+    assert reason and "abu-urban-1" in reason and "training split" in reason
+    assert "samson" in suite.skip_reason(cells["samson"])      # a validation scene counts too
+    for ds in ("cave", "pavia", "hsi_synthetic"):
+        assert suite.skip_reason(cells[ds]) is None, ds
+    published = build_cells("hsi", ["abu"], ["hsi_gaussian[sigma=50]"],
+                            ["smds_net[checkpoint=published:icvl_sigma55]"], ["cpu"], seed=0)[0]
+    assert _seen_in_training(published, weights.resolve("hsi", "smds_net", "published:icvl_sigma55")) is None
