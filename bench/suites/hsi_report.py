@@ -33,9 +33,13 @@ def write_report(frame, outdir: str, options) -> list[str]:
             raise UnknownNameError(f"unknown metric set {s!r}", valid=sorted(METRIC_SETS), what="metric set")
     view = _View(newest(frame), options)
     paths: list[str] = []
+    per_cube = str(options.get("per_cube", "1")).lower() not in ("0", "false", "no")
     for mset in sets:
         for ds in view.datasets:
             paths += _result_table(view, ds, mset, outdir)
+            if per_cube:
+                for i, name in enumerate(_cube_names(view, ds)):
+                    paths += _result_table(view, ds, mset, outdir, cube=(i, name))
     for part in REPORT:
         paths += part(view, outdir)
     return paths
@@ -76,9 +80,20 @@ CAPTIONS = {
 }
 
 
-def _result_table(v: _View, ds: str, mset: str, outdir: str) -> list[str]:
+def _cube_names(v: _View, ds: str) -> list[str]:
+    """The cubes of a dataset of several cubes whose rows all stored per-cube values (the
+    per-cube tables: the slides' table per test scene for ``hsi_split``), else []."""
+    d = v.acc[v.acc["dataset"] == ds]
+    names = [tuple((e.get("names") or ())) if isinstance(e, dict) and e.get("per_cube") else None
+             for e in d["extras"]]
+    first = names[0] if names else None
+    return list(first) if first and len(first) > 1 and all(n == first for n in names) else []
+
+
+def _result_table(v: _View, ds: str, mset: str, outdir: str, cube: tuple[int, str] | None = None) -> list[str]:
     """Rows: noise case x metric of the set (and 'avg' over the Gaussian sigmas); columns:
-    methods; each row's best in bold by its metric's direction, in its metric's format."""
+    methods; each row's best in bold by its metric's direction, in its metric's format.
+    ``cube`` (index, name): that cube's values only (the rows' per-cube extras)."""
     from bench.report import caption, metric_table, pivot, slug, write_table
 
     d, names = v.acc[v.acc["dataset"] == ds], METRIC_SETS[mset]
@@ -88,7 +103,10 @@ def _result_table(v: _View, ds: str, mset: str, outdir: str) -> list[str]:
     cols = [_col(m, v.tags) for m in v.methods if m in set(d["method_label"])]
 
     def cells(r):
-        got = r["metrics"] or {}
+        if cube is None:
+            got = r["metrics"] or {}
+        else:
+            got = {n: vals[cube[0]] for n, vals in (r["extras"].get("per_cube") or {}).items()}
         yield from ((f"{r['case']} {_short(n)}", got[n]) for n in names if got.get(n) is not None)
 
     values = pivot(d, lambda r: _col(r["method_label"], v.tags), cells, cols,
@@ -99,12 +117,14 @@ def _result_table(v: _View, ds: str, mset: str, outdir: str) -> list[str]:
     if values.empty:
         return []
     first = d["extras"].iloc[0]
-    cap = caption(CAPTIONS["table"], v.frame, ds=ds, n=int(d["n_samples"].iloc[0]),
-                  names=", ".join((first.get("names") if isinstance(first, dict) else None) or []),
+    cubes = [cube[1]] if cube else (first.get("names") if isinstance(first, dict) else None) or []
+    cap = caption(CAPTIONS["table"], v.frame, ds=ds if cube is None else f"{ds}, cube {cube[1]} alone",
+                  n=1 if cube else int(d["n_samples"].iloc[0]), names=", ".join(cubes),
                   metric_set=METRIC_SET_CAPTIONS[mset])
-    table = metric_table(values, "hsi", cap, f"tab:hsi_{slug(ds)}_{mset}", axis="row",
+    stem = slug(ds) + (f"_{slug(cube[1])}" if cube else "")
+    table = metric_table(values, "hsi", cap, f"tab:hsi_{stem}_{mset}", axis="row",
                          key=lambda label: label.split()[-1], index_name="case / metric")
-    return write_table(table, outdir, f"hsi_table_{slug(ds)}_{mset}")
+    return write_table(table, outdir, f"hsi_table_{stem}_{mset}")
 
 
 def _runtime_tables(v: _View, outdir: str) -> list[str]:

@@ -123,3 +123,30 @@ def test_trained_rows_are_not_scored_on_their_training_scenes():
     published = build_cells("hsi", ["abu"], ["hsi_gaussian[sigma=50]"],
                             ["smds_net[checkpoint=published:icvl_sigma55]"], ["cpu"], seed=0)[0]
     assert _seen_in_training(published, weights.resolve("hsi", "smds_net", "published:icvl_sigma55")) is None
+
+
+def test_report_writes_a_table_per_cube_of_a_several_cube_dataset(tmp_path):
+    """A dataset of several cubes also gets one table per cube (the slides' table per test
+    scene of hsi_split), from the rows' per-cube values; per_cube=0 turns them off."""
+    cells = build_cells("hsi", ["hsi_synthetic[n_cubes=2,size=16,bands=8]"], ["hsi_gaussian[sigma=[30,70]]"],
+                        ["noisy", "subspace_tv"], ["cpu"], seed=0)
+    store = Store(str(tmp_path / "r.sqlite"))
+    assert run_grid(cells, store, RunOptions(repeat=1), progress=False).failed == 0
+    out = str(tmp_path / "rep")
+    assert main(["report", "--suite", "hsi", "--results", store.path, "--out", out,
+                 "--option", "metric_sets=standard"]) == 0
+    stem = "hsi_table_hsi_synthetic_bands_8_size_16"   # n_cubes=2 is the default: not in the label
+    assert {f"{stem}_standard.md", f"{stem}_synthetic_1_standard.md"} <= set(os.listdir(out))
+    frame = store.frame("hsi")
+    row = frame[(frame["method_label"] == "subspace_tv")
+                & (frame["degradation_params"].map(lambda p: p.get("sigma")) == 70.0)].iloc[0]
+    want = row["extras"]["per_cube"]["psnr"][1]
+    assert abs(want - row["metrics"]["psnr"]) > 1e-3      # the cube's own value, not the mean
+    md = open(os.path.join(out, f"{stem}_synthetic_1_standard.md")).read()
+    assert "cube synthetic-1 alone" in md
+    line = next(l for l in md.splitlines() if l.startswith("| sigma=70 PSNR"))
+    assert f"{want:.2f}" in line
+    out2 = str(tmp_path / "rep2")
+    assert main(["report", "--suite", "hsi", "--results", store.path, "--out", out2,
+                 "--option", "metric_sets=standard", "--option", "per_cube=0"]) == 0
+    assert not [f for f in os.listdir(out2) if "synthetic_1" in f]
