@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import math
+import textwrap
 
 import numpy as np
 
@@ -70,7 +71,7 @@ CAPTIONS = {
               "Gaussian sigmas present; Noisy = the noisy input; best per row in bold. Sigma on the [0,255] scale "
               "for [0,1] cubes; blind: sigma ~ U(10,70) per cube; mixed: non-iid Gaussian + impulse + stripes "
               "(QRNN3D). Methods get the true sigma in the Gaussian cases and a MAD wavelet estimate otherwise. "
-              "{metric_set}. {prov}."),
+              "{metric_set}. Learned rows' weights: {training}. {prov}."),
     "runtime": ("Seconds per cube (time of the method only, whole cell divided by its cubes), median over the noise "
                 "cases; BM4D, LRTDTV, NGMeet and the learned networks: one timed run without warm-up (minutes-long), others: median of timed "
                 "repeats after a warm-up; - where not measured (BM4D has no GPU path). Threads per worker: "
@@ -78,6 +79,31 @@ CAPTIONS = {
                 "(deterministic output). {prov}."),
     "parameters": "Learned parameters per method (- for classical methods, which have none). {prov}.",
 }
+
+
+def _training_note(rows) -> str:
+    """Where each learned row's weights come from, as its extras record them: published (the
+    source and the data it was trained on), untrained, or trained here (recipe, steps,
+    minutes on how many threads, the training and validation scenes, the command)."""
+    notes: dict[str, str] = {}
+    splits: dict[tuple, None] = {}
+    for _, r in rows[rows["family"] == "learned"].iterrows():
+        ex = r["extras"] if isinstance(r["extras"], dict) else {}
+        w, tr, label = ex.get("weights") or {}, ex.get("training") or {}, r["method_label"]
+        if w.get("source") == "published":
+            notes[label] = f"{label}: published ({tr.get('source')}; trained on {tr.get('dataset')})"
+        elif w.get("source") == "trained here":
+            mins = f", {tr['seconds'] / 60:.0f} min on {tr.get('threads', '?')} thread(s)" if tr.get("seconds") else ""
+            notes[label] = (f"{label}: trained here, recipe {tr.get('recipe')} ({tr.get('steps')} Adam steps of "
+                            f"{tr.get('batch_size')} {tr.get('crop')}x{tr.get('crop')} crops{mins}; "
+                            f"`{tr.get('command')}`)")
+            splits[(tuple(tr.get("train_scenes") or ["?"]), tuple(tr.get("val_scenes") or ["?"]))] = None
+        elif tr.get("recipe"):
+            notes[label] = f"{label}: {tr['recipe']}"
+    for train, val in splits:
+        notes[f"split {train} {val}"] = (f"trained here on {', '.join(train)}; the state kept is the best "
+                                         f"validation PSNR on {', '.join(val)}")
+    return "; ".join(notes.values()) or "none"
 
 
 def _cube_names(v: _View, ds: str) -> list[str]:
@@ -120,7 +146,7 @@ def _result_table(v: _View, ds: str, mset: str, outdir: str, cube: tuple[int, st
     cubes = [cube[1]] if cube else (first.get("names") if isinstance(first, dict) else None) or []
     cap = caption(CAPTIONS["table"], v.frame, ds=ds if cube is None else f"{ds}, cube {cube[1]} alone",
                   n=1 if cube else int(d["n_samples"].iloc[0]), names=", ".join(cubes),
-                  metric_set=METRIC_SET_CAPTIONS[mset])
+                  metric_set=METRIC_SET_CAPTIONS[mset], training=_training_note(d))
     stem = slug(ds) + (f"_{slug(cube[1])}" if cube else "")
     table = metric_table(values, "hsi", cap, f"tab:hsi_{stem}_{mset}", axis="row",
                          key=lambda label: label.split()[-1], index_name="case / metric")
@@ -248,14 +274,18 @@ def _false_colour_figure(v: _View, outdir: str) -> list[str]:
                                                  "reference_preview")) is not None:
             panels.append(("clean", img, None))
         if panels and (img := decode_preview(r["extras"].iloc[0].get("preview"), arrays, "preview")) is not None:
-            panels.append((_col(m, v.tags), img, r["metrics"].iloc[0]["psnr"]))
+            # the shown cube's own PSNR (the row's metric is the mean over its cubes)
+            per_cube = (r["extras"].iloc[0].get("per_cube") or {}).get("psnr")
+            panels.append((_col(m, v.tags), img, per_cube[0] if per_cube else r["metrics"].iloc[0]["psnr"]))
     if not panels:
         return []
-    fig, axes = plt.subplots(2, len(panels), figsize=(2.4 * len(panels), 5.0), squeeze=False)
+    fig, axes = plt.subplots(2, len(panels), figsize=(2.4 * len(panels), 6.0), squeeze=False)
     for j, (title, img, p) in enumerate(panels):
         axes[0][j].imshow(img)
         axes[1][j].imshow(img[..., 1], cmap="gray", vmin=0, vmax=1)
-        axes[0][j].set_title(title + ("" if p is None else f"\n{p:.2f} dB"), fontsize=8)
+        # long labels (checkpoint, weights tag) wrapped so that neighbouring titles do not overlap
+        axes[0][j].set_title("\n".join(textwrap.wrap(title, 24)) + ("" if p is None else f"\n{p:.2f} dB"),
+                             fontsize=7)
         for a in axes[:, j]:
             a.set_xticks([])
             a.set_yticks([])

@@ -150,3 +150,28 @@ def test_report_writes_a_table_per_cube_of_a_several_cube_dataset(tmp_path):
     assert main(["report", "--suite", "hsi", "--results", store.path, "--out", out2,
                  "--option", "metric_sets=standard", "--option", "per_cube=0"]) == 0
     assert not [f for f in os.listdir(out2) if "synthetic_1" in f]
+
+
+def test_table_captions_name_each_learned_rows_weights_and_training():
+    """A trained-here row's caption note gives its recipe, steps, minutes, command and the
+    scenes it trained and validated on (once for rows sharing them); a published row its
+    source and training data."""
+    from bench.suites.hsi_report import _training_note
+    tr = {"recipe": "cpu", "steps": 300, "batch_size": 2, "crop": 24, "seconds": 904.3, "threads": 1,
+          "command": "python -m bench train --suite hsi --method star_net --recipe cpu",
+          "train_scenes": ["cave:cloth", "jasper_ridge"], "val_scenes": ["samson"]}
+    rows = pd.DataFrame([
+        {"family": "learned", "method_label": "star_net[checkpoint=star_net_cpu]",
+         "extras": {"weights": {"source": "trained here"}, "training": tr}},
+        {"family": "learned", "method_label": "star_net_s[checkpoint=star_net_s_cpu]",
+         "extras": {"weights": {"source": "trained here"}, "training": dict(tr, seconds=357.0)}},
+        {"family": "learned", "method_label": "smds_net",
+         "extras": {"weights": {"source": "published"}, "training": {"source": "github.com/x @ 1", "dataset": "ICVL"}}},
+        {"family": "classical", "method_label": "bm4d", "extras": {}},
+    ])
+    note = _training_note(rows)
+    assert "star_net[checkpoint=star_net_cpu]: trained here, recipe cpu (300 Adam steps of 2 24x24 crops, 15 min" in note
+    assert "star_net_s[checkpoint=star_net_s_cpu]" in note and "6 min on 1 thread(s)" in note
+    assert note.count("trained here on cave:cloth, jasper_ridge") == 1 and "validation PSNR on samson" in note
+    assert "smds_net: published (github.com/x @ 1; trained on ICVL)" in note and "bm4d" not in note
+    assert _training_note(rows[rows["family"] == "classical"]) == "none"
