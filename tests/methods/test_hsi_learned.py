@@ -403,3 +403,18 @@ def test_nlm_prefilter_gives_the_same_blocks_with_more_threads():
         torch.set_num_threads(previous)
     assert one.dtype == np.float32 and one.shape == blocks.shape
     assert np.array_equal(one, two) and not np.array_equal(one, blocks)
+
+
+def test_subspace_floor_reaches_a_low_rank_cube_and_drops_when_capped_below_its_rank():
+    """The pipeline's floor (the clean blocks projected on the noisy blocks' HySime bases):
+    a cube of spectral rank 3 with little noise is nearly reached through 9 dimensions, and
+    capping the basis at one dimension costs many dB (the measure of docs' "subspace cap")."""
+    from bench.datasets.hsi import synthetic_cube
+    from bench.metrics import hsi as M
+    from bench.methods.hsi.diagnostics import subspace_floor
+    clean = torch.from_numpy(synthetic_cube(32, 32, 12, 3, 0)).float()
+    noisy = clean + 0.002 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))
+    floors = subspace_floor(clean, noisy, max_ranks=(9, 1), block=16, stride=8)
+    ref = clean.double().numpy()
+    assert M.psnr(floors[9], ref) > 45.0
+    assert M.psnr(floors[1], ref) < M.psnr(floors[9], ref) - 5.0
