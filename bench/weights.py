@@ -39,6 +39,7 @@ suite does not rerun every learned cell.
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass, field
@@ -438,16 +439,33 @@ def missing_reason(source: WeightsSource) -> str | None:
     return f"{source.method}: no checkpoint {os.path.relpath(source.path)} (make it with `{make_command(source)}`)"
 
 
+def planning_meta(path: str) -> dict[str, Any] | None:
+    """The metadata of a project checkpoint as grid planning reads it (skip reasons, for every
+    cell that names the file): read once per version of the file in a process (keyed by path,
+    size and modification time); None where it is absent or unreadable (the loader reports
+    that, in the cell). Callers only read it."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return _planning_meta(os.path.abspath(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _planning_meta(path: str, size: int, mtime_ns: int) -> dict[str, Any] | None:
+    from bench.checkpoints import read_checkpoint_meta
+    try:
+        return read_checkpoint_meta(path)
+    except Exception:  # noqa: BLE001 - an unreadable checkpoint is the loader's to report
+        return None
+
+
 def _missing_init(source: WeightsSource) -> str | None:
     """For a project checkpoint fine-tuned from published weights (its meta's ``init``,
     stored as a delta from them): the line of :func:`missing_reason` when those are absent."""
     if source.entry is not None or not source.path.endswith(".npz"):
         return None
-    from bench.checkpoints import read_checkpoint_meta
-    try:
-        init = read_checkpoint_meta(source.path).get("init")
-    except Exception:  # noqa: BLE001 - an unreadable checkpoint is the loader's to report
-        return None
+    init = (planning_meta(source.path) or {}).get("init")
     if not init:
         return None
     reason = missing_reason(resolve(source.suite, source.method, init["checkpoint"]))

@@ -367,6 +367,15 @@ SPLITS = {
 }
 
 
+def scene_names(dataset, data: HsiData) -> list[str]:
+    """One name per loaded cube of ``dataset`` as the split names its scenes (its
+    ``scene_ids``: CAVE scenes as ``cave:<scene>``; the names training checkpoints record)."""
+    ids = list(dataset.scene_ids())
+    if len(ids) != len(data.names):
+        raise DataError(f"{dataset.name}: {len(data.names)} cube(s) loaded but {len(ids)} scene name(s)")
+    return ids
+
+
 @register_dataset
 class HsiSplit(Dataset):
     """The named train/test split of the shipped cubes (:data:`SPLITS`): train = CAVE cloth
@@ -389,9 +398,10 @@ class HsiSplit(Dataset):
 
         cubes, names = [], []
         for dataset, params in SPLITS[str(self.params["split"])]:
-            data = R.DATASETS[dataset](**params, size=self.params["size"]).load(data_root)
+            member = R.DATASETS[dataset](**params, size=self.params["size"])
+            data = member.load(data_root)
             cubes += [c.numpy() for c in data.cubes]
-            names += [f"cave:{params['scene']}" if dataset == "cave" else n for n in data.names]
+            names += scene_names(member, data)
         return _finish(cubes, names, default_rgb(cubes[0].shape[-1]))
 
     def scene_ids(self) -> tuple[str, ...]:

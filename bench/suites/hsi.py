@@ -233,11 +233,8 @@ def _seen_in_training(cell, source) -> str | None:
     dataset that cannot name its scenes without reading files: no check)."""
     if source.entry is not None:     # published: trained on the authors' data, none of ours
         return None
-    from bench.checkpoints import read_checkpoint_meta
-    try:
-        meta = read_checkpoint_meta(source.path)
-    except Exception:  # noqa: BLE001 - an unreadable checkpoint is the loader's to report, in its cell
-        return None
+    from bench.weights import planning_meta
+    meta = planning_meta(source.path) or {}
     seen = set(meta.get("train_scenes") or ()) | set(meta.get("val_scenes") or ())
     scene_ids = getattr(R.DATASETS[cell.dataset](**cell.dparams), "scene_ids", None)
     scenes = scene_ids() if scene_ids else None

@@ -29,12 +29,12 @@ def subspace_floor(clean: torch.Tensor, noisy: torch.Tensor, max_ranks=(9, 0),
     (0: every HySime dimension, the authors' code; 9: the grids' cap)."""
     nb, geometry = L.make_blocks(noisy.to(torch.float32), block, stride)
     cb, _ = L.make_blocks(clean.to(torch.float32), block, stride)
-    bases = L.hysime(L.nlm_prefilter(nb.numpy().astype(np.float32)))
+    bases = L.subspace_bases(nb, 0)     # every HySime dimension, in HySime's order (zero columns up to 9)
     out = {}
     for cap in max_ranks:
         proj = torch.empty_like(cb)
         for i, e in enumerate(bases):
-            e = torch.from_numpy(np.ascontiguousarray(e[:, :cap] if cap else e)).to(torch.float32)
+            e = e[:, :cap] if cap else e
             proj[i] = torch.einsum("hwb,bc,dc->hwd", cb[i], e, e)
         out[cap] = L.merge_blocks(proj, geometry, stride).double().numpy()
     return out

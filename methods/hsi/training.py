@@ -64,11 +64,13 @@ def recipe_values(method: str, recipe: str) -> dict[str, Any]:
 
 def _load_scenes(specs, data_root) -> tuple[list[torch.Tensor], list[str]]:
     from bench import registry as R
+    from bench.datasets.hsi import scene_names
     cubes, names = [], []
     for dataset, params in specs:
-        data = R.DATASETS[dataset](**params, size=0).load(data_root)
+        member = R.DATASETS[dataset](**params, size=0)
+        data = member.load(data_root)
         cubes += [c.to(torch.float32) for c in data.cubes]
-        names += [f"cave:{params['scene']}" if dataset == "cave" else n for n in data.names]
+        names += scene_names(member, data)
     return cubes, names
 
 

@@ -157,3 +157,16 @@ def test_jasper_ridge_pixel_order_matches_its_abundance_maps(data_root):
     corr = [abs(np.corrcoef(nir.ravel(), H.pixels_to_cube(ab, 100, 100)[..., k].ravel())[0, 1]) for k in range(4)]
     wrong = [abs(np.corrcoef(nir.T.ravel(), H.pixels_to_cube(ab, 100, 100)[..., k].ravel())[0, 1]) for k in range(4)]
     assert max(corr) > 0.8 and max(corr) > max(wrong) + 0.2
+
+
+def test_scene_names_are_the_datasets_scene_ids_one_per_cube():
+    """The split (and the training job) name each loaded cube by its dataset's ``scene_ids``
+    (CAVE as cave:<scene>); a dataset whose cubes and scene names do not pair up is refused."""
+    cubes = (torch.zeros(4, 4, 3), torch.zeros(4, 4, 3))
+    two = H.HsiData(cubes=cubes, names=("abu-urban-1", "abu-urban-2"), rgb_bands=(2, 1, 0), instance_id="x")
+    assert H.scene_names(R.DATASETS["abu"](scene="urban-1"), H.HsiData(
+        cubes=cubes[:1], names=("abu-urban-1",), rgb_bands=(2, 1, 0), instance_id="x")) == ["abu-urban-1"]
+    assert H.scene_names(R.DATASETS["cave"](scene="cloth"), H.HsiData(
+        cubes=cubes[:1], names=("cave:cloth",), rgb_bands=(2, 1, 0), instance_id="x")) == ["cave:cloth"]
+    with pytest.raises(DataError, match="2 cube"):
+        H.scene_names(R.DATASETS["abu"](scene="urban-1"), two)
