@@ -3,10 +3,13 @@
 A suite's ``score`` puts the arrays a report's figure needs (a few images, maps, masks,
 false-colour previews; uint8) in its extras' ``arrays`` (:attr:`bench.results.Extras.arrays`)
 as {name: array}. Before the row is stored, :func:`save`
-moves them to ``<store folder>/artifacts/<cell key>.npz`` (compressed) and keeps the file's
-path, relative to the store's folder, in the extras' ``artifact``; the row itself holds no
-image. A report reads them back with :func:`load` (it never recomputes
-them). The folder sits beside the store and is ignored by git like the store.
+moves them to ``<store>.artifacts/<cell key>.npz`` (compressed; ``results.sqlite`` keeps
+its files in ``results.sqlite.artifacts/``) and keeps the file's path, relative to the
+store's folder, in the extras' ``artifact``; the row itself holds no image. Each store has
+its own folder, so two stores in one folder never share a file, even for the same cell key.
+A report reads them back with :func:`load` (it never recomputes them). Rows of older stores
+name ``artifacts/<cell key>.npz`` (a folder all stores beside it shared); they are read
+from there as before. The folder sits beside the store and is ignored by git like the store.
 """
 from __future__ import annotations
 
@@ -19,8 +22,24 @@ import numpy as np
 if TYPE_CHECKING:
     from bench.results import CellResult
 
-#: the folder, beside the store, that holds the artifact files
+#: the folder, beside the store, that held the artifact files of every store there (rows
+#: of older stores name it; new rows use :func:`folder_name`)
 FOLDER = "artifacts"
+#: appended to the store's file name: the folder of that store's artifact files
+SUFFIX = ".artifacts"
+
+
+def folder_name(store_path: str) -> str:
+    """The store's own artifact folder, relative to the store's folder:
+    ``<store file name>.artifacts``."""
+    return os.path.basename(os.path.abspath(store_path)) + SUFFIX
+
+
+def folders(store_path: str) -> list[str]:
+    """The absolute folders whose files rows of the store at ``store_path`` may name: its
+    own, and the older shared ``artifacts/`` beside it."""
+    base = os.path.dirname(os.path.abspath(store_path))
+    return [os.path.join(base, folder_name(store_path)), os.path.join(base, FOLDER)]
 
 
 def save(result: "CellResult", store_path: str) -> "CellResult":
@@ -37,7 +56,7 @@ def save(result: "CellResult", store_path: str) -> "CellResult":
 def _write(key: str, arrays: dict, store_path: str) -> str:
     """Write ``arrays`` to the artifact file of the cell ``key``; its path relative to the
     store's folder."""
-    rel = os.path.join(FOLDER, f"{key}.npz")
+    rel = os.path.join(folder_name(store_path), f"{key}.npz")
     path = os.path.join(os.path.dirname(os.path.abspath(store_path)), rel)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + ".tmp.npz"

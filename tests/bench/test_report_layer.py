@@ -73,13 +73,13 @@ def test_artifacts_keep_arrays_out_of_the_row_and_old_base64_rows_stay_readable(
     row = save(CellResult.from_row({**_istd_row("k1", "a", "cpu", 1.0, 1.0, 1.0),
                                     "extras": {"visual": [{"name": "x"}], "arrays": {"visual0_map": img}}}),
                store.path)
-    assert row.extras.arrays is None and row.extras.artifact == os.path.join("artifacts", "k1.npz")
+    assert row.extras.arrays is None and row.extras.artifact == os.path.join("r.sqlite.artifacts", "k1.npz")
     assert "arrays" not in row.extras.to_json()
     store.put(row)
     frame = store.frame("istd")
     assert "visual0_map" not in str(frame.iloc[0]["extras"])
     np.testing.assert_array_equal(row_arrays(frame.iloc[0])["visual0_map"], img)
-    os.remove(tmp_path / "artifacts" / "k1.npz")
+    os.remove(tmp_path / "r.sqlite.artifacts" / "k1.npz")
     assert load(frame.iloc[0]) == {}  # a missing file: no figure panel, no crash
     # a row stored before the artifacts (base64 images inside it) is still read
     from bench.suites.hsi_report import decode_preview
