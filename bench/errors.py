@@ -49,3 +49,23 @@ class CheckpointError(BenchError):
     """A checkpoint that is missing, truncated, or belongs to another method/instance."""
 
     exit_code = 1
+
+
+class StoreError(BenchError):
+    """A result store that cannot be used as asked: not a SQLite file, a folder, on a
+    read-only file or folder, or locked by another process for too long (exit 1; a
+    ``--results`` value that is no file path at all exits 2). Names the path and what to do."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, exit_code: int | None = None):
+        if exit_code is not None:
+            self.exit_code = exit_code
+        super().__init__(message)
+
+
+class OutputError(BenchError):
+    """An output path (``--out`` of ``report`` or ``export``) that cannot be written, or that
+    would overwrite the result store or its artifacts (exit 2)."""
+
+    exit_code = 2
