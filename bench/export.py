@@ -13,11 +13,22 @@ tables print the same numbers rounded.
 Formats: ``csv`` (parameters as JSON text), ``parquet`` (pyarrow; the ``dist`` extra) and
 ``json`` (a list of records). Nested values (parameters, versions, every repeat's time) are
 JSON text in every format, so that the three hold the same table.
+
+Non-finite values (an NMSE of -inf dB when a method recovers a signal exactly, say) follow
+each format's rules: CSV writes ``inf``, ``-inf`` and ``nan`` (pandas and NumPy read them
+back), Parquet stores the IEEE values, and JSON, which has no such numbers, writes ``null``
+with the value's name in the record's extra column ``value_nonfinite`` (``"inf"``,
+``"-inf"`` or ``"nan"``; ``null`` for a finite value); other non-finite floats of a JSON
+record are ``null``.
+
+The store is opened read-only; the output is written to a temporary file and renamed over
+``--out``, which may be neither the store nor inside its artifact folders (:mod:`bench.outputs`).
 """
 from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 from typing import Any
 
@@ -95,33 +106,58 @@ def tidy_frame(frame, suite: str | None = None):
 def export(store_path: str, suite: str, fmt: str = "csv", out: str | None = None) -> tuple[str, int]:
     """Write the tidy table of ``suite`` from the store at ``store_path``; (path, rows)."""
     from bench import registry as R
-    from bench.store import Store
+    from bench.outputs import atomic, check_out
+    from bench.store import Store, check_store_path
 
     R.SUITES.get_or_fail(suite)
     if fmt not in FORMATS:
         raise BenchError(f"unknown format {fmt!r}: use {', '.join(FORMATS)}")
+    check_store_path(store_path)
     if not os.path.exists(store_path):
         raise BenchError(f"no result store at {store_path}: run `python -m bench run --suite {suite}` first "
                          f"or pass --results")
-    frame = Store(store_path).frame(suite)
+    out = out or os.path.join("reports", f"{suite}_tidy.{fmt}")
+    check_out(out, store_path)
+    store = Store(store_path, readonly=True)
+    try:
+        frame = store.frame(suite)
+    finally:
+        store.close()
     if frame.empty:
         raise BenchError(f"the store {store_path} has no finished cells of suite {suite!r}")
     df = tidy_frame(frame, suite)
-    out = out or os.path.join("reports", f"{suite}_tidy.{fmt}")
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    if fmt == "csv":
-        df.to_csv(out, index=False)
-    elif fmt == "json":
-        # not DataFrame.to_json: it keeps 10 significant digits by default, 15 at most; json
-        # writes each float's shortest exact repr, so the file reads back to the stored value
-        records = df.astype(object).where(df.notna(), None).to_dict("records")
-        with open(out, "w") as f:
-            json.dump(records, f, indent=1, allow_nan=False)
-    else:
+    if fmt == "parquet":
         try:
             import pyarrow  # noqa: F401
         except ImportError:
             raise BenchError("--format parquet needs pyarrow: pip install -e \".[dist]\" (or pip install pyarrow)"
                              ) from None
-        df.to_parquet(out, index=False)
+    with atomic(out) as tmp:  # a crash never leaves half a file, nor harms an older one
+        if fmt == "csv":
+            df.to_csv(tmp, index=False)
+        elif fmt == "json":
+            # not DataFrame.to_json: it keeps 10 significant digits by default, 15 at most; json
+            # writes each float's shortest exact repr, so the file reads back to the stored value
+            with open(tmp, "w") as f:
+                json.dump(json_records(df), f, indent=1, allow_nan=False)
+        else:
+            df.to_parquet(tmp, index=False)
     return out, len(df)
+
+
+def _nonfinite(v: Any) -> str | None:
+    if isinstance(v, float) and not math.isfinite(v):
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    return None
+
+
+def json_records(df) -> list[dict]:
+    """The tidy table as JSON-safe records: a non-finite ``value`` is ``null`` with its name
+    in ``value_nonfinite``; other non-finite floats are ``null``."""
+    records = df.astype(object).where(df.notna(), None).to_dict("records")
+    for r in records:
+        r["value_nonfinite"] = _nonfinite(r.get("value"))
+        for k, v in r.items():
+            if _nonfinite(v) is not None:
+                r[k] = None
+    return records

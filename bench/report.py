@@ -114,22 +114,25 @@ def to_markdown(table: Table) -> str:
 
 
 def write_table(table: Table, outdir: str, stem: str) -> list[str]:
-    os.makedirs(outdir, exist_ok=True)
+    from bench.outputs import atomic
+
     paths = []
     for ext, text in (("tex", to_latex(table)), ("md", to_markdown(table))):
         p = os.path.join(outdir, f"{stem}.{ext}")
-        with open(p, "w") as f:
+        with atomic(p) as tmp, open(tmp, "w") as f:  # never half a file (bench.outputs)
             f.write(text)
         paths.append(p)
     return paths
 
 
 def save_figure(fig, outdir: str, stem: str) -> list[str]:
-    os.makedirs(outdir, exist_ok=True)
+    from bench.outputs import atomic
+
     paths = []
     for ext in ("png", "pdf"):
         p = os.path.join(outdir, f"{stem}.{ext}")
-        fig.savefig(p, dpi=150, bbox_inches="tight")
+        with atomic(p) as tmp:
+            fig.savefig(tmp, dpi=150, bbox_inches="tight", format=ext)
         paths.append(p)
     import matplotlib.pyplot as plt
     plt.close(fig)

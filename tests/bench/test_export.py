@@ -37,7 +37,8 @@ def test_one_row_per_cell_and_metric_with_the_stores_values(store, tmp_path, fmt
     assert main(["export", "--suite", "sparse", "--format", fmt, "--out", out, "--results", store]) == 0
     assert f"{out}: 6 row(s)" in capsys.readouterr().out
     df = _read(out, fmt)
-    assert list(df.columns) == list(COLUMNS)
+    # JSON has no inf/nan: its records carry a flag column naming a non-finite value (bench.export)
+    assert list(df.columns) == list(COLUMNS) + (["value_nonfinite"] if fmt == "json" else [])
     rows = Store(store).frame("sparse")
     assert len(df) == sum(len(m) for m in rows["metrics"]) == 6
     assert not df.duplicated(["key", "metric"]).any()
@@ -82,3 +83,70 @@ def test_export_errors(tmp_path, capsys):
     assert main(["export", "--suite", "sparse", "--results", str(tmp_path / "empty.sqlite")]) == 1
     assert "no finished cells" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "reports")
+
+
+def _one_cell_store(path, tmp_path):
+    """A store whose one cell scored nmse_db = -inf (ISTA without a penalty recovers the
+    noiseless 1x1 problem exactly)."""
+    rc = main(["run", "--suite", "sparse", "--dataset", "gaussian_lasso[m=1,n=1,p=1,n_test=3]",
+               "--degradation", "awgn_snr[snr_db=inf]", "--method", "ista[lam=0,n_iter=50]", "--repeat", "1",
+               "--no-progress", "--threads", "1", "--results", path])
+    assert rc == 0
+    return path
+
+
+def test_json_export_of_an_infinite_value_is_valid_json_with_a_flag(tmp_path, capsys):
+    res = _one_cell_store(str(tmp_path / "r.sqlite"), tmp_path)
+    assert Store(res).frame("sparse").iloc[0]["metrics"]["nmse_db"] == float("-inf")
+    out = tmp_path / "t.json"
+    assert main(["export", "--suite", "sparse", "--format", "json", "--out", str(out), "--results", res]) == 0
+    (record,) = json.loads(out.read_text())  # strict JSON: no -Infinity token
+    assert record["value"] is None and record["value_nonfinite"] == "-inf"
+    csv = tmp_path / "t.csv"
+    assert main(["export", "--suite", "sparse", "--out", str(csv), "--results", res]) == 0
+    assert pd.read_csv(csv)["value"].iloc[0] == float("-inf")
+    assert not [n for n in os.listdir(tmp_path) if ".tmp" in n]  # no temporary file left
+
+
+def test_export_refuses_to_overwrite_the_store_or_its_artifacts(store, tmp_path, capsys):
+    n = Store(store).count()
+    for out in (store, store + ".artifacts/t.csv", store + "-wal"):
+        assert main(["export", "--suite", "sparse", "--out", out, "--results", store]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: --out ") and err.count("\n") == 1 and "pass another --out" in err
+    assert Store(store).count() == n
+    assert main(["report", "--suite", "sparse", "--out", store + ".artifacts", "--results", store]) == 2
+    assert "artifact" in capsys.readouterr().err
+
+
+def test_a_failed_export_leaves_the_older_file_whole(store, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "t.json"
+    out.write_text("older export\n")
+
+    def broken(obj, f, **kw):
+        f.write('[{"value": ')
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(json, "dump", broken)
+    assert main(["export", "--suite", "sparse", "--format", "json", "--out", str(out), "--results", store]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert out.read_text() == "older export\n" and os.listdir(tmp_path) == ["t.json"]
+
+
+def test_unwritable_or_invalid_out_is_one_line(store, tmp_path, capsys):
+    (tmp_path / "a_file").write_text("x")
+    cases = [["export", "--out", str(tmp_path / "a_file" / "t.csv")],
+             ["export", "--out", str(tmp_path)],
+             ["report", "--out", str(tmp_path / "a_file")],
+             ["report", "--out", str(tmp_path / "a_file" / "sub")]]
+    for cmd, *rest in cases:
+        assert main([cmd, "--suite", "sparse", "--results", store, *rest]) == 2, rest
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    assert (tmp_path / "a_file").read_text() == "x"
+
+
+def test_export_and_report_open_the_store_read_only(store, tmp_path):
+    mtime = os.stat(store).st_mtime_ns
+    assert main(["export", "--suite", "sparse", "--out", str(tmp_path / "t.csv"), "--results", store]) == 0
+    assert main(["report", "--suite", "sparse", "--out", str(tmp_path / "rep"), "--results", store]) == 0
+    assert os.stat(store).st_mtime_ns == mtime
