@@ -31,10 +31,12 @@ import os
 import socket
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from bench.errors import BenchError
+from bench.outcome import CellOutcome
+from bench.runner import available_cores, choose_threads, execute, failed_result, store_result
 
 #: seconds to wait for an existing scheduler before giving up (``--scheduler``)
 CONNECT_TIMEOUT_S = 10
@@ -59,8 +61,6 @@ def run_cell(cell, opts, threads: int | None, weights_root: str | None):
     of its cores) and the client's weights root; the result, the seconds inside the method
     and where and when it ran."""
     import torch
-
-    from bench.runner import available_cores, execute
 
     if weights_root:
         # the methods, the suites' skips and the weights digest read it from here (bench.paths)
@@ -128,14 +128,47 @@ def _close(client, cluster) -> None:
             pass
 
 
+def parse_scheduler_address(address: str) -> str:
+    """``address`` if it can name a Dask scheduler (``tcp://HOST:PORT``, ``tls://...``,
+    ``ucx://...``, ``inproc://...``, ``ws(s)://...`` or ``HOST:PORT``), else a
+    :class:`SchedulerError` at once (not a traceback after a timeout)."""
+    schemes = ("tcp", "tls", "ucx", "inproc", "ws", "wss")
+    text = (address or "").strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "tcp", text
+    host, colon, port = rest.rpartition(":")
+    ok = scheme in schemes and (scheme == "inproc" or (colon and host.strip("[]") and port.isdigit()
+                                                       and 0 < int(port) < 65536))
+    if not ok:
+        raise SchedulerError(f"--scheduler {address!r} is not a Dask scheduler address: give "
+                             f"tcp://HOST:PORT (the address `dask scheduler` prints), e.g. tcp://127.0.0.1:8786")
+    return text
+
+
+@dataclass
+class DaskExecutor:
+    """The :class:`~bench.outcome.Executor` of ``bench run --executor dask``: the cells on a
+    LocalCluster of ``jobs`` workers, the cluster at ``scheduler``, or a SLURM cluster
+    (``cluster``: {"kind": "slurm", "options": {...}}, :mod:`bench.cluster`)."""
+
+    scheduler: str | None = None
+    cluster: dict | None = None
+
+    def __call__(self, todo, store, opts, jobs: int, account: Callable, bar, timings: list | None = None) -> None:
+        # an existing cluster's workers choose their own share (None); a LocalCluster
+        # shares this machine's free cores as the process pool does
+        remote = bool(self.scheduler or self.cluster)
+        threads = opts.threads if (opts.threads is not None or remote) else choose_threads(jobs).threads
+        run_on_dask(todo, store, opts, jobs, threads, self.scheduler, account, bar, timings, self.cluster)
+
+
 def run_on_dask(todo, store, opts, jobs: int, threads: int | None, scheduler: str | None,
                 account: Callable, bar, timings: list | None = None, cluster_spec: dict | None = None) -> None:
     """Run ``todo`` on Dask, store each result here as it comes back and hand its
     :class:`~bench.runner.CellOutcome` to ``account`` (the runner's progress and summary).
     ``timings`` (when a list) receives each cell's worker-side times (``bench.measure``)."""
     from distributed import as_completed
-
-    from bench.runner import CellOutcome, failed_result, store_result
 
     t0 = time.perf_counter()
     client, cluster, threads = connect(scheduler, jobs, cluster_spec, threads, opts.data_root)

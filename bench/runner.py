@@ -13,6 +13,7 @@ import multiprocessing as mp
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from bench import artifacts
 from bench import registry as R
 from bench.errors import BenchError
 from bench.grid import Cell
+from bench.outcome import CellOutcome, Executor  # noqa: F401 - importable from here as before
 from bench.provenance import provenance
 from bench.results import CellResult
 from bench.store import Store
@@ -103,16 +105,6 @@ def choose_threads(jobs: int, requested: int | None = None, cores: int | None = 
     busy = busy_cores() if busy is None else float(busy)
     free = max(1, round(cores - busy))
     return ThreadChoice(max(1, free // jobs), jobs, cores, busy)
-
-
-@dataclass
-class CellOutcome:
-    key: str
-    label: str
-    status: str  # ok / failed / skipped
-    error: str = ""
-    method_time_s: float = 0.0  # time spent inside the method (warm-up, curves, repeats)
-    wall_s: float = 0.0
 
 
 def load_dataset(cell: Cell, data_root: str | None):
@@ -239,13 +231,45 @@ def execute(cell: Cell, opts: RunOptions) -> tuple[CellResult, float]:
 _WORKER_STORE: Store | None = None
 
 
-def _init_worker(store_path: str, threads: int) -> None:
-    """A worker process: ignores Ctrl-C (the parent handles it), runs torch on ``threads``
-    threads (:func:`choose_threads`) and opens the store."""
+def _init_worker(store_path: str, threads: int, parent_pid: int | None = None) -> None:
+    """A worker process: dies with its parent (:func:`_die_with_parent`), ignores Ctrl-C
+    (the parent handles it), runs torch on ``threads`` threads (:func:`choose_threads`) and
+    opens the store."""
     global _WORKER_STORE
+    if parent_pid is not None:
+        _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     torch.set_num_threads(threads)
     _WORKER_STORE = Store(store_path)
+
+
+#: seconds between a worker's checks that its parent is alive (where the OS cannot tell it)
+PARENT_CHECK_S = 1.0
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """End this worker when the process that started it dies, even by SIGKILL or the
+    out-of-memory killer (which give the parent no chance to stop its pool): on Linux the
+    kernel sends SIGKILL (``prctl(PR_SET_PDEATHSIG)``); everywhere a daemon thread checks
+    every :data:`PARENT_CHECK_S` whether the parent changed (an orphan is adopted by
+    another process) and exits at once. A worker that outlived its parent would go on
+    computing and storing cells nobody waits for."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the line above took effect
+        os._exit(1)
+
+    def watch():
+        while True:
+            time.sleep(PARENT_CHECK_S)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def store_result(result: CellResult, store: Store) -> None:
@@ -258,7 +282,13 @@ def run_and_store(cell: Cell, opts: RunOptions, store: Store | None = None) -> C
     store = store or _WORKER_STORE
     t0 = time.perf_counter()
     result, method_time = execute(cell, opts)
-    store_result(result, store)
+    try:
+        store_result(result, store)
+    except (KeyboardInterrupt, BenchError):
+        # interrupted while waiting for the store's lock, or the lock was never released
+        print(f"computed but not stored: {cell.describe()} ({result.status}); rerun the same command to "
+              f"compute it again", file=sys.stderr, flush=True)
+        raise
     return CellOutcome(cell.key, cell.describe(), result.status, result.error or "",
                        method_time, time.perf_counter() - t0)
 
@@ -289,21 +319,21 @@ class RunSummary:
 
 
 def run_grid(cells: list[Cell], store: Store, opts: RunOptions, jobs: int = 1,
-             progress: bool = True, executor: str = "local", scheduler: str | None = None,
-             cluster: dict | None = None, timings: list | None = None) -> RunSummary:
+             progress: bool = True, executor: "str | Executor" = "local",
+             timings: list | None = None) -> RunSummary:
     """Run the cells not yet finished in ``store`` and store each as it finishes.
 
     ``executor``: ``local`` (this process for ``jobs == 1``, else a pool of ``jobs`` worker
-    processes that write the store themselves) or ``dask`` (:mod:`bench.dask_executor`: the
-    cells run as tasks on ``dask.distributed``, a LocalCluster of ``jobs`` workers or the
-    cluster at ``scheduler``, or a SLURM cluster (``cluster``, :mod:`bench.cluster`); results
-    come back here and only this process writes the store; ``timings`` collects each cell's
-    worker-side times).
+    processes that write the store themselves and die with this process) or an
+    :class:`~bench.outcome.Executor` the caller chose, e.g.
+    :class:`bench.dask_executor.DaskExecutor` (the cells run as tasks on
+    ``dask.distributed``; results come back here and only this process writes the store;
+    ``timings`` collects each cell's worker-side times). The runner imports no executor.
     The cache (finished cells reused), the progress bar, the summary and Ctrl-C behave alike."""
     from tqdm import tqdm
 
-    if executor not in ("local", "dask"):
-        raise ValueError(f"unknown executor {executor!r} (local, dask)")
+    if executor != "local" and not callable(executor):
+        raise ValueError(f"unknown executor {executor!r}: 'local' or an Executor (bench.outcome)")
 
     t_start = time.perf_counter()
     summary = RunSummary(total=len(cells))
@@ -326,14 +356,9 @@ def run_grid(cells: list[Cell], store: Store, opts: RunOptions, jobs: int = 1,
 
     previous_threads = torch.get_num_threads()
     try:
-        if executor == "dask":
-            from bench.dask_executor import run_on_dask
+        if executor != "local":
             if todo:
-                # an existing cluster's workers choose their own share (None); a LocalCluster
-                # shares this machine's free cores as the process pool does
-                remote = bool(scheduler or cluster)
-                threads = opts.threads if (opts.threads is not None or remote) else choose_threads(jobs).threads
-                run_on_dask(todo, store, opts, jobs, threads, scheduler, account, bar, timings, cluster)
+                executor(todo, store, opts, jobs, account, bar, timings)
         elif jobs <= 1 or len(todo) <= 1:
             if opts.threads is not None:
                 torch.set_num_threads(int(opts.threads))
@@ -344,7 +369,7 @@ def run_grid(cells: list[Cell], store: Store, opts: RunOptions, jobs: int = 1,
             threads = opts.threads if opts.threads is not None else choose_threads(jobs).threads
             ctx = mp.get_context("spawn")
             pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
-                                          initargs=(store.path, threads))
+                                          initargs=(store.path, threads, os.getpid()))
             try:
                 futures = {pool.submit(run_and_store, c, opts): c for c in todo}
                 for fut in cf.as_completed(futures):

@@ -56,6 +56,7 @@ def main() -> int:
     from bench import registry as R
     from bench.check import smoke_cells
     from bench.paths import data_root
+    from bench.dask_executor import DaskExecutor
     from bench.runner import RunOptions, run_grid
     from bench.store import Store
 
@@ -69,7 +70,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             runs = {}
             for label, kw in (("local, 1 process", dict(jobs=1)), ("local pool, 2 processes", dict(jobs=2)),
-                              ("dask LocalCluster, 2 workers", dict(jobs=2, executor="dask"))):
+                              ("dask LocalCluster, 2 workers", dict(jobs=2, executor=DaskExecutor()))):
                 store = Store(os.path.join(tmp, f"{len(runs)}.sqlite"))
                 timings: list = []
                 load = _load()

@@ -16,6 +16,7 @@ pytest.importorskip("distributed")
 psutil = pytest.importorskip("psutil")
 
 from bench.cli import main  # noqa: E402
+from bench.dask_executor import DaskExecutor  # noqa: E402
 from bench.grid import build_cells  # noqa: E402
 from bench.runner import RunOptions, run_grid  # noqa: E402
 from bench.store import Store  # noqa: E402
@@ -88,7 +89,7 @@ def test_dask_gives_the_local_runners_rows(tmp_path):
                         ["cpu"], 0)
     local, dask = Store(str(tmp_path / "local.sqlite")), Store(str(tmp_path / "dask.sqlite"))
     s1 = run_grid(cells, local, RunOptions(repeat=1, threads=1), progress=False)
-    s2 = run_grid(cells, dask, RunOptions(repeat=1, threads=1), jobs=2, progress=False, executor="dask")
+    s2 = run_grid(cells, dask, RunOptions(repeat=1, threads=1), jobs=2, progress=False, executor=DaskExecutor())
     assert (s1.done, s2.done, s2.failed) == (4, 4, 0)
     a = local.frame("sparse").set_index("key").sort_index()
     b = dask.frame("sparse").set_index("key").sort_index()
@@ -104,7 +105,7 @@ def test_dask_gives_the_local_runners_rows(tmp_path):
     b_md = tmp_path / "dask" / a_md.name
     assert a_md.read_text() == b_md.read_text() and "-" in a_md.read_text()
     # the cache: a rerun on Dask reuses every finished cell and submits nothing
-    s3 = run_grid(cells, dask, RunOptions(repeat=1, threads=1), jobs=2, progress=False, executor="dask")
+    s3 = run_grid(cells, dask, RunOptions(repeat=1, threads=1), jobs=2, progress=False, executor=DaskExecutor())
     assert (s3.reused, s3.done) == (4, 0)
     assert dask.count() == 4
 
@@ -210,3 +211,14 @@ def test_a_failing_cell_is_stored_as_failed_with_its_reason(tmp_path, capsys):
     failed = Store(res).frame("istd", status="failed")
     assert len(failed) == 2
     assert all("DataError" in e and "bench data fetch sirst" in e for e in failed["error"])
+
+
+def test_a_malformed_scheduler_address_is_refused_at_once(tmp_path, capsys):
+    t0 = time.time()
+    for address in ("garbage://x", "tcp://", "tcp://host", "tcp://host:port", "", "localhost:99999"):
+        rc = main(["run", "--suite", "sparse", "--dataset", TINY[0], "--method", "ista[n_iter=5]", "--no-progress",
+                   "--results", str(tmp_path / "r.sqlite"), "--executor", "dask", "--scheduler", address])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.count("\n") == 1 and "is not a Dask scheduler address" in err, (address, err)
+    assert time.time() - t0 < 10
+    assert not (tmp_path / "r.sqlite").exists()
