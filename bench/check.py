@@ -91,18 +91,53 @@ def load_method_tolerances(suite_name: str) -> dict:
     compiled library with per-CPU code paths). It lives with the baselines, not with the
     method, because it is the check's expectation, not something that shapes a number (a
     method module's source is part of every cell key of that method)."""
+    doc = read_baseline(suite_name)
+    return {} if doc is None else doc.get("method_tolerances", {})
+
+
+def _number(v) -> bool:
+    return v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
+def read_baseline(suite_name: str) -> dict | None:
+    """The committed baseline file of a suite as a checked document (None when there is
+    none): valid JSON, ``cells`` a mapping of cell label -> {metric: number or null},
+    ``method_tolerances`` (optional) method -> {metric: number, "why": text}. Anything else
+    is a :class:`~bench.errors.BenchError` naming the file and the entry, raised before any
+    smoke cell runs (``bench check`` reads every baseline first)."""
+    from bench.errors import BenchError
+
     p = baseline_path(suite_name)
     if not os.path.exists(p):
-        return {}
-    with open(p) as f:
-        doc = json.load(f)
-    from bench.errors import BenchError
-    out = doc.get("method_tolerances", {})
-    for method, tols in out.items():
+        return None
+    fix = f"fix it, restore it with `git checkout -- {os.path.relpath(p)}`, or rewrite it with " \
+          f"`python -m bench check --update --suite {suite_name}` after removing it"
+    try:
+        with open(p) as f:
+            doc = json.load(f)
+    except json.JSONDecodeError as e:
+        raise BenchError(f"baseline {p} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}): {fix}"
+                         ) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise BenchError(f"cannot read the baseline {p} ({e}): {fix}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("cells"), dict):
+        raise BenchError(f"baseline {p} has no 'cells' mapping (cell label -> {{metric: value}}): {fix}")
+    for cell, metrics in doc["cells"].items():
+        if not isinstance(metrics, dict) or not all(_number(v) for v in metrics.values()):
+            raise BenchError(f"baseline {p}: cell {cell!r} must map metric names to numbers (or null), "
+                             f"not {json.dumps(metrics)[:80]}: {fix}")
+    tolerances = doc.get("method_tolerances", {})
+    if not isinstance(tolerances, dict):
+        raise BenchError(f"baseline {p}: method_tolerances must map methods to {{metric: tolerance, 'why': "
+                         f"text}}: {fix}")
+    for method, tols in tolerances.items():
         if not isinstance(tols, dict) or not str(tols.get("why", "")).strip():
             raise BenchError(f"{p}: method_tolerances[{method!r}] needs a 'why' beside its tolerances "
                              "(what was measured that makes this method's numbers move)")
-    return out
+        bad = [k for k, v in tols.items() if k != "why" and not (_number(v) and v is not None)]
+        if bad:
+            raise BenchError(f"baseline {p}: method_tolerances[{method!r}][{bad[0]!r}] must be a number: {fix}")
+    return doc
 
 
 def run_smoke(suite_name: str, data_root: str | None, progress: bool = True):
@@ -174,11 +209,8 @@ def baseline_path(suite_name: str) -> str:
 
 
 def load_baseline(suite_name: str) -> dict | None:
-    p = baseline_path(suite_name)
-    if not os.path.exists(p):
-        return None
-    with open(p) as f:
-        return json.load(f)["cells"]
+    doc = read_baseline(suite_name)
+    return None if doc is None else doc["cells"]
 
 
 def write_baseline(suite_name: str, values: dict) -> str:
@@ -205,8 +237,7 @@ def add_to_baseline(suite_name: str, values: dict) -> tuple[str, list[str]]:
     p = baseline_path(suite_name)
     if not os.path.exists(p):
         return write_baseline(suite_name, values), [f"{c}: {m}" for c, ms in sorted(values.items()) for m in sorted(ms)]
-    with open(p) as f:
-        doc = json.load(f)
+    doc = read_baseline(suite_name)
     cells = doc["cells"]
     added = []
     for cell, metrics in sorted(values.items()):

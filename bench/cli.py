@@ -30,6 +30,22 @@ def _add_weights_root(p: argparse.ArgumentParser) -> None:
                         "else ~/.cache/imaging-bench/weights); see `weights`, `data fetch weights`")
 
 
+#: the range of a base seed: a row stores it as SQLite's 64-bit signed INTEGER
+MIN_SEED, MAX_SEED = -(2**63), 2**63 - 1
+
+
+def _seed(text: str) -> int:
+    """``--seed``: a 64-bit integer (:data:`MIN_SEED` to :data:`MAX_SEED`), checked before any cell runs."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer: give a whole number, e.g. 0") from None
+    if not MIN_SEED <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"{value} is out of range: give a whole number from {MIN_SEED} to "
+                                         f"{MAX_SEED} (the store keeps seeds as 64-bit integers)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
@@ -121,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocol", action="append", metavar="NAME",
                    help="scoring protocol of a suite that has several (see `list`), repeatable, e.g. istd's "
                         "`rpcanet` (the RPCANet authors' test code); default: the grid's, else the suite's default")
-    p.add_argument("--seed", type=int, default=0, help="base seed; every cell's seeds derive from it by hashing")
+    p.add_argument("--seed", type=_seed, default=0,
+                   help="base seed (a 64-bit integer); every cell's seeds derive from it by hashing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_common(p)
 
@@ -296,8 +313,12 @@ def cmd_run(args) -> int:
     if args.scheduler and args.executor != "dask":
         print("error: --scheduler needs --executor dask", file=sys.stderr)
         return 2
+    executor = "local"
     if args.executor == "dask":
-        from bench.dask_executor import require_distributed
+        # the command line chooses the executor: the runner never imports Dask
+        from bench.dask_executor import DaskExecutor, parse_scheduler_address, require_distributed
+        if args.scheduler is not None:
+            parse_scheduler_address(args.scheduler)
         require_distributed()
     cluster = None
     if args.cluster == "slurm" or args.print_job_script:
@@ -315,7 +336,9 @@ def cmd_run(args) -> int:
             finally:
                 made.close()
             return 0
-    store = Store(args.results)
+    if args.executor == "dask":
+        executor = DaskExecutor(scheduler=args.scheduler, cluster=cluster)
+    store = Store(args.results)  # a store that cannot be written fails here, before any cell is computed
     threads = choose_threads(args.jobs, args.threads)
     print(f"suite {args.suite}: {len(cells)} cell(s); store {args.results}; data root {data_root}", file=sys.stderr)
     per_cell = threads.threads
@@ -327,8 +350,7 @@ def cmd_run(args) -> int:
     else:
         print(threads.line(), file=sys.stderr)
     summary = run_grid(cells, store, RunOptions(data_root=data_root, repeat=repeat, threads=per_cell),
-                       jobs=args.jobs, progress=not args.no_progress, executor=args.executor,
-                       scheduler=args.scheduler, cluster=cluster)
+                       jobs=args.jobs, progress=not args.no_progress, executor=executor)
     summary.skipped = len(unsupported)
     print(summary.text())
     if summary.interrupted:
@@ -338,18 +360,22 @@ def cmd_run(args) -> int:
 
 def cmd_report(args) -> int:
     from bench import registry as R
-    from bench.errors import BenchError
-    from bench.store import Store
+    from bench.errors import BenchError, OutputError
+    from bench.outputs import check_out, unwritable
+    from bench.store import Store, check_store_path
 
     suite = R.SUITES.get_or_fail(args.suite)
+    check_store_path(args.results)
     if not os.path.exists(args.results):
         raise BenchError(f"no result store at {args.results}: run `python -m bench run --suite {args.suite}` first "
                          f"or pass --results")
-    store = Store(args.results)
+    check_out(args.out, args.results)
+    store = Store(args.results, readonly=True)  # a report only reads: works on read-only media too
     frame = store.frame(args.suite)
     if frame.empty:
         raise BenchError(f"the store {args.results} has no finished cells of suite {args.suite!r}")
     failed = store.frame(args.suite, status="failed")
+    store.close()
     options = {}
     for item in args.option:
         if "=" not in item:
@@ -357,7 +383,12 @@ def cmd_report(args) -> int:
             raise SelectorError(f"--option {item!r} is not of the form KEY=VALUE")
         key, value = item.split("=", 1)
         options[key.strip()] = value.strip()
-    paths = suite.report(frame, args.out, options)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise OutputError(f"--out {args.out} is a file: pass a folder for the report's tables and figures")
+    try:
+        paths = suite.report(frame, args.out, options)
+    except OSError as e:
+        raise OutputError(unwritable(args.out, e)) from None
     for p in paths:
         print(p)
     if len(failed):
@@ -375,13 +406,15 @@ def cmd_export(args) -> int:
 
 def cmd_check(args) -> int:
     from bench import registry as R
-    from bench.check import (add_to_baseline, compare, format_drifts, load_baseline, run_smoke, skipped_smoke_cells,
-                             smoke_methods, load_method_tolerances, write_baseline)
+    from bench.check import (add_to_baseline, compare, format_drifts, load_baseline, read_baseline, run_smoke,
+                             skipped_smoke_cells, smoke_methods, load_method_tolerances, write_baseline)
 
     R.load_all()
     names = args.suite or list(R.SUITES)
     for n in names:
         R.SUITES.get_or_fail(n)
+    for n in names:  # a malformed baseline is refused before any smoke grid runs
+        read_baseline(n)
     data_root = args.data_root or default_data_root()
     bad = 0
     t0 = time.perf_counter()

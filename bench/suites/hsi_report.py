@@ -160,6 +160,8 @@ def _runtime_tables(v: _View, outdir: str) -> list[str]:
     from bench.report import Table, caption, device_times, parameter_counts, write_table
 
     real = [m for m in v.methods if m != "noisy"]
+    if not real:  # only the noisy input's rows: no method to time or count
+        return []
     times = device_times(v.frame, ["dataset", "method_label"], value="per_cube_s")
     rt = pd.DataFrame(math.nan, index=v.datasets, columns=pd.MultiIndex.from_tuples(
         [(m, dev) for m in real for dev in ("CPU", "GPU")]))

@@ -1,3 +1,5 @@
+import pytest
+
 from bench.check import compare, format_drifts
 
 
@@ -85,3 +87,25 @@ def test_a_baseline_rewrite_keeps_the_declared_method_tolerances(tmp_path, monke
     write_baseline("cs", {"c": {"ssim_cs": 0.5}})
     doc = json.loads((tmp_path / "cs.json").read_text())
     assert doc["cells"] == {"c": {"ssim_cs": 0.5}} and doc["method_tolerances"]["pnp_hqs"]["why"] == "measured"
+
+
+def test_a_malformed_baseline_is_refused_before_the_smoke_grid_runs(tmp_path, monkeypatch, capsys):
+    import json
+
+    import bench.check
+    from bench import paths
+    from bench.cli import main
+
+    monkeypatch.setattr(paths, "BASELINES_DIR", str(tmp_path))
+    monkeypatch.setattr(bench.check, "run_smoke", lambda *a, **k: pytest.fail("the smoke grid ran"))
+    cases = {'{"cells": {"c": {"nmse_db": -1.0}}': "is not valid JSON (Expecting ',' delimiter at line 1",
+             '{"suite": "sparse"}': "has no 'cells' mapping",
+             '{"cells": {"c": {"nmse_db": "-1.0"}}}': "must map metric names to numbers",
+             '{"cells": {"c": 3}}': "must map metric names to numbers",
+             json.dumps({"cells": {}, "method_tolerances": {"m": {"nmse_db": "x", "why": "y"}}}): "must be a number"}
+    for text, words in cases.items():
+        (tmp_path / "sparse.json").write_text(text)
+        for extra in ([], ["--update", "--new-only"]):
+            assert main(["check", "--suite", "sparse", "--no-progress", *extra]) == 1
+            err = capsys.readouterr().err
+            assert words in err and str(tmp_path / "sparse.json") in err and err.count("\n") == 1, err

@@ -144,3 +144,63 @@ def test_rows_record_the_threads_their_cell_ran_with(tmp_path):
     run_grid(cells, store, RunOptions(repeat=1, threads=1), progress=False)
     assert torch.get_num_threads() == before  # restored after the run
     assert list(store.frame()["threads"]) == [1]
+
+
+# --------------------------------------------------------------------------- bad paths and values
+def _tiny_run(res, *extra):
+    return ["run", "--suite", "sparse", "--dataset", TINY[0], "--degradation", "awgn_snr", "--method",
+            "ista[n_iter=3]", "--no-progress", "--threads", "1", "--results", res, *extra]
+
+
+def test_results_must_name_a_file_and_a_store_that_cannot_be_used_computes_nothing(tmp_path, capsys, monkeypatch):
+    import bench.runner as runner
+    ran = []
+    monkeypatch.setattr(runner, "execute", lambda *a, **k: ran.append(a) or pytest.fail("a cell was computed"))
+    (tmp_path / "not.sqlite").write_bytes(b"key,value\n1,2\n")
+    (tmp_path / "a_file").write_text("x")
+    cases = {"": 2, str(tmp_path): 2, str(tmp_path / "a_file" / "r.sqlite"): 2, str(tmp_path / "not.sqlite"): 1}
+    for res, code in cases.items():
+        assert main(_tiny_run(res)) == code, res
+        captured = capsys.readouterr()
+        assert "done" not in captured.out
+        lines = captured.err.strip().splitlines()
+        assert lines[-1].startswith("error: ") and "Traceback" not in captured.err
+        assert (repr(res) if not res else res) in lines[-1]
+    assert ran == [] and (tmp_path / "not.sqlite").read_bytes() == b"key,value\n1,2\n"
+
+
+def test_a_seed_out_of_range_is_refused_before_anything_runs(tmp_path, capsys):
+    res = tmp_path / "r.sqlite"
+    with pytest.raises(SystemExit) as e:
+        main(_tiny_run(str(res), "--seed", "9223372036854775808"))
+    assert e.value.code == 2
+    assert "--seed: 9223372036854775808 is out of range" in capsys.readouterr().err
+    assert not res.exists()
+    assert main(_tiny_run(str(res), "--seed", "9223372036854775807")) == 0  # the largest one is stored
+
+
+def test_the_runner_never_imports_an_executor():
+    """The command line chooses the executor (bench.dask_executor imports the runner, never
+    the other way round): no import circle."""
+    import ast
+
+    import bench.runner
+    tree = ast.parse(open(bench.runner.__file__).read())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not {m for m in imported if m and ("dask" in m or "distributed" in m)}
+
+
+def test_a_cell_computed_but_not_stored_is_reported(tmp_path, capsys, monkeypatch):
+    from bench.errors import StoreError
+    from bench.runner import run_and_store
+
+    store = Store(str(tmp_path / "r.sqlite"))
+
+    def locked(*a, **k):
+        raise StoreError("the result store stayed locked")
+    monkeypatch.setattr(store, "put", locked)
+    (cell,) = build_cells("sparse", TINY, ["awgn_snr"], ["ista[n_iter=3]"], ["cpu"], 0)
+    with pytest.raises(StoreError):
+        run_and_store(cell, RunOptions(repeat=1), store)
+    assert f"computed but not stored: {cell.describe()} (ok)" in capsys.readouterr().err

@@ -175,3 +175,14 @@ def test_table_captions_name_each_learned_rows_weights_and_training():
     assert note.count("trained here on cave:cloth, jasper_ridge") == 1 and "validation PSNR on samson" in note
     assert "smds_net: published (github.com/x @ 1; trained on ICVL)" in note and "bm4d" not in note
     assert _training_note(rows[rows["family"] == "classical"]) == "none"
+
+
+def test_a_store_of_only_the_noisy_rows_reports_what_it_can(tmp_path, capsys):
+    res = str(tmp_path / "r.sqlite")
+    assert main(["run", "--suite", "hsi", "--dataset", "hsi_synthetic[n_cubes=1,size=32,bands=8]",
+                 "--degradation", "hsi_gaussian[sigma=30]", "--method", "noisy", "--repeat", "1", "--no-progress",
+                 "--threads", "1", "--results", res]) == 0
+    assert main(["report", "--suite", "hsi", "--results", res, "--out", str(tmp_path / "rep")]) == 0
+    written = capsys.readouterr().out.split()
+    assert any("hsi_table_" in p for p in written)  # the Noisy column's accuracy table
+    assert not any("hsi_runtime" in p or "hsi_parameters" in p for p in written)  # no method to time
