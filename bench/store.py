@@ -9,6 +9,14 @@ duplicate one.
 A row is written from a typed :class:`~bench.results.CellResult` (:meth:`Store.put`) and
 read back either as the DataFrame the reports read (:meth:`Store.frame`, JSON columns
 decoded to plain Python values) or as CellResults (:meth:`Store.results`).
+
+A path that cannot be a store (empty, a folder, below a file, a file that is not SQLite) or a
+store that cannot be written is a one-line :class:`~bench.errors.StoreError` when the store
+is opened, before any cell is computed. A write that meets another process's lock waits in
+short tries, says so on stderr after :data:`LOCK_NOTICE_S` (with the holder's pid where the
+OS tells), stops at Ctrl-C or SIGTERM, and gives up after :data:`LOCK_GIVE_UP_S`. Readers
+(``report``, ``export``) open the store read-only (``Store(path, readonly=True)``), which
+works on read-only files and media.
 """
 from __future__ import annotations
 
@@ -120,7 +128,8 @@ def lock_holders(path: str) -> list[int]:
 
 
 def _sqlite_problem(path: str, e: Exception, writing: bool) -> "Exception":
-    """A :class:`~bench.errors.StoreError` for SQLite's error ``e`` on the store ``path``."""
+    """A :class:`~bench.errors.StoreError` for SQLite's error ``e`` on the store ``path``
+    (``e`` itself when it says nothing about the file: a bad row, a bug)."""
     from bench.errors import StoreError
 
     text = str(e)
@@ -136,7 +145,7 @@ def _sqlite_problem(path: str, e: Exception, writing: bool) -> "Exception":
         what = ("make its folder writable (SQLite writes <store>-wal and <store>-shm beside it) or pass --results "
                 "a path in a writable folder") if writing else "check that the file and its folder can be read"
         return StoreError(f"cannot open the result store {path} in {folder} ({text}): {what}")
-    return StoreError(f"the result store {path}: {type(e).__name__}: {text}")
+    return e
 
 
 @dataclass
@@ -290,7 +299,10 @@ class Store:
         try:
             self._locked(write)
         except sqlite3.Error as e:
-            raise _sqlite_problem(self.path, e, writing=True) from None
+            problem = _sqlite_problem(self.path, e, writing=True)
+            if problem is e:
+                raise
+            raise problem from None
 
     # -- reading
     def finished_keys(self, keys: Iterable[str] | None = None) -> set[str]:
