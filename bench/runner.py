@@ -374,7 +374,7 @@ def run_grid(cells: list[Cell], store: Store, opts: RunOptions, jobs: int = 1,
                 futures = {pool.submit(run_and_store, c, opts): c for c in todo}
                 for fut in cf.as_completed(futures):
                     account(fut.result())
-            except KeyboardInterrupt:
+            except BaseException:  # Ctrl-C, or a worker's store error: no worker goes on alone
                 for p in list(getattr(pool, "_processes", {}).values()):
                     p.terminate()
                 pool.shutdown(wait=False, cancel_futures=True)
