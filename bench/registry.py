@@ -101,6 +101,14 @@ class Dataset(Component):
     def load(self, data_root: str | None) -> Any:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def files(self, data_root: str | None) -> tuple[str, ...]:
+        """The data files :meth:`load` reads under ``data_root`` (paths; one that does not
+        exist is listed too), found without reading them (a split file may be read): their
+        bytes identify the cell's data in its key (:mod:`bench.data_identity`). A generated
+        dataset reads none (the default) and is identified by its parameters; a dataset
+        with ``needs_data`` must list every file it reads (the contract tests check it)."""
+        return ()
+
     def sample_set_id(self) -> str:
         """Identifies the samples (which instance, split, crop); part of the cell key."""
         return self.label(self.params)

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from bench.data_identity import verify
 from bench.data_manifest import missing_data
 from bench.errors import DataError
 from bench.params import Param
@@ -92,42 +93,10 @@ def pixels_to_cube(matrix: np.ndarray, n_rows: int, n_cols: int) -> np.ndarray:
     return np.asarray(matrix).T.reshape((n_rows, n_cols, bands), order="F")
 
 
-_SUMS_CACHE: dict[str, dict[str, str]] = {}
-_VERIFIED: set[tuple[str, float, int]] = set()
-
-
-def _read_sums(data_root: str) -> dict[str, str]:
-    path = os.path.join(data_root, "SHA256SUMS")
-    if path not in _SUMS_CACHE:
-        sums = {}
-        if os.path.exists(path):
-            with open(path) as f:
-                for line in f:
-                    parts = line.strip().split(None, 1)
-                    if len(parts) == 2:
-                        sums[os.path.normpath(parts[1].lstrip("*"))] = parts[0].lower()
-        _SUMS_CACHE[path] = sums
-    return _SUMS_CACHE[path]
-
-
 def verify_checksum(data_root: str, relpath: str) -> None:
-    """Compare a file with its line in <data_root>/SHA256SUMS, where there is one."""
-    path = os.path.join(data_root, relpath)
-    expected = _read_sums(data_root).get(os.path.normpath(relpath))
-    if expected is None:
-        return
-    st = os.stat(path)
-    token = (os.path.abspath(path), st.st_mtime, st.st_size)
-    if token in _VERIFIED:
-        return
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    if h.hexdigest() != expected:
-        raise DataError(f"{path}: SHA-256 {h.hexdigest()[:16]}... does not match SHA256SUMS "
-                        f"({expected[:16]}...); the file is corrupt or a different version: download it again")
-    _VERIFIED.add(token)
+    """Compare a file with its line in <data_root>/SHA256SUMS, where there is one
+    (:func:`bench.data_identity.verify`: each file hashed once per size and mtime)."""
+    verify(os.path.join(data_root, relpath), data_root)
 
 
 def _data_file(data_root: str | None, relpath: str) -> str:
@@ -217,6 +186,9 @@ class _MatCube(Dataset):
         path = _data_file(data_root, self.relpath)
         return np.asarray(pick_variable(load_mat(path), self.variable, path))
 
+    def files(self, data_root=None) -> tuple[str, ...]:
+        return (os.path.join(data_root, self.relpath),) if data_root else ()
+
     def load(self, data_root=None) -> HsiData:
         cube = normalise_whole(self.raw(data_root), clip_negative=self.clip_negative)
         cube = centre_crop(cube, self.params["size"])
@@ -304,6 +276,11 @@ class Abu(Dataset):
                    "bands; int16 files carry small negative values, clipped to 0; scene 'all' = all 12")
     parameters = {"scene": "urban-1", "size": 64}
     parameter_specs = {"scene": Param(str, choices=ABU_SCENES + ("all",)), "size": CROP_SPEC}
+
+    def files(self, data_root=None) -> tuple[str, ...]:
+        scene = str(self.params["scene"])
+        return tuple(os.path.join(data_root, f"hsi/abu/abu-{s}.mat")
+                     for s in (ABU_SCENES if scene == "all" else (scene,))) if data_root else ()
 
     def load(self, data_root=None) -> HsiData:
         scene = str(self.params["scene"])
@@ -393,6 +370,11 @@ class HsiSplit(Dataset):
     parameters = {"split": "test", "size": 64}
     parameter_specs = {"split": Param(str, choices=tuple(SPLITS)), "size": CROP_SPEC}
 
+    def files(self, data_root=None) -> tuple[str, ...]:
+        from bench import registry as R
+        return tuple(f for dataset, params in SPLITS[str(self.params["split"])]
+                     for f in R.DATASETS[dataset](**params, size=self.params["size"]).files(data_root))
+
     def load(self, data_root=None) -> HsiData:
         from bench import registry as R
 
@@ -429,13 +411,20 @@ class HsiMatFolder(Dataset):
     def scene_ids(self) -> None:
         return None   # the user's files: not known without reading the folder (no check)
 
-    def load(self, data_root=None) -> HsiData:
+    def files(self, data_root=None) -> tuple[str, ...]:
         if not data_root:
-            raise DataError("hsi_mat: no data root given (pass --data-root or set BENCH_DATA)")
+            return ()
         folder = os.path.join(data_root, self.params["folder"])
         files = sorted(glob.glob(os.path.join(folder, "*.mat")))
         if int(self.params["max_files"]) > 0:
             files = files[: int(self.params["max_files"])]
+        return tuple(files)
+
+    def load(self, data_root=None) -> HsiData:
+        if not data_root:
+            raise DataError("hsi_mat: no data root given (pass --data-root or set BENCH_DATA)")
+        folder = os.path.join(data_root, self.params["folder"])
+        files = list(self.files(data_root))
         if not files:
             raise DataError(f"{folder}: no .mat files found")
         cubes, names = [], []
