@@ -122,7 +122,9 @@ def load_dataset(cell: Cell, data_root: str | None):
             _DATA_CACHE.clear()
             _TASK_CACHE.clear()
         ds = R.DATASETS[cell.dataset](**cell.dparams)
-        _DATA_CACHE[key] = ds.load(data_root)
+        data = ds.load(data_root)
+        ds.validate(data)  # non-finite values: a failed cell naming the data, before any method runs
+        _DATA_CACHE[key] = data
     return _DATA_CACHE[key]
 
 

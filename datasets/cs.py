@@ -50,6 +50,8 @@ RATIOS = tuple(MEASUREMENTS)
 #: ratios whose matrix the authors released (``<data root>/cs/sampling_matrix``)
 AUTHORS_RATIOS = (1, 4, 10, 25, 30, 40)
 MATRIX_KINDS = ("auto", "authors", "generated")
+#: the SSIM metric's window (7x7, bench.metrics.cs): an image must be at least this wide and high
+MIN_EDGE = 7
 SET11 = ("Monarch", "Parrots", "barbara", "boats", "cameraman", "fingerprint", "flinstones", "foreman",
          "house", "lena256", "peppers256")
 TRAIN400_NOTE = ("Qinit fitted on the non-overlapping 33x33 blocks of train400 (400 BSD images, 10,000 blocks) "
@@ -263,7 +265,11 @@ def _load_mat(path: str, key: str, data_root: str | None = None) -> torch.Tensor
         raise DataError(f"{path}: not a readable MATLAB file ({type(e).__name__}: {e})") from None
     if key not in mat:
         raise DataError(f"{path}: no variable {key!r}")
-    return torch.from_numpy(np.asarray(mat[key], dtype=np.float64))
+    out = np.asarray(mat[key], dtype=np.float64)
+    if not np.isfinite(out).all():
+        raise DataError(f"{path}: {int((~np.isfinite(out)).sum())} non-finite value(s) (NaN or infinity) in {key}; "
+                        f"the file is corrupt: `python -m bench data fetch cs_sampling_matrix` downloads it again")
+    return torch.from_numpy(out)
 
 
 def _verified_mat(path: str, key: str, data_root: str | None) -> torch.Tensor:
@@ -390,7 +396,12 @@ class Set11(Dataset):
                 raise DataError(f"{path}: not found (Set11 has {', '.join(SET11)}; `python -m bench data fetch "
                                 f"set11` gets them)")
             verify(path, data_root)
-            images.append(torch.from_numpy(read_luminance(path).astype(np.float64) / 255.0))
+            lum = read_luminance(path)
+            if min(lum.shape) < MIN_EDGE:
+                raise DataError(f"{path}: {lum.shape[1]}x{lum.shape[0]} pixels, smaller than the {MIN_EDGE}x{MIN_EDGE} "
+                                f"window of the SSIM metric (Set11's images are 256x256 or 512x512; `python -m bench "
+                                f"data fetch set11` gets them)")
+            images.append(torch.from_numpy(lum.astype(np.float64) / 255.0))
         matrix = sampling_matrix(int(self.params["ratio"]), self.params["matrix"], int(self.params["matrix_seed"]),
                                  data_root, training="train400")
         return CsData(names=tuple(wanted), images=tuple(images), matrix=matrix, source=folder,

@@ -69,8 +69,25 @@ def normalise_whole(cube: np.ndarray, clip_negative: bool = False) -> np.ndarray
     return (x - lo) / (hi - lo)
 
 
+#: the SSIM metric's window (bench.metrics.hsi): a cube must be at least this wide and high
+MIN_EDGE = 11
 #: the crop of a real scene (a crop under the 11-pixel SSIM window leaves that metric undefined)
-CROP_SPEC = Param(int, min=0, help="edge of the centre crop; 0 or more than the scene: the whole scene")
+CROP_SPEC = Param(int, min=0, where=lambda v: v == 0 or v >= MIN_EDGE,
+                  where_help=f"0 or at least {MIN_EDGE} (the 11x11 window of the SSIM metric)",
+                  help="edge of the centre crop; 0 or more than the scene: the whole scene")
+
+
+def checked(raw: np.ndarray, path: str) -> np.ndarray:
+    """``raw`` read from ``path`` when every value is finite and the cube is at least
+    :data:`MIN_EDGE` pixels wide and high, else :class:`DataError` naming the file."""
+    raw = np.asarray(raw)
+    if raw.dtype.kind == "f" and not np.isfinite(raw).all():
+        raise DataError(f"{path}: {int((~np.isfinite(raw)).sum())} non-finite value(s) (NaN or infinity) in the cube; "
+                        f"the file is corrupt: replace it with the right file")
+    if raw.ndim == 3 and min(raw.shape[:2]) < MIN_EDGE:
+        raise DataError(f"{path}: the cube is {raw.shape[0]}x{raw.shape[1]} pixels, smaller than the "
+                        f"{MIN_EDGE}x{MIN_EDGE} window of the SSIM metric")
+    return raw
 
 
 def centre_crop(cube: np.ndarray, size: int) -> np.ndarray:
@@ -184,7 +201,7 @@ class _MatCube(Dataset):
 
     def raw(self, data_root) -> np.ndarray:
         path = _data_file(data_root, self.relpath)
-        return np.asarray(pick_variable(load_mat(path), self.variable, path))
+        return checked(pick_variable(load_mat(path), self.variable, path), path)
 
     def files(self, data_root=None) -> tuple[str, ...]:
         return (os.path.join(data_root, self.relpath),) if data_root else ()
@@ -291,7 +308,7 @@ class Abu(Dataset):
                 raise DataError(f"abu: unknown scene {s!r}; valid: {', '.join(ABU_SCENES)}, all")
             rel = f"hsi/abu/abu-{s}.mat"
             path = _data_file(data_root, rel)
-            raw = np.asarray(pick_variable(load_mat(path), "data", path))
+            raw = checked(pick_variable(load_mat(path), "data", path), path)
             cubes.append(centre_crop(normalise_whole(raw, clip_negative=True), self.params["size"]))
             names.append(f"abu-{s}")
         return _finish(cubes, names, default_rgb(cubes[0].shape[-1]))
@@ -310,7 +327,7 @@ class _PixelMatrix(_MatCube):
         path = _data_file(data_root, self.relpath)
         variables = load_mat(path)
         matrix = np.asarray(pick_variable(variables, self.variable, path), dtype=np.float64)
-        return pixels_to_cube(matrix, self.n_rows, self.n_cols)
+        return checked(pixels_to_cube(matrix, self.n_rows, self.n_cols), path)
 
 
 @register_dataset
@@ -434,7 +451,7 @@ class HsiMatFolder(Dataset):
             raw = np.asarray(pick_variable(load_mat(path), self.params["variable"] or None, path))
             if raw.ndim != 3:
                 raise DataError(f"{path}: expected a 3-D cube, got shape {raw.shape}")
-            raw = np.moveaxis(raw, int(self.params["band_axis"]), -1)
+            raw = checked(np.moveaxis(raw, int(self.params["band_axis"]), -1), path)
             cubes.append(centre_crop(normalise_whole(raw, clip_negative=True), self.params["size"]))
             names.append(os.path.splitext(os.path.basename(path))[0])
         return _finish(cubes, names, default_rgb(cubes[0].shape[-1]))
@@ -500,7 +517,7 @@ class HsiSynthetic(Dataset):
     suite = "hsi"
     description = "seeded synthetic cubes: smooth spectra mixed by structured abundances (no download)"
     parameters = {"n_cubes": 2, "size": 64, "bands": 31, "n_endmembers": 5, "instance_seed": 0}
-    parameter_specs = {"n_cubes": Param(int, min=1), "size": Param(int, min=2),
+    parameter_specs = {"n_cubes": Param(int, min=1), "size": Param(int, min=MIN_EDGE, help="cube edge; the SSIM metric's window is 11x11"),
                        "bands": Param(int, min=1), "n_endmembers": Param(int, min=1),
                        "instance_seed": Param(int, min=0)}
 

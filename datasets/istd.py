@@ -41,7 +41,7 @@ import torch
 from bench.data_identity import fetch_hint, file_sha256
 from bench.data_manifest import missing_data
 from bench.errors import DataError
-from bench.params import Param
+from bench.params import Ordered, Param
 from bench.registry import Dataset, register_dataset
 
 IMAGE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -147,7 +147,11 @@ def read_image(path: str, manifest: dict[str, str] | None = None) -> tuple[np.nd
             arr = np.array(im)
     except Exception as e:  # noqa: BLE001 - any decoder error is a data error naming the file
         raise DataError(f"cannot read image {path}: {type(e).__name__}: {e}") from e
-    return to_gray(arr, mode), mode
+    gray = to_gray(arr, mode)
+    if not np.isfinite(gray).all():
+        raise DataError(f"{path}: {int((~np.isfinite(gray)).sum())} non-finite pixel value(s) (NaN or infinity); "
+                        f"the image is corrupt: replace it with the right file")
+    return gray, mode
 
 
 def read_mask(path: str, manifest: dict[str, str] | None = None) -> np.ndarray:
@@ -487,6 +491,7 @@ class IstdSynthetic(Dataset):
     parameter_specs = {"subset": Param(str, choices=("train", "test")), "n_images": Param(int, min=1),
                        "min_size": Param(int, min=8, help="image edges are drawn in [min_size, max_size]"),
                        "max_size": Param(int, min=8), "instance_seed": Param(int, min=0)}
+    parameter_rules = (Ordered("min_size", "max_size"),)
 
     def load(self, data_root=None) -> IstdData:
         p = self.params
