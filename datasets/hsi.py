@@ -72,9 +72,9 @@ def normalise_whole(cube: np.ndarray, clip_negative: bool = False) -> np.ndarray
 #: the SSIM metric's window (bench.metrics.hsi): a cube must be at least this wide and high
 MIN_EDGE = 11
 #: the crop of a real scene (a crop under the 11-pixel SSIM window leaves that metric undefined)
-CROP_SPEC = Param(int, min=0, where=lambda v: v == 0 or v >= MIN_EDGE,
-                  where_help=f"0 or at least {MIN_EDGE} (the 11x11 window of the SSIM metric)",
-                  help="edge of the centre crop; 0 or more than the scene: the whole scene")
+CROP_SPEC = Param(int, min=MIN_EDGE, allow=(0,),
+                  help="edge of the centre crop, at least the 11x11 window of the SSIM metric; 0 or more than "
+                       "the scene: the whole scene")
 
 
 def checked(raw: np.ndarray, path: str) -> np.ndarray:
