@@ -133,12 +133,15 @@ class Dataset(Component):
 
         names = tuple(getattr(data, "names", ()) or ())
 
-        def bad(x) -> int:
+        def bad(x) -> tuple[int, tuple]:
+            """(number of non-finite values, index of the first) of a float tensor/array."""
             if isinstance(x, torch.Tensor) and x.is_floating_point():
-                return int((~torch.isfinite(x)).sum())
+                x = x.detach().cpu().numpy()
             if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating):
-                return int((~np.isfinite(x)).sum())
-            return 0
+                wrong = ~np.isfinite(x)
+                if wrong.any():
+                    return int(wrong.sum()), tuple(int(i) for i in np.argwhere(wrong)[0])
+            return 0, ()
 
         def walk(obj, where: str) -> None:
             if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
@@ -149,11 +152,12 @@ class Dataset(Component):
                     sample = names[i] if len(names) == len(obj) else str(i)
                     walk(item, f"{where}[{sample}]")
             else:
-                n = bad(obj)
+                n, first = bad(obj)
                 if n:
+                    at = f" (the first at index {first})" if len(first) > 0 else ""
                     raise DataError(f"{self.label(self.params)}: {where} holds {n} non-finite value(s) (NaN or "
-                                    f"infinity); the data is corrupt: replace the file it was read from "
-                                    f"(`python -m bench data list` checks the known data sets)")
+                                    f"infinity){at}; the data is corrupt: if it was read from a file, replace that "
+                                    f"file (`python -m bench data list` checks the known data sets)")
 
         walk(data, "")
 
