@@ -81,3 +81,18 @@ def test_every_dataset_that_reads_files_lists_them(data_root):
         assert files, name
         missing = [f for f in files if not os.path.isfile(f)]
         assert not missing, (name, missing[:3])
+
+
+def test_every_dataset_that_reads_files_overrides_the_listing():
+    """A dataset with ``needs_data`` that kept the default listing (no file) would leave its
+    files out of its cells' keys."""
+    R.load_all()
+    forgot = [n for n, cls in R.DATASETS.items() if cls.needs_data and cls.files is R.Dataset.files]
+    assert not forgot, forgot
+
+
+def test_a_listing_that_fails_gives_a_marker_not_an_error(tmp_path):
+    """A missing folder: the key gets a marker (the load then fails the cell by name)."""
+    R.load_all()
+    ident = D.dataset_identity(R.DATASETS["sirst"](), str(tmp_path))
+    assert ident.startswith("unlisted:")
