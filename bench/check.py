@@ -53,14 +53,14 @@ def skipped_smoke_cells(suite_name: str) -> dict[str, str]:
     return {smoke_label(c): r for c in smoke_cells(suite_name) for r in [suite.skip_reason(c)] if r}
 
 
-def smoke_cells(suite_name: str, devices=("cpu",), seed: int = 0):
+def smoke_cells(suite_name: str, devices=("cpu",), seed: int = 0, data_root: str | None = None):
     """The cells of a suite's smoke grid and of its ``smoke_extra`` specs (each spec with its
     own protocols), in that order, without repeats."""
     suite = R.SUITES[suite_name]
     cells, seen = [], set()
     for spec in (suite.smoke, *suite.smoke_extra):
         for c in build_cells(suite_name, spec.datasets, spec.degradations, spec.methods, list(devices), seed,
-                             spec.protocols):
+                             spec.protocols, data_root=data_root):
             if c.key not in seen:
                 seen.add(c.key)
                 cells.append(c)
@@ -142,7 +142,7 @@ def read_baseline(suite_name: str) -> dict | None:
 
 def run_smoke(suite_name: str, data_root: str | None, progress: bool = True):
     suite = R.SUITES[suite_name]
-    cells = [c for c in smoke_cells(suite_name) if not suite.skip_reason(c)]
+    cells = [c for c in smoke_cells(suite_name, data_root=data_root) if not suite.skip_reason(c)]
     # a suite may pin the torch threads of its smoke run (``check_threads``): values only are
     # compared, and small problems run faster and identically on one thread of a busy machine
     threads = suite.check_threads

@@ -293,7 +293,8 @@ def cmd_run(args) -> int:
     cells, seen = [], set()
     for sp in specs:
         for c in build_cells(args.suite, args.dataset or sp.datasets, args.degradation or sp.degradations,
-                             args.method or sp.methods, devices, args.seed, args.protocol or sp.protocols):
+                             args.method or sp.methods, devices, args.seed, args.protocol or sp.protocols,
+                             data_root=data_root):
             if c.key not in seen:
                 seen.add(c.key)
                 cells.append(c)

@@ -67,6 +67,8 @@ EXCLUDED = frozenset({
     # where cells run (the same bench.runner.execute on a Dask worker), where files come
     # from (the files themselves are checksummed) and how stored rows are exported
     "bench.dask_executor", "bench.cluster", "bench.data", "bench.data_manifest", "bench.export",
+    # which data files a cell read and their checks: the files' bytes are keyed (Cell.data_hash)
+    "bench.data_identity",
 })
 
 

@@ -39,6 +39,10 @@ class Cell:
     #: default protocol, so that the keys of default-protocol cells are those of the code
     #: before protocols existed (same payload)
     protocol: str = ""
+    #: the identity of the data files the dataset reads (:func:`bench.data_identity.dataset_identity`:
+    #: a digest of their paths under the data root and their bytes); "" for a generated
+    #: dataset, whose key is then that of the code before data identities existed
+    data_hash: str = field(default="", compare=False)
 
     @property
     def dparams(self) -> dict[str, Any]:
@@ -86,6 +90,8 @@ class Cell:
         }
         if protocol_mark(self.suite, self.protocol):
             payload["protocol"] = self.protocol
+        if self.data_hash:
+            payload["data"] = self.data_hash
         return hashlib.sha256(dumps(payload).encode()).hexdigest()[:32]
 
     def describe(self) -> str:
@@ -145,16 +151,24 @@ def resolve(selectors, registry: R.Registry, suite: str, kind: str) -> list[tupl
     return out
 
 
-def build_cells(suite: str, datasets, degradations, methods, devices, seed: int, protocols=None) -> list[Cell]:
+def build_cells(suite: str, datasets, degradations, methods, devices, seed: int, protocols=None,
+                data_root: str | None = None) -> list[Cell]:
     """The cells of a grid: datasets x degradations x methods x devices x ``protocols``
-    (names of the suite's protocols; None or empty: its default protocol)."""
+    (names of the suite's protocols; None or empty: its default protocol). Each cell's key
+    holds the identity of the files its dataset reads under ``data_root`` (None: the
+    default data root, :func:`bench.paths.data_root`), so that a row stored from other data
+    is never reused (:mod:`bench.data_identity`)."""
+    from bench import data_identity, paths
+
     R.load_all()
+    data_root = paths.data_root(data_root)
     protos = resolve_protocols(suite, protocols)
     ds = resolve(datasets, R.DATASETS, suite, "dataset")
     dg = resolve(degradations, R.DEGRADATIONS, suite, "degradation")
     ms = resolve(methods, R.METHODS, suite, "method")
     cells = []
     hashes = {}
+    data_ids = {(dn, dp): data_identity.dataset_identity(R.DATASETS[dn](**dict(dp)), data_root) for dn, dp in ds}
     suite_mods = fingerprint.suite_modules(R.SUITES.get_or_fail(suite),
                                            [m for m in R.METRICS.values() if m.suite == suite])
     for (dn, dp) in ds:
@@ -166,7 +180,7 @@ def build_cells(suite: str, datasets, degradations, methods, devices, seed: int,
                 for proto in protos:
                     for dev in devices:
                         cells.append(Cell(suite, dn, dp, gn, gp, mn, mp, dev, seed, hashes[dn, gn, mn, mp],
-                                          protocol=proto))
+                                          protocol=proto, data_hash=data_ids[dn, dp]))
     # de-duplicate (a selector repeated) keeping order
     seen, unique = set(), []
     for c in cells:

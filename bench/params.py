@@ -29,6 +29,16 @@ Rules of a spec, in the order they are applied:
 
 Values are compared by kind as well as by value: ``True`` is not ``1`` and ``"1"`` is not
 ``1``.
+
+Rules between parameters (a lower and an upper bound of one range) are declared in
+``parameter_rules`` (:class:`Ordered`) and checked by the same ``__init__`` after each value
+passed its own spec, with the same error (exit 2)::
+
+    parameter_rules = (Ordered("min_size", "max_size"),)
+
+Iteration counts have an upper bound (:data:`MAX_ITERATIONS`, :func:`iterations`) that
+states its reason, so that a typo such as ``n_iter=10**26`` is refused at once instead of
+running until killed.
 """
 from __future__ import annotations
 
@@ -83,6 +93,8 @@ def show(v: Any) -> str:
 
 
 def _num(v: float) -> str:
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v)
     if isinstance(v, float) and v.is_integer() and abs(v) < 1e15:
         return str(int(v))
     return f"{v:g}"
@@ -221,6 +233,46 @@ class Param:
     def describe(self) -> str:
         """What is allowed, with the help text: ``one of 'running', 'image' (which BN ...)``."""
         return f"{self.rules()} ({self.help})" if self.help else self.rules()
+
+
+#: the most iterations (or passes) a method runs per cell: the curves keep one value per
+#: iteration and a million iterations already take hours on the default problems
+MAX_ITERATIONS = 1_000_000
+ITERATIONS_WHY = (f"at most {MAX_ITERATIONS:,}: a cell's curves keep one value per iteration and a million "
+                  f"iterations already take hours on the default problems")
+
+
+def iterations(help: str = "", **kwargs) -> Param:
+    """The spec of an iteration count: an integer in [1, :data:`MAX_ITERATIONS`] whose help
+    says why it is bounded."""
+    kwargs.setdefault("min", 1)
+    return Param(int, max=MAX_ITERATIONS, help=f"{help}; {ITERATIONS_WHY}" if help else ITERATIONS_WHY, **kwargs)
+
+
+@dataclass(frozen=True)
+class Ordered:
+    """Parameter ``low`` must not exceed parameter ``high`` (``strict``: must be below it):
+    the two ends of a range, such as ``min_size``/``max_size``."""
+
+    low: str
+    high: str
+    strict: bool = False
+
+    def check(self, component: str, params: Mapping[str, Any]) -> None:
+        lo, hi = params.get(self.low), params.get(self.high)
+        if not (_is_number(lo) and _is_number(hi)):
+            return
+        if lo > hi or (self.strict and lo == hi):
+            rel = "below" if self.strict else "at most"
+            raise BadParameterError(component, self.low, lo,
+                                    f"{rel} {self.high}={show(hi)} (the two ends of one range); swap them or "
+                                    f"change one", shown=show(lo))
+
+
+def check_rules(component: str, rules, params: Mapping[str, Any]) -> None:
+    """Check the rules between parameters (``parameter_rules``) on the full parameters."""
+    for rule in rules:
+        rule.check(component, params)
 
 
 def check_parameters(component: str, specs: Mapping[str, Param], params: Mapping[str, Any]) -> dict[str, Any]:

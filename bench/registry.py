@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterator
 
 from bench.errors import UnknownNameError
-from bench.params import Param, check_parameters, format_value  # noqa: F401 (format_value: also read from here)
+from bench.params import Param, check_parameters, check_rules, format_value  # noqa: F401 (format_value: also read from here)
 
 
 # --------------------------------------------------------------------------- components
@@ -36,6 +36,9 @@ class Component:
     #: what values each parameter takes (type, range or choices; :class:`bench.params.Param`),
     #: checked by ``__init__``; the contract tests require one for every parameter
     parameter_specs: ClassVar[dict[str, Param]] = {}
+    #: rules between parameters (:class:`bench.params.Ordered`: the two ends of a range),
+    #: checked by ``__init__`` after each value passed its own spec
+    parameter_rules: ClassVar[tuple] = ()
     description: ClassVar[str] = ""
     #: modules (dotted names) whose source also goes into :meth:`source_hash`: a helper module
     #: the component's results depend on, so that editing it invalidates stored cells
@@ -58,6 +61,7 @@ class Component:
         # what is allowed; integral floats of int parameters become ints (n_iter=1e3 -> 1000)
         params = check_parameters(self.name, self.parameter_specs, params)
         self.params: dict[str, Any] = {**self.parameters, **params}
+        check_rules(self.name, self.parameter_rules, self.params)
 
     @classmethod
     def parameter_help(cls) -> str:
@@ -101,9 +105,61 @@ class Dataset(Component):
     def load(self, data_root: str | None) -> Any:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def files(self, data_root: str | None) -> tuple[str, ...]:
+        """The data files :meth:`load` reads under ``data_root`` (paths; one that does not
+        exist is listed too), found without reading them (a split file may be read): their
+        bytes identify the cell's data in its key (:mod:`bench.data_identity`). A generated
+        dataset reads none (the default) and is identified by its parameters; a dataset
+        with ``needs_data`` must list every file it reads (the contract tests check it)."""
+        return ()
+
     def sample_set_id(self) -> str:
         """Identifies the samples (which instance, split, crop); part of the cell key."""
         return self.label(self.params)
+
+    def validate(self, data: Any) -> None:
+        """Checks the loaded ``data`` before any method runs (the runner calls it after
+        :meth:`load`): by default every floating-point tensor or array in it (the fields of
+        its dataclass, tuples of them, nested dataclasses) must be finite, else
+        :class:`bench.errors.DataError` naming the dataset, the sample (by its name where
+        the data has ``names``) and the fix. Loaders check their files (hash, size) and name
+        them; this catches what a generator or a loader let through."""
+        import dataclasses
+
+        import numpy as np
+        import torch
+
+        from bench.errors import DataError
+
+        names = tuple(getattr(data, "names", ()) or ())
+
+        def bad(x) -> tuple[int, tuple]:
+            """(number of non-finite values, index of the first) of a float tensor/array."""
+            if isinstance(x, torch.Tensor) and x.is_floating_point():
+                x = x.detach().cpu().numpy()
+            if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating):
+                wrong = ~np.isfinite(x)
+                if wrong.any():
+                    return int(wrong.sum()), tuple(int(i) for i in np.argwhere(wrong)[0])
+            return 0, ()
+
+        def walk(obj, where: str) -> None:
+            if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+                for f in dataclasses.fields(obj):
+                    walk(getattr(obj, f.name), f"{where}.{f.name}" if where else f.name)
+            elif isinstance(obj, (tuple, list)):
+                for i, item in enumerate(obj):
+                    sample = names[i] if len(names) == len(obj) else str(i)
+                    walk(item, f"{where}[{sample}]")
+            else:
+                n, first = bad(obj)
+                if n:
+                    at = f" (the first at index {first})" if len(first) > 0 else ""
+                    raise DataError(f"{self.label(self.params)}: {where} holds {n} non-finite value(s) (NaN or "
+                                    f"infinity){at}; the data is corrupt: if it was read from a file, replace that "
+                                    f"file (`python -m bench data list` checks the known data sets)")
+
+        walk(data, "")
 
 
 class Degradation(Component):

@@ -108,20 +108,22 @@ def choose_threads(jobs: int, requested: int | None = None, cores: int | None = 
 
 
 def load_dataset(cell: Cell, data_root: str | None):
-    key = (cell.dataset, cell.dataset_params, data_root)
+    key = (cell.dataset, cell.dataset_params, data_root, cell.data_hash)  # changed files: loaded again
     if key not in _DATA_CACHE:
         if len(_DATA_CACHE) > 4:
             _DATA_CACHE.clear()
             _TASK_CACHE.clear()
         ds = R.DATASETS[cell.dataset](**cell.dparams)
-        _DATA_CACHE[key] = ds.load(data_root)
+        data = ds.load(data_root)
+        ds.validate(data)  # non-finite values: a failed cell naming the data, before any method runs
+        _DATA_CACHE[key] = data
     return _DATA_CACHE[key]
 
 
 def build_task(cell: Cell, data_root: str | None):
     suite = R.SUITES[cell.suite]
     key = (cell.dataset, cell.dataset_params, cell.degradation, cell.degradation_params,
-           cell.device, cell.seed, data_root, cell.protocol)
+           cell.device, cell.seed, data_root, cell.protocol, cell.data_hash)
     if key not in _TASK_CACHE:
         if len(_TASK_CACHE) > 8:
             _TASK_CACHE.clear()

@@ -108,7 +108,7 @@ class LoadedCheckpoint:
         # the cell `bench run` builds for the method on that problem (its task, its seeds),
         # with the checkpoint given by path: the file is read the way a cell reads it
         selector = self.method + (f"[{SCORING_PARAMS[self.suite]}]" if self.suite in SCORING_PARAMS else "")
-        (cell,) = build_cells(self.suite, [dataset], [degradation], [selector], ["cpu"], seed=0)
+        (cell,) = build_cells(self.suite, [dataset], [degradation], [selector], ["cpu"], seed=0, data_root=data_root)
         self.task = (build_task(cell, data_root)
                      if score or self.suite not in NEEDS_DATA or self.suite in DECODE_NEEDS_DATA else None)
         task = self.task

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from bench.data_identity import verify
 from bench.data_manifest import missing_data
 from bench.errors import DataError
 from bench.params import Param
@@ -49,6 +50,8 @@ RATIOS = tuple(MEASUREMENTS)
 #: ratios whose matrix the authors released (``<data root>/cs/sampling_matrix``)
 AUTHORS_RATIOS = (1, 4, 10, 25, 30, 40)
 MATRIX_KINDS = ("auto", "authors", "generated")
+#: the SSIM metric's window (7x7, bench.metrics.cs): an image must be at least this wide and high
+MIN_EDGE = 7
 SET11 = ("Monarch", "Parrots", "barbara", "boats", "cameraman", "fingerprint", "flinstones", "foreman",
          "house", "lena256", "peppers256")
 TRAIN400_NOTE = ("Qinit fitted on the non-overlapping 33x33 blocks of train400 (400 BSD images, 10,000 blocks) "
@@ -211,6 +214,7 @@ def train400_images(data_root: str | None) -> tuple[list[torch.Tensor], str]:
     h = hashlib.sha256()
     images = []
     for f in files:
+        verify(f, data_root)
         a = read_luminance(f)
         h.update(os.path.basename(f).encode())
         h.update(a.tobytes())
@@ -248,7 +252,7 @@ def _cached(name: str, compute) -> torch.Tensor:
     return value
 
 
-def _load_mat(path: str, key: str) -> torch.Tensor:
+def _load_mat(path: str, key: str, data_root: str | None = None) -> torch.Tensor:
     import scipy.io as sio
 
     if not os.path.isfile(path):
@@ -261,7 +265,17 @@ def _load_mat(path: str, key: str) -> torch.Tensor:
         raise DataError(f"{path}: not a readable MATLAB file ({type(e).__name__}: {e})") from None
     if key not in mat:
         raise DataError(f"{path}: no variable {key!r}")
-    return torch.from_numpy(np.asarray(mat[key], dtype=np.float64))
+    out = np.asarray(mat[key], dtype=np.float64)
+    if not np.isfinite(out).all():
+        raise DataError(f"{path}: {int((~np.isfinite(out)).sum())} non-finite value(s) (NaN or infinity) in {key}; "
+                        f"the file is corrupt: `python -m bench data fetch cs_sampling_matrix` downloads it again")
+    return torch.from_numpy(out)
+
+
+def _verified_mat(path: str, key: str, data_root: str | None) -> torch.Tensor:
+    if os.path.isfile(path):
+        verify(path, data_root)
+    return _load_mat(path, key)
 
 
 def authors_matrix(ratio: int, data_root: str | None) -> SamplingMatrix:
@@ -271,8 +285,8 @@ def authors_matrix(ratio: int, data_root: str | None) -> SamplingMatrix:
         raise DataError(f"the ISTA-Net authors released no sampling matrix for ratio {ratio} % (they did for "
                         f"{', '.join(map(str, AUTHORS_RATIOS))}); use matrix=generated or matrix=auto")
     folder = _folder(data_root, os.path.join("cs", "sampling_matrix"))
-    phi = _load_mat(os.path.join(folder, f"phi_0_{ratio}_1089.mat"), "phi")
-    qinit = _load_mat(os.path.join(folder, f"Initialization_Matrix_{ratio}.mat"), "Qinit")
+    phi = _verified_mat(os.path.join(folder, f"phi_0_{ratio}_1089.mat"), "phi", data_root)
+    qinit = _verified_mat(os.path.join(folder, f"Initialization_Matrix_{ratio}.mat"), "Qinit", data_root)
     m = MEASUREMENTS[ratio]
     if tuple(phi.shape) != (m, N_PIXELS) or tuple(qinit.shape) != (N_PIXELS, m):
         raise DataError(f"{folder}: ratio {ratio}: Phi {tuple(phi.shape)} and Qinit {tuple(qinit.shape)}, expected "
@@ -298,6 +312,24 @@ def generated_matrix(ratio: int, seed: int, training: str, data_root: str | None
     else:
         raise ValueError(f"training {training!r}: expected train400 or synthetic")
     return SamplingMatrix(ratio=int(ratio), phi=phi, qinit=qinit, kind="generated", source=source, seed=int(seed))
+
+
+def matrix_files(ratio: int, kind: str, data_root: str | None, training: str = "train400") -> list[str]:
+    """The data files :func:`sampling_matrix` reads for ``ratio`` and ``kind`` (without
+    reading them): the authors' two .mat files, or the train400 images a generated matrix's
+    Qinit is fitted on (none for synthetic training)."""
+    if not data_root:
+        return []
+    if kind == "auto":
+        kind = "authors" if int(ratio) in AUTHORS_RATIOS else "generated"
+    if kind == "authors":
+        folder = os.path.join(data_root, "cs", "sampling_matrix")
+        return [os.path.join(folder, f"phi_0_{int(ratio)}_1089.mat"),
+                os.path.join(folder, f"Initialization_Matrix_{int(ratio)}.mat")]
+    if training == "train400":
+        folder = os.path.join(data_root, "cs", "train400")
+        return sorted(glob.glob(os.path.join(folder, "*.png"))) or [folder]
+    return []
 
 
 def sampling_matrix(ratio: int, kind: str, seed: int, data_root: str | None, training: str = "train400"
@@ -340,18 +372,36 @@ class Set11(Dataset):
                                       where_help="image names joined by '+', each one of " + ", ".join(SET11),
                                       help="only these images, e.g. Monarch+Parrots (empty: all)")}
 
-    def load(self, data_root=None) -> CsData:
-        folder = _folder(data_root, os.path.join("cs", "Set11"))
+    def wanted(self) -> list[str]:
+        """The names of the images the dataset reads, in order."""
         wanted = _names(self.params["names"]) or list(SET11)
         if int(self.params["limit"]):
             wanted = wanted[: int(self.params["limit"])]
+        return wanted
+
+    def files(self, data_root=None) -> tuple[str, ...]:
+        if not data_root:
+            return ()
+        folder = os.path.join(data_root, "cs", "Set11")
+        return tuple([os.path.join(folder, n + ".tif") for n in self.wanted()]
+                     + matrix_files(int(self.params["ratio"]), self.params["matrix"], data_root))
+
+    def load(self, data_root=None) -> CsData:
+        folder = _folder(data_root, os.path.join("cs", "Set11"))
+        wanted = self.wanted()
         images = []
         for n in wanted:
             path = os.path.join(folder, n + ".tif")
             if not os.path.isfile(path):
                 raise DataError(f"{path}: not found (Set11 has {', '.join(SET11)}; `python -m bench data fetch "
                                 f"set11` gets them)")
-            images.append(torch.from_numpy(read_luminance(path).astype(np.float64) / 255.0))
+            verify(path, data_root)
+            lum = read_luminance(path)
+            if min(lum.shape) < MIN_EDGE:
+                raise DataError(f"{path}: {lum.shape[1]}x{lum.shape[0]} pixels, smaller than the {MIN_EDGE}x{MIN_EDGE} "
+                                f"window of the SSIM metric (Set11's images are 256x256 or 512x512; `python -m bench "
+                                f"data fetch set11` gets them)")
+            images.append(torch.from_numpy(lum.astype(np.float64) / 255.0))
         matrix = sampling_matrix(int(self.params["ratio"]), self.params["matrix"], int(self.params["matrix_seed"]),
                                  data_root, training="train400")
         return CsData(names=tuple(wanted), images=tuple(images), matrix=matrix, source=folder,

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from bench.data_identity import verify
 from bench.data_manifest import missing_data
 from bench.errors import DataError
 from bench.params import Param
@@ -68,8 +69,25 @@ def normalise_whole(cube: np.ndarray, clip_negative: bool = False) -> np.ndarray
     return (x - lo) / (hi - lo)
 
 
+#: the SSIM metric's window (bench.metrics.hsi): a cube must be at least this wide and high
+MIN_EDGE = 11
 #: the crop of a real scene (a crop under the 11-pixel SSIM window leaves that metric undefined)
-CROP_SPEC = Param(int, min=0, help="edge of the centre crop; 0 or more than the scene: the whole scene")
+CROP_SPEC = Param(int, min=MIN_EDGE, allow=(0,),
+                  help="edge of the centre crop, at least the 11x11 window of the SSIM metric; 0 or more than "
+                       "the scene: the whole scene")
+
+
+def checked(raw: np.ndarray, path: str) -> np.ndarray:
+    """``raw`` read from ``path`` when every value is finite and the cube is at least
+    :data:`MIN_EDGE` pixels wide and high, else :class:`DataError` naming the file."""
+    raw = np.asarray(raw)
+    if raw.dtype.kind == "f" and not np.isfinite(raw).all():
+        raise DataError(f"{path}: {int((~np.isfinite(raw)).sum())} non-finite value(s) (NaN or infinity) in the cube; "
+                        f"the file is corrupt: replace it with the right file")
+    if raw.ndim == 3 and min(raw.shape[:2]) < MIN_EDGE:
+        raise DataError(f"{path}: the cube is {raw.shape[0]}x{raw.shape[1]} pixels, smaller than the "
+                        f"{MIN_EDGE}x{MIN_EDGE} window of the SSIM metric")
+    return raw
 
 
 def centre_crop(cube: np.ndarray, size: int) -> np.ndarray:
@@ -92,42 +110,10 @@ def pixels_to_cube(matrix: np.ndarray, n_rows: int, n_cols: int) -> np.ndarray:
     return np.asarray(matrix).T.reshape((n_rows, n_cols, bands), order="F")
 
 
-_SUMS_CACHE: dict[str, dict[str, str]] = {}
-_VERIFIED: set[tuple[str, float, int]] = set()
-
-
-def _read_sums(data_root: str) -> dict[str, str]:
-    path = os.path.join(data_root, "SHA256SUMS")
-    if path not in _SUMS_CACHE:
-        sums = {}
-        if os.path.exists(path):
-            with open(path) as f:
-                for line in f:
-                    parts = line.strip().split(None, 1)
-                    if len(parts) == 2:
-                        sums[os.path.normpath(parts[1].lstrip("*"))] = parts[0].lower()
-        _SUMS_CACHE[path] = sums
-    return _SUMS_CACHE[path]
-
-
 def verify_checksum(data_root: str, relpath: str) -> None:
-    """Compare a file with its line in <data_root>/SHA256SUMS, where there is one."""
-    path = os.path.join(data_root, relpath)
-    expected = _read_sums(data_root).get(os.path.normpath(relpath))
-    if expected is None:
-        return
-    st = os.stat(path)
-    token = (os.path.abspath(path), st.st_mtime, st.st_size)
-    if token in _VERIFIED:
-        return
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    if h.hexdigest() != expected:
-        raise DataError(f"{path}: SHA-256 {h.hexdigest()[:16]}... does not match SHA256SUMS "
-                        f"({expected[:16]}...); the file is corrupt or a different version: download it again")
-    _VERIFIED.add(token)
+    """Compare a file with its line in <data_root>/SHA256SUMS, where there is one
+    (:func:`bench.data_identity.verify`: each file hashed once per size and mtime)."""
+    verify(os.path.join(data_root, relpath), data_root)
 
 
 def _data_file(data_root: str | None, relpath: str) -> str:
@@ -215,7 +201,10 @@ class _MatCube(Dataset):
 
     def raw(self, data_root) -> np.ndarray:
         path = _data_file(data_root, self.relpath)
-        return np.asarray(pick_variable(load_mat(path), self.variable, path))
+        return checked(pick_variable(load_mat(path), self.variable, path), path)
+
+    def files(self, data_root=None) -> tuple[str, ...]:
+        return (os.path.join(data_root, self.relpath),) if data_root else ()
 
     def load(self, data_root=None) -> HsiData:
         cube = normalise_whole(self.raw(data_root), clip_negative=self.clip_negative)
@@ -305,6 +294,11 @@ class Abu(Dataset):
     parameters = {"scene": "urban-1", "size": 64}
     parameter_specs = {"scene": Param(str, choices=ABU_SCENES + ("all",)), "size": CROP_SPEC}
 
+    def files(self, data_root=None) -> tuple[str, ...]:
+        scene = str(self.params["scene"])
+        return tuple(os.path.join(data_root, f"hsi/abu/abu-{s}.mat")
+                     for s in (ABU_SCENES if scene == "all" else (scene,))) if data_root else ()
+
     def load(self, data_root=None) -> HsiData:
         scene = str(self.params["scene"])
         scenes = ABU_SCENES if scene == "all" else (scene,)
@@ -314,7 +308,7 @@ class Abu(Dataset):
                 raise DataError(f"abu: unknown scene {s!r}; valid: {', '.join(ABU_SCENES)}, all")
             rel = f"hsi/abu/abu-{s}.mat"
             path = _data_file(data_root, rel)
-            raw = np.asarray(pick_variable(load_mat(path), "data", path))
+            raw = checked(pick_variable(load_mat(path), "data", path), path)
             cubes.append(centre_crop(normalise_whole(raw, clip_negative=True), self.params["size"]))
             names.append(f"abu-{s}")
         return _finish(cubes, names, default_rgb(cubes[0].shape[-1]))
@@ -333,7 +327,7 @@ class _PixelMatrix(_MatCube):
         path = _data_file(data_root, self.relpath)
         variables = load_mat(path)
         matrix = np.asarray(pick_variable(variables, self.variable, path), dtype=np.float64)
-        return pixels_to_cube(matrix, self.n_rows, self.n_cols)
+        return checked(pixels_to_cube(matrix, self.n_rows, self.n_cols), path)
 
 
 @register_dataset
@@ -393,6 +387,11 @@ class HsiSplit(Dataset):
     parameters = {"split": "test", "size": 64}
     parameter_specs = {"split": Param(str, choices=tuple(SPLITS)), "size": CROP_SPEC}
 
+    def files(self, data_root=None) -> tuple[str, ...]:
+        from bench import registry as R
+        return tuple(f for dataset, params in SPLITS[str(self.params["split"])]
+                     for f in R.DATASETS[dataset](**params, size=self.params["size"]).files(data_root))
+
     def load(self, data_root=None) -> HsiData:
         from bench import registry as R
 
@@ -429,13 +428,20 @@ class HsiMatFolder(Dataset):
     def scene_ids(self) -> None:
         return None   # the user's files: not known without reading the folder (no check)
 
-    def load(self, data_root=None) -> HsiData:
+    def files(self, data_root=None) -> tuple[str, ...]:
         if not data_root:
-            raise DataError("hsi_mat: no data root given (pass --data-root or set BENCH_DATA)")
+            return ()
         folder = os.path.join(data_root, self.params["folder"])
         files = sorted(glob.glob(os.path.join(folder, "*.mat")))
         if int(self.params["max_files"]) > 0:
             files = files[: int(self.params["max_files"])]
+        return tuple(files)
+
+    def load(self, data_root=None) -> HsiData:
+        if not data_root:
+            raise DataError("hsi_mat: no data root given (pass --data-root or set BENCH_DATA)")
+        folder = os.path.join(data_root, self.params["folder"])
+        files = list(self.files(data_root))
         if not files:
             raise DataError(f"{folder}: no .mat files found")
         cubes, names = [], []
@@ -445,7 +451,7 @@ class HsiMatFolder(Dataset):
             raw = np.asarray(pick_variable(load_mat(path), self.params["variable"] or None, path))
             if raw.ndim != 3:
                 raise DataError(f"{path}: expected a 3-D cube, got shape {raw.shape}")
-            raw = np.moveaxis(raw, int(self.params["band_axis"]), -1)
+            raw = checked(np.moveaxis(raw, int(self.params["band_axis"]), -1), path)
             cubes.append(centre_crop(normalise_whole(raw, clip_negative=True), self.params["size"]))
             names.append(os.path.splitext(os.path.basename(path))[0])
         return _finish(cubes, names, default_rgb(cubes[0].shape[-1]))
@@ -511,7 +517,7 @@ class HsiSynthetic(Dataset):
     suite = "hsi"
     description = "seeded synthetic cubes: smooth spectra mixed by structured abundances (no download)"
     parameters = {"n_cubes": 2, "size": 64, "bands": 31, "n_endmembers": 5, "instance_seed": 0}
-    parameter_specs = {"n_cubes": Param(int, min=1), "size": Param(int, min=2),
+    parameter_specs = {"n_cubes": Param(int, min=1), "size": Param(int, min=MIN_EDGE, help="cube edge; the SSIM metric's window is 11x11"),
                        "bands": Param(int, min=1), "n_endmembers": Param(int, min=1),
                        "instance_seed": Param(int, min=0)}
 

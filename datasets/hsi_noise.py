@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from bench.params import Param
+from bench.params import Ordered, Param
 from bench.registry import Degradation, register_degradation
 
 
@@ -57,6 +57,7 @@ class HsiBlind(Degradation):
     parameters = {"sigma_min": 10.0, "sigma_max": 70.0}
     parameter_specs = {"sigma_min": Param(float, min=0, help="on the [0, 255] scale"),
                        "sigma_max": Param(float, min=0, help="on the [0, 255] scale")}
+    parameter_rules = (Ordered("sigma_min", "sigma_max"),)
 
     def apply(self, clean: torch.Tensor, g: torch.Generator):
         s = float(_uniform(self.params["sigma_min"], self.params["sigma_max"], (1,), g)) / 255.0
@@ -80,6 +81,7 @@ class HsiMixed(Degradation):
                        "stripe_max": Param(float, min=0, max=1, help="fraction of the columns"),
                        "band_fraction": Param(float, min=0, max=1,
                                               help="fraction of the bands with impulses, and of those with stripes")}
+    parameter_rules = (Ordered("sigma_min", "sigma_max"), Ordered("stripe_min", "stripe_max"))
 
     def apply(self, clean: torch.Tensor, g: torch.Generator):
         p = self.params

@@ -38,9 +38,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from bench.data_identity import fetch_hint, file_sha256
 from bench.data_manifest import missing_data
 from bench.errors import DataError
-from bench.params import Param
+from bench.params import Ordered, Param
 from bench.registry import Dataset, register_dataset
 
 IMAGE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -74,6 +75,12 @@ def data_hash(images, masks) -> str:
 _SUMS_CACHE: dict[str, dict[str, str]] = {}
 
 
+class _Manifest(dict):
+    """{absolute path: hex digest} of a data root's SHA256SUMS, knowing its root."""
+
+    root: str = ""
+
+
 def checksum_manifest(data_root: str | None) -> dict[str, str]:
     """``<data_root>/SHA256SUMS`` as {absolute path: hex digest}; empty when absent."""
     if not data_root:
@@ -83,7 +90,8 @@ def checksum_manifest(data_root: str | None) -> dict[str, str]:
         return {}
     key = f"{os.path.abspath(path)}:{os.path.getmtime(path)}"
     if key not in _SUMS_CACHE:
-        table = {}
+        table = _Manifest()
+        table.root = os.path.abspath(data_root)
         with open(path) as f:
             for line in f:
                 parts = line.strip().split(None, 1)
@@ -100,11 +108,12 @@ def verify_file(path: str, manifest: dict[str, str]) -> None:
     expected = manifest.get(os.path.normpath(os.path.abspath(path)))
     if expected is None:
         return
-    with open(path, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
+    digest = file_sha256(path)  # hashed once per (path, size, mtime): the cell key's digest too
     if digest != expected:
-        raise DataError(f"checksum mismatch for {path}: SHA-256 {digest[:16]}... but SHA256SUMS lists "
-                        f"{expected[:16]}...; the file is corrupt or truncated: fetch it again")
+        root = getattr(manifest, "root", "")
+        rel = os.path.relpath(os.path.abspath(path), root).replace(os.sep, "/") if root else path
+        raise DataError(f"checksum mismatch for {path}: SHA-256 {str(digest)[:16]}... but the data root's "
+                        f"SHA256SUMS lists {expected[:16]}...; the file is corrupt or truncated: {fetch_hint(rel)}")
 
 
 # --------------------------------------------------------------------------- image files
@@ -138,7 +147,11 @@ def read_image(path: str, manifest: dict[str, str] | None = None) -> tuple[np.nd
             arr = np.array(im)
     except Exception as e:  # noqa: BLE001 - any decoder error is a data error naming the file
         raise DataError(f"cannot read image {path}: {type(e).__name__}: {e}") from e
-    return to_gray(arr, mode), mode
+    gray = to_gray(arr, mode)
+    if not np.isfinite(gray).all():
+        raise DataError(f"{path}: {int((~np.isfinite(gray)).sum())} non-finite pixel value(s) (NaN or infinity); "
+                        f"the image is corrupt: replace it with the right file")
+    return gray, mode
 
 
 def read_mask(path: str, manifest: dict[str, str] | None = None) -> np.ndarray:
@@ -199,21 +212,18 @@ def split_file(root: str, layout: str, split: str, subset: str) -> str:
                     f"(looked for {', '.join(candidates[:2])})")
 
 
-def read_folder(root: str, layout: str = "auto", split: str = "idx_427", subset: str = "test",
-                limit: int = 0, mask_mismatch: str = "resize", data_root: str | None = None,
-                max_pixels: int = 0) -> IstdData:
-    """Read the images and masks of one split of a folder in one of the known layouts.
-    ``max_pixels`` > 0 keeps only images of at most that many pixels (before ``limit``)."""
-    if mask_mismatch not in MISMATCH_POLICIES:
-        raise DataError(f"mask_mismatch={mask_mismatch!r}: use one of {', '.join(MISMATCH_POLICIES)}")
+def select_samples(root: str, layout: str, split: str, subset: str, limit: int, max_pixels: int,
+                   data_root: str | None, manifest: dict[str, str] | None = None) -> tuple[str, str, list[str]]:
+    """(layout, split file, names) of the samples :func:`read_folder` reads: the split's
+    names, those of at most ``max_pixels`` pixels (> 0), the first ``limit`` (> 0)."""
     if not os.path.isdir(root):
         rel = os.path.relpath(root, data_root) if data_root and os.path.isabs(root) else root
         raise DataError(f"no ISTD data folder at {root}: " + missing_data(rel, data_root))
     layout = detect_layout(root) if layout == "auto" else layout
     if layout not in ("sirst", "basicirstd", "dnanet"):
         raise DataError(f"unknown layout {layout!r}: use sirst, basicirstd, dnanet or auto")
-    manifest = checksum_manifest(data_root)
-    names = read_split(split_file(root, layout, split, subset), manifest)
+    split_path = split_file(root, layout, split, subset)
+    names = read_split(split_path, manifest)
     if max_pixels and max_pixels > 0:
         from PIL import Image
         small = []
@@ -227,11 +237,38 @@ def read_folder(root: str, layout: str = "auto", split: str = "idx_427", subset:
         names = small
     if limit and limit > 0:
         names = names[: int(limit)]
+    return layout, split_path, names
+
+
+def sample_files(root: str, layout: str, names) -> list[tuple[str, str | None, str | None]]:
+    """(name, image file, mask file) of each sample (None: not found)."""
+    mask_stem = (lambda n: f"{n}_pixels0") if layout == "sirst" else (lambda n: n)
+    return [(n, _find_file(os.path.join(root, "images"), n), _find_file(os.path.join(root, "masks"), mask_stem(n)))
+            for n in names]
+
+
+def folder_files(root: str, layout: str = "auto", split: str = "idx_427", subset: str = "test", limit: int = 0,
+                 data_root: str | None = None, max_pixels: int = 0) -> list[str]:
+    """The files :func:`read_folder` reads (the split file, each sample's image and mask;
+    a sample's missing file as the folder it is looked for in), read without checks."""
+    layout, split_path, names = select_samples(root, layout, split, subset, limit, max_pixels, data_root)
+    out = [split_path]
+    for n, ip, mp in sample_files(root, layout, names):
+        out += [ip or os.path.join(root, "images", n), mp or os.path.join(root, "masks", n)]
+    return out
+
+
+def read_folder(root: str, layout: str = "auto", split: str = "idx_427", subset: str = "test",
+                limit: int = 0, mask_mismatch: str = "resize", data_root: str | None = None,
+                max_pixels: int = 0) -> IstdData:
+    """Read the images and masks of one split of a folder in one of the known layouts.
+    ``max_pixels`` > 0 keeps only images of at most that many pixels (before ``limit``)."""
+    if mask_mismatch not in MISMATCH_POLICIES:
+        raise DataError(f"mask_mismatch={mask_mismatch!r}: use one of {', '.join(MISMATCH_POLICIES)}")
+    manifest = checksum_manifest(data_root)
+    layout, _, names = select_samples(root, layout, split, subset, limit, max_pixels, data_root, manifest)
     images, masks, kept, notes = [], [], [], []
-    for n in names:
-        ip = _find_file(os.path.join(root, "images"), n)
-        mstem = f"{n}_pixels0" if layout == "sirst" else n
-        mp = _find_file(os.path.join(root, "masks"), mstem)
+    for n, ip, mp in sample_files(root, layout, names):
         if ip is None or mp is None:
             raise DataError(f"{n}: missing {'image' if ip is None else 'mask'} file under {root} "
                             f"(layout {layout})")
@@ -280,6 +317,13 @@ class _Folder(Dataset):
                        "mask_mismatch": Param(str, choices=MISMATCH_POLICIES),
                        "max_pixels": Param(int, min=0, help="0: every image")}
 
+    def files(self, data_root: str | None) -> tuple[str, ...]:
+        p = self.params
+        out = folder_files(_root(data_root, p["path"]), p["layout"], p["split"], p["subset"], int(p["limit"]),
+                           data_root, int(p["max_pixels"]))
+        times = reference_times_file(data_root)
+        return tuple(out + ([times] if times and os.path.isfile(times) else []))
+
     def load(self, data_root: str | None) -> IstdData:
         p = self.params
         data = read_folder(_root(data_root, p["path"]), p["layout"], p["split"], p["subset"],
@@ -291,13 +335,15 @@ class _Folder(Dataset):
         return data
 
 
+def reference_times_file(data_root: str | None) -> str | None:
+    return os.path.join(data_root, "istd", "reference", "ipi_authors_times.csv") if data_root else None
+
+
 def reference_times(data_root: str | None, names) -> dict[str, float]:
     """Seconds per image of the authors' IPI code (``istd/reference/ipi_authors_times.csv``
     under the data root, SIRST test split) for the images that it lists."""
-    if not data_root:
-        return {}
-    path = os.path.join(data_root, "istd", "reference", "ipi_authors_times.csv")
-    if not os.path.isfile(path):
+    path = reference_times_file(data_root)
+    if not path or not os.path.isfile(path):
         return {}
     import csv
     with open(path) as f:
@@ -445,6 +491,7 @@ class IstdSynthetic(Dataset):
     parameter_specs = {"subset": Param(str, choices=("train", "test")), "n_images": Param(int, min=1),
                        "min_size": Param(int, min=8, help="image edges are drawn in [min_size, max_size]"),
                        "max_size": Param(int, min=8), "instance_seed": Param(int, min=0)}
+    parameter_rules = (Ordered("min_size", "max_size"),)
 
     def load(self, data_root=None) -> IstdData:
         p = self.params

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from bench.errors import DataError
 from bench.params import Param
 from bench.registry import Dataset, register_dataset
 
@@ -59,4 +60,8 @@ class GaussianLasso(Dataset):
         # the test set has its own stream so that changing n_test keeps the first samples
         g = torch.Generator().manual_seed(seed + 1_000_003)
         x = sample_codes(int(self.params["n_test"]), n, p, g)
+        if not bool(x.any()):
+            # the NMSE divides by the codes' energy: undefined for a set of zero codes
+            raise DataError(f"{self.label(self.params)}: every one of the {x.shape[0]} test codes is zero (n={n}, "
+                            f"p={p:g}), so the NMSE is undefined; raise p, n or n_test")
         return LassoData(A=A, x=x, p=p, instance_id=instance_hash(A))

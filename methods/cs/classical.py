@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from bench.operators import FiniteDifference, blocks_to_image, crop
-from bench.params import Param
+from bench.params import Param, iterations
 from bench.registry import Method, register_method
 from bench.methods.cs.common import (BLOCK, CsInput, data_prox, gradient_step, group_by_shape, initial_blocks,
                                      padded_images, soft_threshold)
@@ -88,7 +88,7 @@ WEIGHTINGS = ("flat", "frequency")
 # defaults: the best of lam in {1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2} x both weightings on Monarch,
 # Parrots and cameraman at 10 and 25 % (FISTA, 200 iterations); none beats x0 = Qinit y there
 _SPARSE_PARAMS = {"n_iter": 200, "lam": 0.003, "step": 1.0, "transform": "dct", "weighting": "frequency"}
-_SPARSE_SPECS = {"n_iter": Param(int, min=1), "lam": Param(float, min=0, help="l1 weight ([0, 1] images)"),
+_SPARSE_SPECS = {"n_iter": iterations(), "lam": Param(float, min=0, help="l1 weight ([0, 1] images)"),
                  "step": Param(float, min=0, max=2, min_exclusive=True, max_exclusive=True,
                                help="gradient step (1 = 1/||Phi||^2)"),
                  "transform": Param(str, choices=TRANSFORMS),
@@ -169,7 +169,7 @@ class TvAdmm(Method):
     devices = ("cpu", "cuda")
     # lam: the best of {0.001, 0.002, 0.003, 0.01, 0.03} on Monarch, Parrots, cameraman at 10 and 25 %
     parameters = {"n_iter": 100, "lam": 0.001, "rho": 0.1}
-    parameter_specs = {"n_iter": Param(int, min=1), "lam": Param(float, min=0, help="TV weight ([0, 1] images)"),
+    parameter_specs = {"n_iter": iterations(), "lam": Param(float, min=0, help="TV weight ([0, 1] images)"),
                        "rho": Param(float, min=0, min_exclusive=True, help="ADMM penalty")}
     description = "isotropic TV on the padded image by ADMM (data term split off, solved per block in closed form)"
 
@@ -224,7 +224,7 @@ class PnpHqs(Method):
     warmup = False          # BM3D: seconds per call; one timed run
     max_repeat = 1
     parameters = {"n_iter": 8, "sigma_start": 40.0, "sigma_end": 4.0, "lam": 1.0}
-    parameter_specs = {"n_iter": Param(int, min=1),
+    parameter_specs = {"n_iter": iterations(),
                        "sigma_start": Param(float, min=0, min_exclusive=True, help="first BM3D sigma (gray levels)"),
                        "sigma_end": Param(float, min=0, min_exclusive=True, help="last BM3D sigma (gray levels)"),
                        "lam": Param(float, min=0, min_exclusive=True, help="weight of the data step's penalty")}

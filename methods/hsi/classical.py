@@ -18,7 +18,7 @@ import torch
 
 from bench.methods.hsi.common import HsiMethod
 from bench.operators import FiniteDifference
-from bench.params import Param
+from bench.params import Param, iterations
 from bench.registry import register_method
 
 
@@ -120,7 +120,7 @@ class Lrtdtv(HsiMethod):
     description = ("LRTDTV: Tucker low rank (tensorly, HOSVD) + SSTV (FFT) + l1 sparse term, ADMM, 50 iterations; "
                    "rank 'auto' (0.8 H, 0.8 W, 3 or 10) or 'specs' (ICVL rule) or a tuple")
     parameters = {"n_iter": 50, "rank": "auto", "tv_weight": 0.15, "sparse_weight": 2.0}
-    parameter_specs = {"n_iter": Param(int, min=1),
+    parameter_specs = {"n_iter": iterations(),
                        "rank": Param(tuple, allow=("auto", "specs"), length=3, items=Param(int, min=1),
                                      help="Tucker rank (H, W, bands), capped at the cube's shape"),
                        "tv_weight": Param(float, min=0, help="times sigma"),

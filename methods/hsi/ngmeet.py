@@ -64,7 +64,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.methods.hsi.common import HsiMethod
-from bench.params import Param
+from bench.params import Param, iterations
 from bench.registry import register_method
 
 MATLAB_EPS = 2.0 ** -52
@@ -260,7 +260,7 @@ class NGMeet(HsiMethod):
     parameters = {"n_iter": 5, "k0": _AUTO, "patnum": _AUTO, "lam": _AUTO, "c1": _AUTO,
                   "patsize": 5, "search_win": 30, "step": 4}
     parameter_specs = {
-        "n_iter": Param(int, min=1, help="passes (the MATLAB's Iter)"),
+        "n_iter": iterations(help="passes (the MATLAB's Iter)"),
         "k0": Param(int, min=1, allow=(_AUTO,), help="initial subspace rank; pass t uses k0 + 2 (t - 1)"),
         "patnum": Param(int, min=2, allow=(_AUTO,),
                         help="ParSetH's patnum: each block matching first lowers it by 10"),

@@ -52,7 +52,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.metrics.istd import SEGMENTATION_RULES
-from bench.params import Param
+from bench.params import Param, iterations
 from bench.methods.istd.common import (IstdInput, TargetMaps, covering_positions, extract_patches,
                                        groups_by_shape, mat2gray, reassemble, sliding_positions)
 from bench.registry import Method, register_method
@@ -66,7 +66,7 @@ PRIOR_WEIGHT_FLOOR = 1e-6
 _RPCA_SPECS = {"patch": Param(int, min=1, help="patch edge in pixels"),
                "step": Param(int, min=1, help="pixels between patches"),
                "lambda_scale": Param(float, min=0, help="multiplies the sparse weight lambda"),
-               "max_iter": Param(int, min=1), "tol": Param(float, min=0),
+               "max_iter": iterations(), "tol": Param(float, min=0),
                "segmentation": Param(str, choices=tuple(SEGMENTATION_RULES))}
 
 

@@ -17,7 +17,7 @@ from typing import Iterator
 import torch
 
 from bench.operators import LinearOperator, MatrixOperator, as_operator
-from bench.params import Param
+from bench.params import Param, iterations
 from bench.registry import Method, register_method
 
 
@@ -57,7 +57,7 @@ class _Lasso(Method):
     family = "classical"
     devices = ("cpu", "cuda")
     parameters = {"n_iter": 1000, "lam": 0.4}
-    parameter_specs = {"n_iter": Param(int, min=1),
+    parameter_specs = {"n_iter": iterations(),
                        "lam": Param(float, min=0, help="the LASSO weight; 0 is least squares")}
     #: the operator type the solvers apply A through (editing it invalidates stored cells)
     source_dependencies = ("bench.operators",)

@@ -41,3 +41,40 @@ def test_unknown_names_list_valid_ones(axis, bad):
 def test_unknown_parameter_is_reported():
     with pytest.raises(UnknownNameError, match="n_iterations"):
         build_cells("sparse", ["gaussian_lasso"], ["awgn_snr"], ["ista[n_iterations=3]"], ["cpu"], 0)
+
+
+# --------------------------------------------------------------------------- data identity
+def _set11_root(root, monarch: bytes):
+    import os
+    os.makedirs(root / "cs" / "Set11", exist_ok=True)
+    (root / "cs" / "Set11" / "Monarch.tif").write_bytes(monarch)
+    return str(root)
+
+
+def _set11_cell(data_root):
+    (cell,) = build_cells("cs", ["set11[names=Monarch]"], ["measurement_noise"], ["qinit"], ["cpu"], seed=0,
+                          data_root=data_root)
+    return cell
+
+
+def test_key_holds_the_identity_of_the_data_files(tmp_path, monkeypatch):
+    """A real-data cell's key changes with the bytes of the files its dataset reads (another
+    data root, a changed file), never with where an identical copy lies."""
+    from bench import data_identity
+    monkeypatch.setattr(data_identity, "CACHE_FILE", str(tmp_path / "cache.json"))
+    a = _set11_cell(_set11_root(tmp_path / "a", b"the real image"))
+    b = _set11_cell(_set11_root(tmp_path / "b", b"\0" * 14))
+    copy = _set11_cell(_set11_root(tmp_path / "copy", b"the real image"))
+    assert a.data_hash and a.data_hash != b.data_hash and a.key != b.key
+    assert copy.key == a.key
+    # the same file changed in place: a new key
+    (tmp_path / "a" / "cs" / "Set11" / "Monarch.tif").write_bytes(b"edited image!!")
+    assert _set11_cell(str(tmp_path / "a")).key != a.key
+
+
+def test_generated_data_keys_do_not_depend_on_the_data_root(tmp_path):
+    """A generated dataset reads no file: no data entry in its key, whatever the data root."""
+    cells = [build_cells("sparse", ["gaussian_lasso[m=5,n=10,n_test=3]"], ["awgn_snr"], ["ista"], ["cpu"], 0,
+                         data_root=root)[0] for root in (str(tmp_path), "/nonexistent")]
+    assert cells[0].data_hash == cells[1].data_hash == ""
+    assert cells[0].key == cells[1].key

@@ -42,9 +42,9 @@ def test_every_grid_of_every_suite_passes_the_checks():
 
 # --------------------------------------------------------------------------- bad values
 @pytest.mark.parametrize("kind, selector, shown, allowed", [
-    ("method", "fista[n_iter=-5]", "n_iter=-5", "an integer >= 1"),
-    ("method", "ista[n_iter=2.5]", "n_iter=2.5", "an integer >= 1"),
-    ("method", "ista[n_iter=true]", "n_iter=True", "an integer >= 1"),
+    ("method", "fista[n_iter=-5]", "n_iter=-5", "an integer in [1, 1000000]"),
+    ("method", "ista[n_iter=2.5]", "n_iter=2.5", "an integer in [1, 1000000]"),
+    ("method", "ista[n_iter=true]", "n_iter=True", "an integer in [1, 1000000]"),
     ("method", "fista[lam=-0.1]", "lam=-0.1", "a number >= 0"),
     ("method", "admm[rho=0]", "rho=0", "a number > 0"),
     ("method", "fista[lam=abc]", "lam='abc'", "a number >= 0"),
@@ -54,6 +54,8 @@ def test_every_grid_of_every_suite_passes_the_checks():
     ("dataset", "gaussian_lasso[n_test=0]", "n_test=0", "an integer >= 1"),
     ("degradation", "awgn_snr[snr_db=-inf]", "snr_db=-inf", "inf or a number"),
     ("degradation", "awgn_snr[snr_db=nan]", "snr_db='nan'", "inf or a number"),
+    # an iteration count has an upper bound that says why (a typo would run until killed)
+    ("method", "ista[n_iter=1e26]", "n_iter=1e+26", "an integer in [1, 1000000] (at most 1,000,000: a cell's curves"),
 ])
 def test_a_bad_value_names_the_parameter_the_value_and_what_is_allowed(kind, selector, shown, allowed):
     axes = {"dataset": ["gaussian_lasso[n_test=10]"], "degradation": ["awgn_snr"], "method": ["ista[n_iter=3]"]}
@@ -129,7 +131,7 @@ def test_bench_list_prints_what_each_parameter_allows(capsys):
     from bench.cli import main
     assert main(["list", "--suite", "sparse"]) == 0
     out = capsys.readouterr().out
-    assert "n_iter: an integer >= 1" in out and "snr_db: inf or a number" in out
+    assert "n_iter: an integer in [1, 1000000]" in out and "snr_db: inf or a number" in out
 
 
 # --------------------------------------------------------------------------- command line
@@ -148,7 +150,7 @@ def test_bench_run_with_a_bad_value_exits_2_and_stores_nothing(tmp_path, bench_e
                           env=bench_env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
     assert "fista: parameter n_iter=-5 is not allowed" in proc.stderr, proc.stderr
-    assert "an integer >= 1" in proc.stderr, proc.stderr
+    assert "an integer in [1, 1000000]" in proc.stderr, proc.stderr
     assert _rows(res) == 0, "a row was stored for a run that should not have started"
 
 
@@ -167,3 +169,32 @@ def test_a_word_with_an_underscore_between_digits_stays_a_string():
     from bench.selectors import parse_selector
     assert parse_selector("sirst[split=50_50,limit=20]") == ("sirst", {"split": "50_50", "limit": 20})
     assert R.DATASETS["sirst"](split="50_50").params["split"] == "50_50"
+
+
+# --------------------------------------------------------------------------- ranges
+@pytest.mark.parametrize("suite, axis, selector, shown", [
+    ("istd", "dataset", "istd_synthetic[min_size=100,max_size=50]", "min_size=100"),
+    ("hsi", "degradation", "hsi_blind[sigma_min=70,sigma_max=10]", "sigma_min=70"),
+    ("hsi", "degradation", "hsi_mixed[sigma_min=70,sigma_max=10]", "sigma_min=70"),
+    ("hsi", "degradation", "hsi_mixed[stripe_min=0.5,stripe_max=0.1]", "stripe_min=0.5"),
+    ("hsi", "dataset", "pavia[size=1]", "size=1"),
+    ("hsi", "dataset", "hsi_synthetic[size=8]", "size=8"),
+])
+def test_inconsistent_ranges_and_sizes_under_the_metric_window_are_refused(suite, axis, selector, shown):
+    """The two ends of a range are checked with the parameters (before any cell runs), and
+    so are crops and cube sizes under the SSIM window."""
+    from bench import registry as R
+    R.load_all()
+    axes = {"dataset": [R.SUITES[suite].smoke.datasets[0]], "degradation": [R.SUITES[suite].smoke.degradations[0]],
+            "method": [R.SUITES[suite].smoke.methods[0]]}
+    axes[axis] = [selector]
+    with pytest.raises(BadParameterError) as e:
+        build_cells(suite, axes["dataset"], axes["degradation"], axes["method"], ["cpu"], 0)
+    assert f"parameter {shown} is not allowed" in str(e.value) and e.value.exit_code == 2
+
+
+def test_an_ordered_pair_may_be_equal_and_names_both_ends():
+    from bench.params import Ordered
+    Ordered("lo", "hi").check("x", {"lo": 3, "hi": 3})
+    with pytest.raises(BadParameterError, match="lo=4 is not allowed; lo must be at most hi=3"):
+        Ordered("lo", "hi").check("x", {"lo": 4, "hi": 3})

@@ -204,3 +204,40 @@ def test_a_cell_computed_but_not_stored_is_reported(tmp_path, capsys, monkeypatc
     with pytest.raises(StoreError):
         run_and_store(cell, RunOptions(repeat=1), store)
     assert f"computed but not stored: {cell.describe()} (ok)" in capsys.readouterr().err
+
+
+def test_non_finite_loaded_data_fails_its_cells_naming_the_sample_before_any_method_runs(tmp_path):
+    """A NaN in loaded data (which the loader let through) fails the cell with a DataError
+    naming the dataset and the sample; the method is never set up (it used to run and blame
+    itself: "the method diverged")."""
+    from bench.datasets.sparse import GaussianLasso, LassoData
+
+    class _NanLasso(GaussianLasso):
+        name = "test_nan_lasso"
+
+        def load(self, data_root=None):
+            d = super().load(data_root)
+            x = d.x.clone()
+            x[2, 0] = float("nan")
+            return LassoData(A=d.A, x=x, p=d.p, instance_id=d.instance_id)
+
+    ran = []
+
+    class _Spy(Ista):
+        name = "test_spy"
+
+        def setup(self, context):
+            ran.append(True)
+            super().setup(context)
+
+    R.DATASETS[_NanLasso.name], R.METHODS[_Spy.name] = _NanLasso, _Spy
+    try:
+        store = Store(str(tmp_path / "r.sqlite"))
+        cells = build_cells("sparse", ["test_nan_lasso[m=20,n=40,n_test=16]"], ["awgn_snr"], ["test_spy"], ["cpu"], 0)
+        s = run_grid(cells, store, RunOptions(repeat=1), progress=False)
+        assert s.failed == 1 and not ran
+        error = store.frame("sparse", status="failed").iloc[0]["error"]
+        assert error.startswith("DataError: test_nan_lasso") and "x holds 1 non-finite value(s) (NaN or infinity) (the first at index (2, 0))" in error, error
+    finally:
+        R.DATASETS.pop(_NanLasso.name, None)
+        R.METHODS.pop(_Spy.name, None)

@@ -135,3 +135,80 @@ def test_a_missing_data_root_is_a_clear_error(tmp_path):
         D.Set11().load(str(tmp_path))
     with pytest.raises(DataError, match="no data root"):
         D.Set11().load(None)
+
+
+# --------------------------------------------------------------------------- data identity and checks
+def _copy_monarch(data_root, dst, with_sums: bool):
+    """A scratch data root holding Monarch, the authors' 25 % matrix and (``with_sums``)
+    the real root's SHA256SUMS; Monarch then overwritten with a valid all-zero image."""
+    import shutil
+
+    from PIL import Image
+
+    for rel in ("cs/Set11/Monarch.tif", "cs/sampling_matrix/phi_0_25_1089.mat",
+                "cs/sampling_matrix/Initialization_Matrix_25.mat"):
+        os.makedirs(os.path.dirname(dst / rel), exist_ok=True)
+        shutil.copy(os.path.join(data_root, rel), dst / rel)
+    if with_sums:
+        shutil.copy(os.path.join(data_root, "SHA256SUMS"), dst / "SHA256SUMS")
+    Image.fromarray(np.zeros((256, 256), np.uint8)).save(dst / "cs/Set11/Monarch.tif")
+    return str(dst)
+
+
+def _run_monarch(store, data_root):
+    from bench.grid import build_cells
+    from bench.runner import RunOptions, run_grid
+
+    cells = build_cells("cs", ["set11[names=Monarch]"], ["measurement_noise"], ["qinit"], ["cpu"], 0,
+                        data_root=data_root)
+    return run_grid(cells, store, RunOptions(data_root=data_root, repeat=1, warmup=False, threads=1),
+                    progress=False)
+
+
+def test_a_corrupt_set11_file_fails_its_cell_by_name_and_a_row_is_never_reused_on_other_data(
+        data_root, tmp_path):
+    """A corrupt Set11 file listed in SHA256SUMS fails its cell naming the file and the fetch
+    command (it used to be scored: PSNR 100 dB); without SHA256SUMS it is scored, but the
+    row is never reused for the real data (it used to be: "1 reused", 100 dB kept)."""
+    from bench.store import Store
+
+    store = Store(str(tmp_path / "s.sqlite"))
+    s = _run_monarch(store, _copy_monarch(data_root, tmp_path / "sums", with_sums=True))
+    assert s.failed == 1 and s.done == 0
+    error = store.frame("cs", status="failed").iloc[0]["error"]
+    assert "Monarch.tif" in error and "checksum mismatch" in error and "bench data fetch set11" in error
+    s = _run_monarch(store, _copy_monarch(data_root, tmp_path / "nosums", with_sums=False))
+    assert s.done == 1
+    s = _run_monarch(store, data_root)
+    assert s.reused == 0 and s.done == 1
+    ok = store.frame("cs")
+    values = sorted(float(m["psnr_cs"]) for m in ok["metrics"])
+    assert values[0] == pytest.approx(25.50, abs=0.01) and values[1] == pytest.approx(100.0)
+    store.close()
+
+
+def test_an_image_under_the_ssim_window_is_refused_naming_the_file(tmp_path):
+    from PIL import Image
+
+    os.makedirs(tmp_path / "cs" / "Set11")
+    Image.fromarray(np.zeros((1, 1), np.uint8)).save(tmp_path / "cs/Set11/Monarch.tif")
+    with pytest.raises(DataError, match=r"Monarch\.tif: 1x1 pixels, smaller than the 7x7 window"):
+        D.Set11(names="Monarch").load(str(tmp_path))
+
+
+def test_a_non_finite_sampling_matrix_is_refused_naming_the_file(tmp_path):
+    import scipy.io as sio
+
+    phi = np.ones((272, 1089))
+    phi[0, 0] = np.nan
+    sio.savemat(tmp_path / "phi.mat", {"phi": phi})
+    with pytest.raises(DataError, match=r"phi\.mat: 1 non-finite value"):
+        D._load_mat(str(tmp_path / "phi.mat"), "phi")
+
+
+def test_set11_lists_its_images_and_matrix_files():
+    ds = D.Set11(names="Monarch+Parrots", ratio=25)
+    assert ds.files("/r") == ("/r/cs/Set11/Monarch.tif", "/r/cs/Set11/Parrots.tif",
+                              "/r/cs/sampling_matrix/phi_0_25_1089.mat",
+                              "/r/cs/sampling_matrix/Initialization_Matrix_25.mat")
+    assert D.CsSynthetic().files("/r") == ()

@@ -19,7 +19,7 @@ from bench.errors import DataError
 R.load_all()
 
 
-def _cube(h=12, w=10, b=5, seed=0):
+def _cube(h=16, w=14, b=5, seed=0):
     rng = np.random.default_rng(seed)
     return rng.uniform(0, 1000, (h, w, b))
 
@@ -38,11 +38,11 @@ def test_v73_loader_reads_matlab_axis_order(tmp_path):
     _write_v73(folder / "scene.mat", "rad", cube)
     loaded = H.load_mat(str(folder / "scene.mat"))
     np.testing.assert_array_equal(loaded["rad"], cube)
-    data = R.DATASETS["hsi_mat"](folder="hsi/icvl", variable="rad", size=8).load(str(tmp_path))
+    data = R.DATASETS["hsi_mat"](folder="hsi/icvl", variable="rad", size=12).load(str(tmp_path))
     (x,) = data.cubes
-    assert x.shape == (8, 8, 5) and x.dtype == torch.float64
+    assert x.shape == (12, 12, 5) and x.dtype == torch.float64
     full = H.normalise_whole(cube)
-    np.testing.assert_allclose(x.numpy(), full[2:10, 1:9])  # centre crop of the whole-normalised cube
+    np.testing.assert_allclose(x.numpy(), full[2:14, 1:13])  # centre crop of the whole-normalised cube
 
 
 def test_v5_loader_and_variable_autodetect(tmp_path):
@@ -68,7 +68,7 @@ def test_checksum_match_passes(tmp_path):
     scipy.io.savemat(tmp_path / "c" / "a.mat", {"cube": _cube()})
     digest = hashlib.sha256((tmp_path / "c" / "a.mat").read_bytes()).hexdigest()
     (tmp_path / "SHA256SUMS").write_text(f"{digest}  ./c/a.mat\n")
-    assert R.DATASETS["hsi_mat"](folder="c", variable="cube").load(str(tmp_path)).cubes[0].shape == (12, 10, 5)
+    assert R.DATASETS["hsi_mat"](folder="c", variable="cube").load(str(tmp_path)).cubes[0].shape == (16, 14, 5)
 
 
 def test_missing_file_is_a_data_error(tmp_path):
@@ -170,3 +170,29 @@ def test_scene_names_are_the_datasets_scene_ids_one_per_cube():
         cubes=cubes[:1], names=("cave:cloth",), rgb_bands=(2, 1, 0), instance_id="x")) == ["cave:cloth"]
     with pytest.raises(DataError, match="2 cube"):
         H.scene_names(R.DATASETS["abu"](scene="urban-1"), two)
+
+
+# --------------------------------------------------------------------------- input validation
+def test_a_cube_with_a_nan_or_under_the_ssim_window_is_refused_naming_the_file(tmp_path):
+    """Checked when loaded, before any method runs: a NaN in the cube, or a cube smaller
+    than the 11x11 window of the SSIM metric, is a DataError naming the file."""
+    (tmp_path / "c").mkdir()
+    cube = _cube()
+    cube[3, 4, 1] = np.nan
+    scipy.io.savemat(tmp_path / "c" / "a.mat", {"cube": cube})
+    with pytest.raises(DataError, match=r"a\.mat: 1 non-finite value"):
+        R.DATASETS["hsi_mat"](folder="c", variable="cube").load(str(tmp_path))
+    scipy.io.savemat(tmp_path / "c" / "a.mat", {"cube": _cube(12, 10)})
+    with pytest.raises(DataError, match=r"a\.mat: the cube is 12x10 pixels, smaller than the 11x11 window"):
+        R.DATASETS["hsi_mat"](folder="c", variable="cube").load(str(tmp_path))
+
+
+def test_the_dataset_lists_the_files_it_reads(tmp_path):
+    (tmp_path / "c").mkdir()
+    for n in ("b.mat", "a.mat"):
+        scipy.io.savemat(tmp_path / "c" / n, {"cube": _cube()})
+    ds = R.DATASETS["hsi_mat"](folder="c", variable="cube", max_files=1)
+    assert ds.files(str(tmp_path)) == (str(tmp_path / "c" / "a.mat"),)
+    split = R.DATASETS["hsi_split"](split="test").files("/root")
+    assert split == ("/root/hsi/cave/chart_and_stuffed_toy_256.mat", "/root/hsi/abu/abu-beach-4-pavia.mat",
+                     "/root/hsi/pavia_university/paviaU_sub50.mat")

@@ -178,3 +178,55 @@ def test_degradations_are_seeded():
     changed = sp != img
     assert 0.03 < float(changed.float().mean()) < 0.2
     assert set(sp[changed].unique().tolist()) <= {0.0, 255.0}
+
+
+# --------------------------------------------------------------------------- data identity and checks
+def test_the_dataset_lists_the_files_it_reads(tmp_path):
+    base, _, _ = _write_sirst(str(tmp_path))
+    assert Sirst(path="sirst-v1", limit=1).files(str(tmp_path)) == (
+        os.path.join(base, "splits", "idx_427", "test.txt"), os.path.join(base, "images", "Misc_1.png"),
+        os.path.join(base, "masks", "Misc_1_pixels0.png"))
+
+
+def test_a_cell_scored_with_a_bad_mask_is_never_reused_on_the_real_data(tmp_path):
+    """Two data roots without SHA256SUMS, the same dataset selector, one with a wrong mask:
+    the cells have different keys, so the row scored on the bad mask is not reused."""
+    from bench.grid import build_cells
+    from bench.runner import RunOptions, run_grid
+    from bench.store import Store
+
+    roots = {}
+    for kind in ("bad", "good"):
+        root = tmp_path / kind
+        base, _, mask = _write_sirst(str(root / "istd"))
+        if kind == "bad":
+            _save(os.path.join(base, "masks", "Misc_2_pixels0.png"), np.zeros_like(mask))
+        roots[kind] = str(root)
+    store = Store(str(tmp_path / "r.sqlite"))
+    keys = {}
+    for kind, root in roots.items():
+        cells = build_cells("istd", ["sirst"], ["clean"], ["mpcm"], ["cpu"], 0, data_root=root)
+        keys[kind] = cells[0].key
+        summary = run_grid(cells, store, RunOptions(data_root=root, repeat=1, warmup=False, threads=1),
+                           progress=False)
+        assert summary.reused == 0 and summary.done == 1, summary.text()
+    assert keys["bad"] != keys["good"]
+    assert len(store.frame("istd")) == 2
+    store.close()
+
+
+def test_a_nan_in_an_image_is_refused_naming_the_file(tmp_path):
+    """Checked when loaded, before any method runs (ipi used to score it, mpcm to blame itself)."""
+    base, img, _ = _write_sirst(str(tmp_path))
+    os.remove(os.path.join(base, "images", "Misc_1.png"))
+    bad = img.astype(np.float32)
+    bad[2, 3] = np.nan
+    _save(os.path.join(base, "images", "Misc_1.tif"), bad, mode="F")
+    with pytest.raises(DataError, match=r"Misc_1\.tif: 1 non-finite pixel value"):
+        read_folder(base)
+
+
+def test_inverted_size_range_of_the_synthetic_set_is_refused():
+    from bench.errors import BadParameterError
+    with pytest.raises(BadParameterError, match="min_size=100 is not allowed; min_size must be at most max_size=50"):
+        IstdSynthetic(min_size=100, max_size=50)
