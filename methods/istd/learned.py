@@ -328,16 +328,9 @@ def config_from_dict(d: dict[str, Any]) -> NetConfig:
                      se_reduction=int(d.get("se_reduction", 16)), **specs)
 
 
-def train_command(method: str, recipe: str = "cpu", overrides: dict[str, Any] | None = None,
-                  out: str | None = None) -> str:
-    """``python -m bench train --suite istd --method <method> --dataset sirst --recipe <recipe>``
-    with a ``--set`` per override (:func:`bench.weights.train_command`)."""
-    return W.train_command("istd", method, recipe, overrides, out)
-
-
 def ablation_name(method: str, overrides: dict[str, Any]) -> str:
     """File stem of an ablation checkpoint: ``l_rpcanet_ablation_stages3``,
-    ``l_rpcanet_ablation_se-background+target`` (pass it as ``checkpoint=<stem>``)."""
+    ``l_rpcanet_ablation_se-background+target`` (pass it as ``checkpoint=shipped:<stem>``)."""
     parts = [f"{k}{_fmt(v)}" if k == "stages" else f"{k.replace('_', '')}-{_fmt(v) or 'none'}"
              for k, v in sorted(overrides.items())]
     return f"{method}_ablation_" + ("_".join(parts) or "base")
@@ -462,12 +455,9 @@ def _parameter_specs(method: str) -> dict[str, Param]:
     """The parameter specs of ``method``: its ``checkpoint`` accepts ``published:<name>``
     only for the names of its manifest entries (a typo stops ``bench run`` with exit 2 and
     the valid names)."""
-    names = W.published_names(method)
-    where_help = ("published:<name> only for " + ", ".join(W.PUBLISHED_PREFIX + n for n in names)
-                  if names else "no published:<name>")
-    return {"checkpoint": Param(str, where=lambda v, m=method: W.valid_published(m, v), where_help=where_help,
-                                help=W.checkpoint_help(method, "auto: the shipped one; a name under "
-                                                               "methods/istd/checkpoints; or a .npz path")),
+    return {"checkpoint": W.checkpoint_param(method, none=False, help=W.checkpoint_help(
+                method, "shipped: the shipped one trained on SIRST (shipped:<method>_sirst); shipped:<name>: "
+                        "methods/istd/checkpoints/<name>.npz; or a .npz path")),
             "bn": Param(str, choices=BN_MODES),
             "precision": Param(str, choices=PRECISIONS,
                                help="fp32 (default) or bf16: autocast to bfloat16 around the network, only "
@@ -489,10 +479,10 @@ class _IstdLearned(Method):
     #     the image being segmented, one image per forward pass; the stored averages are
     #     neither used nor changed. A diagnostic of how much a short training's running
     #     statistics cost, not the published protocol (docs/suite_istd.md).
-    # checkpoint: where the weights come from (:func:`bench.weights.resolve`): auto, a shipped
-    #   name, a .npz path, or published:<name>, the authors' weights (bench.weights.MANIFEST)
+    # checkpoint: where the weights come from (:func:`bench.weights.resolve`): shipped (the
+    #   SIRST one), shipped:<name>, a .npz path, or published:<name>, the authors' weights
     # precision / channels_last: bench/precision.py (fp32 and the default layout by default)
-    parameters = {"checkpoint": "auto", "bn": "running", "precision": "fp32", "channels_last": False}
+    parameters = {"checkpoint": "shipped", "bn": "running", "precision": "fp32", "channels_last": False}
     BN_MODES: ClassVar[tuple[str, ...]] = BN_MODES
     parameter_specs = _parameter_specs("")
     source_dependencies = ("bench.methods.istd.common",)
@@ -507,10 +497,11 @@ class _IstdLearned(Method):
         if self.params["bn"] not in self.BN_MODES:
             raise BenchError(f"{self.name}: bn={self.params['bn']!r}; valid: {', '.join(self.BN_MODES)}")
         check_precision(self.params["precision"], context.device, self.name)
-        ckpt = self.params["checkpoint"]
-        if ckpt is None or str(ckpt).lower() == "none":
-            raise CheckpointError(f"{self.name}: an untrained network detects nothing; pass checkpoint=auto or a path")
-        source = W.resolve("istd", self.name, str(ckpt))
+        ckpt = W.canonical(self.params["checkpoint"])
+        if ckpt is None:
+            raise CheckpointError(f"{self.name}: an untrained network detects nothing; pass checkpoint=shipped, "
+                                  f"shipped:<name>, published:<name> or a path")
+        source = W.resolve("istd", self.name, ckpt, problem=context.problem)
         self._source = source
         if source.entry is not None:
             e = source.entry
@@ -522,18 +513,15 @@ class _IstdLearned(Method):
             return
         path = source.path
         if not os.path.exists(path):
-            raise CheckpointError(f"{self.name}: no checkpoint at {path}; train it with "
-                                  f"`{train_command(self.name, out=None if ckpt == 'auto' else path)}`")
-        from bench.checkpoints import load_checkpoint, read_checkpoint_meta
-        meta = read_checkpoint_meta(path)
-        if meta.get("method") != self.name:
-            raise CheckpointError(f"checkpoint {path} belongs to method {meta.get('method')!r}, not {self.name!r}: "
-                                  f"pass {self.name}'s checkpoint (`{train_command(self.name)}`)")
+            raise CheckpointError(f"{self.name}: no checkpoint at {path}; make it with "
+                                  f"`{W.make_command(source) if source.kind == 'shipped' else W.train_command('istd', self.name, out=path)}`")
+        from bench.checkpoints import load_checkpoint
+        meta = W.trained_meta("istd", self.name, path)
         try:
             cfg = config_from_dict(meta["config"])
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"checkpoint {path} has no readable network configuration ({e}); "
-                                  f"retrain it (`{meta.get('how_to_reproduce') or train_command(self.name)}`)") from None
+                                  f"retrain it (`{meta.get('how_to_reproduce') or W.train_command('istd', self.name)}`)") from None
         net = UnfoldingNet(cfg)
         reference = _reference_of(self.name, meta, path)
         state, _ = load_checkpoint(path, reference=reference)
@@ -650,18 +638,17 @@ class _IstdLearned(Method):
         return {"checkpoint": os.path.relpath(self._path, REPO_ROOT), "config": m.get("config"),
                 "se_modules": list(config_from_dict(m["config"]).se_modules()),
                 "stages": m["config"]["stages"],
-                "training": {"recipe": m.get("recipe", {}).get("name"), "steps": tr.get("steps"),
+                "training": {"recipe": m.get("recipe", {}).get("name"), "init": (m.get("init") or {}).get("checkpoint"),
+                             "steps": tr.get("steps"),
                              "seconds": tr.get("seconds"), "threads": tr.get("torch_threads"),
                              "device": m.get("device"), "train_split_hash": m.get("train_hash"),
                              "validation": m.get("validation")},
                 "how_to_reproduce": m.get("how_to_reproduce"), "weights": self.weights_record()}
 
     @classmethod
-    def training_job(cls, recipe: str = "cpu", snr=None, dataset: str | None = None, seed: int | None = None,
+    def training_job(cls, recipe: str = "cpu", dataset: str | None = None, seed: int | None = None,
                      overrides: dict[str, Any] | None = None, device: str = "cpu",
-                     data_root: str | None = None, init: str | None = None):
-        if snr is not None:
-            raise BenchError("--snr does not apply to the istd suite (train on clean images)")
+                     data_root: str | None = None, options: dict[str, Any] | None = None, init: str | None = None):
         job = IstdTrainingJob(cls.name, recipe, dataset, seed, overrides or {}, device, data_root, init)
         return job, job.default_path()
 
@@ -669,10 +656,32 @@ class _IstdLearned(Method):
     def weights_digest(cls, params) -> str:
         """The file the cell reads, shipped, trained or published (part of its key; resolved by
         :func:`bench.weights.resolve`, as the loading and the suite's skip are)."""
-        ckpt = params.get("checkpoint", "auto")
-        if ckpt is None or str(ckpt).lower() == "none":
+        ckpt = W.canonical(params.get("checkpoint", "shipped"))
+        if ckpt is None:
             return ""
-        return W.weights_digest(W.resolve("istd", cls.name, str(ckpt)))
+        return W.weights_digest(W.resolve("istd", cls.name, ckpt))
+
+    @classmethod
+    def default_checkpoint(cls, problem, kind: str = "shipped") -> str | None:
+        """``shipped``: the checkpoint trained here on SIRST, ``shipped:<method>_sirst``
+        (whatever the cell's dataset: the other sets are cross-dataset tests of it)."""
+        return f"{W.SHIPPED_PREFIX}{cls.name}_sirst" if kind == "shipped" else None
+
+    @classmethod
+    def make_command(cls, stem: str) -> str:
+        """What a shipped file's name says: ``<method>_sirst_from_<name>`` fine-tuned on SIRST
+        from ``published:<name>`` (recipe ``finetune``); ``<method>_ablation_stages3`` /
+        ``<method>_ablation_se-background+target`` the ``ablation`` recipe and its knob;
+        anything else the default recipe."""
+        if "_sirst_from_" in stem:
+            return (W.train_command("istd", cls.name, "finetune")
+                    + f" --init {W.PUBLISHED_PREFIX}{stem.split('_sirst_from_', 1)[1]}")
+        if "_ablation_" in stem:
+            knob = stem.split("_ablation_", 1)[1]
+            arg = (f"stages={knob[len('stages'):]}" if knob.startswith("stages")
+                   else "se=" + knob.split("-", 1)[1].replace("+", ","))
+            return W.train_command("istd", cls.name, "ablation") + f" --set {arg}"
+        return W.train_command("istd", cls.name)
 
 
 @register_method
@@ -680,7 +689,7 @@ class RpcaNet(_IstdLearned):
     name = "rpcanet"
     parameter_specs = _parameter_specs("rpcanet")
     description = ("RPCANet (Wu et al., WACV 2024): 6 unfolded stages of background, target and image CNNs, "
-                   "679,896 parameters; trained on SIRST (checkpoint=auto: the shipped CPU-budget one)")
+                   "679,896 parameters; trained on SIRST (checkpoint=shipped: the shipped CPU-budget one)")
 
 
 @register_method
@@ -871,7 +880,7 @@ class IstdTrainingJob(TrainingJob):
         return build(self.net_cfg, self.seed).state_dict()
 
     def command(self) -> str:
-        cmd = train_command(self.method, self.recipe["base"], self.overrides)
+        cmd = W.train_command("istd", self.method, self.recipe["base"], self.overrides)
         if self.init is not None:
             cmd += f" --init {self.init}"
         if self.dataset_selector != "sirst":

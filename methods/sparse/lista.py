@@ -18,8 +18,9 @@ Support selection (LISTA-CPSS, TiLISTA, ALISTA): at layer t (1-based) the entrie
 sample with |z| above both theta_t and the (100 - p_t)-th percentile of |z|, p_t =
 min(1.2 t, 13) percent, pass unshrunk; the mask carries no gradient.
 
-Checkpoints (``checkpoint`` parameter): ``auto`` (default) reads the shipped checkpoint of
-this method trained at the cell's SNR from ``methods/sparse/checkpoints/``; a path reads that
+Checkpoints (``checkpoint`` parameter, :mod:`bench.weights`'s grammar): ``shipped``
+(default) reads the shipped checkpoint of this method trained at the cell's SNR,
+``methods/sparse/checkpoints/<method>_snr<SNR>.npz``; ``shipped:<name>`` or a path reads that
 file; ``none`` evaluates the *untrained* initialisation (its label says so: for tests and
 ablations). A missing or foreign checkpoint fails the cell with a message saying how to
 train one: an untrained network is never evaluated as if it were trained.
@@ -291,7 +292,8 @@ def default_checkpoint(method: str, snr) -> str:
 
 
 def train_command(method: str, snr, recipe: str = "cpu") -> str:
-    return f"python -m bench train --suite sparse --method {method} --snr {snr_label(snr)} --recipe {recipe}"
+    """The ``bench train`` command of ``method`` at training SNR ``snr`` (:func:`bench.weights.train_command`)."""
+    return weights.train_command("sparse", method, recipe, options={"snr": snr_label(snr)})
 
 
 # --------------------------------------------------------------------------- the methods
@@ -301,10 +303,10 @@ class _Unrolled(Method):
     suite = "sparse"
     family = "learned"
     devices = ("cpu", "cuda")
-    parameters = {"n_layers": 16, "checkpoint": "auto", "lam": 0.4}
+    parameters = {"n_layers": 16, "checkpoint": "shipped", "lam": 0.4}
     parameter_specs = {"n_layers": Param(int, min=1),
-                       "checkpoint": Param(str, allow=(None,),
-                                           help="auto: the shipped one for the cell's SNR; none: untrained; or a path"),
+                       "checkpoint": weights.checkpoint_param(
+                           "lista", help="shipped: the one trained at the cell's SNR; none: untrained"),
                        "lam": Param(float, min=0, help="the LASSO weight of the initialisation")}
     variant: ClassVar[str] = ""
     #: the solver module and the operator type the network is built from (ISTA's step and
@@ -324,23 +326,22 @@ class _Unrolled(Method):
         self._net = None
         self._net_for = None
         self._state = self._meta = None
-        ckpt = self.params["checkpoint"]
-        if ckpt is None or str(ckpt).lower() == "none":  # the selector parser reads none as None
+        ckpt = weights.canonical(self.params["checkpoint"])
+        if ckpt is None:  # the selector parser reads none as None
             return
-        ckpt = str(ckpt)
-        if ckpt == "auto":
+        if ckpt == "shipped":
             # the cell's SNR: its problem's (a MeasuredLassoProblem); none without a problem
-            snr = context.problem.snr_db if context.problem is not None else None
+            snr = weights.fact(context.problem, "snr_db")
             if snr is None:
-                raise CheckpointError(f"{self.name}: checkpoint=auto needs the cell's SNR; pass checkpoint=<path> "
-                                      f"or checkpoint=none (untrained)")
-            path = default_checkpoint(self.name, snr)
+                raise CheckpointError(f"{self.name}: checkpoint=shipped needs the cell's SNR; pass "
+                                      f"checkpoint=shipped:<name>, a path, or checkpoint=none (untrained)")
+            path = weights.resolve("sparse", self.name, ckpt, problem=context.problem).path
             if not os.path.exists(path):
                 raise CheckpointError(
                     f"{self.name}: no checkpoint trained at SNR {snr_label(snr)} ({path}); train it with "
                     f"`{train_command(self.name, snr)}` or pass checkpoint=<path>")
         else:
-            path = ckpt
+            path = weights.resolve("sparse", self.name, ckpt).path
         from bench.checkpoints import read_checkpoint_meta
         meta = read_checkpoint_meta(path)
         if meta.get("method") != self.name:
@@ -407,9 +408,10 @@ class _Unrolled(Method):
 
     # -- training
     @classmethod
-    def training_job(cls, recipe: str = "cpu", snr=None, dataset: str | None = None, seed: int | None = None,
+    def training_job(cls, recipe: str = "cpu", dataset: str | None = None, seed: int | None = None,
                      overrides: dict[str, Any] | None = None, device: str = "cpu",
-                     data_root: str | None = None):
+                     data_root: str | None = None, options: dict[str, Any] | None = None):
+        snr = (options or {}).get("snr")
         if device != "cpu":
             from bench.errors import BenchError
             raise BenchError(f"{cls.name}: the sparse suite trains on the cpu only (small dense layers; "
@@ -419,16 +421,31 @@ class _Unrolled(Method):
 
     @classmethod
     def weights_digest(cls, params) -> str:
-        """The checkpoint files the cell reads (part of its key): ``checkpoint=auto``, every
-        shipped ``<name>_snr*.npz`` (which one is the degradation's SNR); a path, that file;
-        ``none``, nothing."""
+        """The checkpoint files the cell reads (part of its key): ``checkpoint=shipped``, every
+        shipped ``<name>_snr*.npz`` (which one is the degradation's SNR); a named file, that
+        file; ``none``, nothing."""
         from bench.fingerprint import directory_digest, files_digest
-        ckpt = params.get("checkpoint", "auto")
-        if ckpt is None or str(ckpt).lower() == "none":
+        ckpt = weights.canonical(params.get("checkpoint", "shipped"))
+        if ckpt is None:
             return ""
-        if str(ckpt) == "auto":
+        if ckpt == "shipped":
             return directory_digest(CHECKPOINT_DIR, cls.name + "_snr")
-        return files_digest([str(ckpt)])
+        return files_digest([weights.resolve("sparse", cls.name, ckpt).path])
+
+    @classmethod
+    def default_checkpoint(cls, problem, kind: str = "shipped") -> str | None:
+        """``shipped``: the file trained at the problem's SNR (``shipped:<method>_snr40``);
+        no published weights."""
+        snr = weights.fact(problem, "snr_db")
+        if kind != "shipped" or snr is None:
+            return None
+        return f"{weights.SHIPPED_PREFIX}{cls.name}_snr{snr_label(snr)}"
+
+    @classmethod
+    def make_command(cls, stem: str) -> str:
+        """``<method>_snr<SNR>``: the training at that SNR."""
+        snr = stem.rsplit("_snr", 1)[1] if "_snr" in stem else "inf"
+        return train_command(cls.name, snr)
 
 
 def build_network(method: str, A: torch.Tensor, n_layers: int, lam: float, weight_source: str = "closed_form",
@@ -459,47 +476,31 @@ def parameter_count(variant: str, shape: tuple[int, int], n_layers: int) -> int:
     return sum(sizes[k] * (n_layers if tying == "layer" else 1) for k, tying in spec.learns.items())
 
 
-# one registered class per row of VARIANTS: the name is the selector and the variant the row
-@register_method
-class Lista(_Unrolled):
-    name = "lista"
-    variant = "lista"
-    description = VARIANTS[variant].title
+class _Alista(_Unrolled):
+    """ALISTA's extra parameter: how the analytic weight is computed: "qp" (cvxpy, checked
+    against the closed form, cached per instance) or "closed_form"."""
 
-
-@register_method
-class ListaCp(_Unrolled):
-    name = "lista_cp"
-    variant = "lista_cp"
-    description = VARIANTS[variant].title
-
-
-@register_method
-class ListaCpss(_Unrolled):
-    name = "lista_cpss"
-    variant = "lista_cpss"
-    description = VARIANTS[variant].title
-
-
-@register_method
-class Tilista(_Unrolled):
-    name = "tilista"
-    variant = "tilista"
-    description = VARIANTS[variant].title
-
-
-@register_method
-class Alista(_Unrolled):
-    name = "alista"
-    variant = "alista"
-    description = VARIANTS[variant].title
-    #: how the analytic weight is computed: "qp" (cvxpy, checked against the closed form,
-    #: cached per instance) or "closed_form"
     parameters = {**_Unrolled.parameters, "analytic_weight": "qp"}
     parameter_specs = {**_Unrolled.parameter_specs, "analytic_weight": Param(str, choices=("qp", "closed_form"))}
 
     def weight_source(self) -> str:
         return str(self.params["analytic_weight"])
+
+
+#: the base class of a variant's registered method (the variants with extra parameters)
+_BASES: dict[str, type[_Unrolled]] = {"alista": _Alista}
+
+
+def _class_name(variant: str) -> str:
+    return "".join(part.capitalize() for part in variant.split("_"))
+
+
+# one registered class per row of VARIANTS: the name is the selector and the variant the row
+for _variant, _row in VARIANTS.items():
+    globals()[_class_name(_variant)] = register_method(type(_class_name(_variant), (_BASES.get(_variant, _Unrolled),), {
+        "name": _variant, "variant": _variant, "description": _row.title, "__module__": __name__,
+        "__qualname__": _class_name(_variant), "__doc__": _row.title}))
+del _variant, _row
 
 
 # --------------------------------------------------------------------------- training

@@ -35,8 +35,6 @@ def test_unknown_recipe_and_other_datasets_are_refused():
         HsiTrainingJob("smds_net", "fast", None, None, {}, "cpu", data_root="/nonexistent")
     with pytest.raises(BenchError, match="training split"):
         HsiTrainingJob("smds_net", "cpu", "cave", None, {}, "cpu", data_root="/nonexistent")
-    with pytest.raises(BenchError, match="snr"):
-        R.METHODS["smds_net"].training_job(snr=20)
 
 
 def test_validation_scenes_come_from_the_training_split_only():

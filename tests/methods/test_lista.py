@@ -63,7 +63,7 @@ def test_every_variant_is_a_row_of_the_table_and_registered():
     for name in LEARNED:
         cls = R.METHODS[name]
         assert cls.family == "learned" and cls.suite == "sparse"
-        assert cls.parameters["n_layers"] == 16 and cls.parameters["checkpoint"] == "auto"
+        assert cls.parameters["n_layers"] == 16 and cls.parameters["checkpoint"] == "shipped"
 
 
 @pytest.mark.parametrize("variant, expected", [
@@ -156,7 +156,7 @@ def test_missing_checkpoint_fails_with_the_command_to_train_it(tmp_path):
 
 def test_sparse_report_draws_the_layer_figure_and_table(tmp_path):
     """Learned (untrained here) and classical rows on the same layer axis; the skip rule for
-    checkpoint=auto at an SNR without a shipped checkpoint."""
+    checkpoint=shipped at an SNR without a shipped checkpoint."""
     from bench.cli import main
 
     torch.set_num_threads(1)
@@ -178,7 +178,7 @@ def test_sparse_report_draws_the_layer_figure_and_table(tmp_path):
         row["lista_cp[checkpoint=None]"].split("|")[2].strip().strip("*")
 
 
-def test_auto_checkpoint_cells_without_a_checkpoint_are_skipped_with_the_train_command():
+def test_shipped_checkpoint_cells_without_a_checkpoint_are_skipped_with_the_train_command():
     from bench.grid import build_cells
     R.load_all()
     suite = R.SUITES["sparse"]
