@@ -496,10 +496,17 @@ def _class_name(variant: str) -> str:
 
 
 # one registered class per row of VARIANTS: the name is the selector and the variant the row
+def _register(variant: str, row: Variant) -> type[_Unrolled]:
+    """The registered method of one row of :data:`VARIANTS` (its name is the selector)."""
+    attrs = {"name": variant, "variant": variant, "description": row.title, "__module__": __name__,
+             "__qualname__": _class_name(variant), "__doc__": row.title}
+    if getattr(row, "display_name", None):
+        attrs["display_name"] = row.display_name
+    return register_method(type(_class_name(variant), (_BASES.get(variant, _Unrolled),), attrs))
+
+
 for _variant, _row in VARIANTS.items():
-    globals()[_class_name(_variant)] = register_method(type(_class_name(_variant), (_BASES.get(_variant, _Unrolled),), {
-        "name": _variant, "variant": _variant, "description": _row.title, "__module__": __name__,
-        "__qualname__": _class_name(_variant), "__doc__": _row.title}))
+    globals()[_class_name(_variant)] = _register(_variant, _row)
 del _variant, _row
 
 

@@ -138,7 +138,7 @@ def test_untrained_method_yields_x0_then_each_layer(name):
     assert len(its) == params["n_layers"] + 1 and float(its[0].abs().sum()) == 0
     assert m.parameter_count() == parameter_count(name, (20, 40), params["n_layers"])
     assert "untrained" in m.row_extras()["checkpoint"]
-    assert "checkpoint=none" in R.METHODS[name].label(m.params)
+    assert "checkpoint=None" in R.METHODS[name].label(m.params)  # none is None, as the selector reads it
 
 
 def test_missing_checkpoint_fails_with_the_command_to_train_it(tmp_path):
@@ -216,16 +216,17 @@ def test_shipped_checkpoints_fit_the_budget_and_match_the_command_that_remakes_t
     assert total < 40e6
 
 
-def test_registered_classes_are_plain_classes_a_reader_can_find():
-    """Each method is a `class X(_Unrolled)` statement with its name and variant (not made by
-    type() in a loop): its source is found, and it names its own row of the table."""
-    import inspect
+def test_registered_classes_are_generated_from_the_table():
+    """One registered class per row of VARIANTS, made from the row (no class statement
+    repeats it): found under its name in the module, named after the variant, its selector
+    the row's key and its description the row's title."""
+    import bench.methods.sparse.lista as lista
 
     R.load_all()
     for name in LEARNED:
         cls = R.METHODS[name]
-        src = inspect.getsource(cls)
-        assert src.startswith("@register_method\nclass ") and f'name = "{name}"' in src
+        assert getattr(lista, cls.__name__) is cls and cls.__module__ == lista.__name__
+        assert cls.__name__.lower() == name.replace("_", "")
         assert cls.variant == name and cls.description == VARIANTS[name].title
     assert R.METHODS["alista"](analytic_weight="closed_form").weight_source() == "closed_form"
     assert R.METHODS["lista_cp"]().weight_source() == "closed_form"
