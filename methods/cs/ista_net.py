@@ -457,7 +457,7 @@ class CsTrainingJob(TrainingJob):
         return cmd + (f" --seed {self.seed}" if self.seed != RECIPES[self.recipe["base"]]["seed"] else "")
 
     def default_path(self) -> str:
-        """The shipped file ``checkpoint=trained`` reads for the recipe as it stands (only the
+        """The shipped file ``checkpoint=shipped`` reads for the recipe as it stands (only the
         ratio set); anything else goes under results/."""
         from bench import paths
         if set(self.overrides) <= {"ratio"} and self.seed == RECIPES[self.recipe["base"]]["seed"] \

@@ -127,6 +127,6 @@ def test_shipped_files_were_trained_with_the_cpu_recipe_as_it_stands(method):
     from bench import weights
     from bench.checkpoints import read_checkpoint_meta
     from bench.methods.hsi.training import recipe_values
-    recorded = read_checkpoint_meta(weights.resolve("hsi", method, f"{method}_cpu").path)["recipe"]
+    recorded = read_checkpoint_meta(weights.resolve("hsi", method, f"shipped:{method}_cpu").path)["recipe"]
     expected = recipe_values(method, "cpu")
     assert {k: recorded[k] for k in expected if k != "l_update"} == {k: v for k, v in expected.items() if k != "l_update"}
