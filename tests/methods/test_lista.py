@@ -197,7 +197,8 @@ def test_shipped_checkpoints_fit_the_budget_and_match_the_command_that_remakes_t
     import os
 
     from bench.datasets.sparse import instance_hash
-    from bench.methods.sparse.lista import CHECKPOINT_DIR, default_checkpoint, recipe_config, train_command
+    from bench.methods.sparse.lista import CHECKPOINT_DIR, default_checkpoint, train_command
+    from bench.methods.sparse.training import recipe_config
     from bench.checkpoints import CHECKPOINT_MAX_BYTES, read_checkpoint_meta
 
     instance = instance_hash(make_matrix(250, 500, 0))
