@@ -120,7 +120,7 @@ SHIPPED_PREFIX = "shipped:"
 PER_PROBLEM = ("published", "shipped")
 #: old spellings accepted for one release, each with one line on stderr: the new spelling
 DEPRECATED: dict[str, str] = {"auto": "shipped", "trained": "shipped"}
-_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
+_NAME = re.compile(r"[A-Za-z0-9_.+\-]+")  # a file stem: letters, digits, _ . + -
 _warned: set[str] = set()
 
 

@@ -68,9 +68,11 @@ def test_old_spellings_become_the_new_ones_with_one_line(old, new, capsys):
 
 
 @pytest.mark.parametrize("value", ["published:sirst", "shipped:rpcanet_sirst", "shipped", "published",
+                                   "shipped:l_rpcanet_ablation_se-background+target",
                                    "results/checkpoints/istd/x.npz", "x.npz", None])
 def test_new_spellings_stay_as_they_are(value, capsys):
     assert W.canonical(value) == value
+    assert W.valid_value("l_rpcanet", value) or value == "published:sirst"
     assert capsys.readouterr().err == ""
 
 
