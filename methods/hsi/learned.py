@@ -655,6 +655,6 @@ class StarNetS(_StarFamily):
     name = "star_net_s"
     description = ("STAR-Net-S: STAR-Net plus a sparse-noise term S = soft(Y - X, mu) (l1 penalty), 28,431 "
                    "parameters; no published weights (untrained unless a checkpoint is given)")
-    parameters = {"checkpoint": "none", "l_update": "slides", **_BLOCKS}
+    parameters = {"checkpoint": None, "l_update": "slides", **_BLOCKS}   # none: untrained
     parameter_specs = _specs("star_net_s", l_update=True)
     config = STAR_NET_S
