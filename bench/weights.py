@@ -47,7 +47,7 @@ import functools
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from bench import paths
 from bench.errors import CheckpointError
@@ -400,6 +400,20 @@ def load_published(entry: Published, weights_root: str | None = None) -> dict[st
     ``strip_prefix``): its hash checked first (:func:`check_file`), then read by
     :func:`load_state_file`."""
     return load_state_file(check_file(entry, weights_root), entry.state_key, entry.strip_prefix)
+
+
+def load_network(source: WeightsSource, convert: Callable[[dict[str, Any], str, int | None], Any],
+                 count: bool = True) -> Any:
+    """The network of published weights, the one way every learned method loads them: the
+    file's hash checked first (:func:`load_published`: a corrupt file fails here, named),
+    its state_dict read without running code, then ``convert(state, what, parameters)``,
+    the method's mapping of the authors' keys onto its modules (strict: :func:`strict_match`),
+    given what to call the file in messages and the manifest's parameter count (None with
+    ``count`` False: no count to check)."""
+    e = source.entry
+    if e is None:
+        raise CheckpointError(f"{source.method}: checkpoint={source.value} names no published weights")
+    return convert(load_published(e), f"{e.selector} ({source.path})", e.parameters if count else None)
 
 
 def load_state_file(path: str, state_key: str | None = None, strip_prefix: str = "") -> dict[str, Any]:

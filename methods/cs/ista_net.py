@@ -252,8 +252,7 @@ class _IstaNetMethod(Method):
         elif source.entry is None:
             net, self._meta = self._trained(source.path, context.problem)
         else:
-            e = source.entry
-            net = published_network(self.plus, W.load_published(e), f"{e.selector} ({source.path})", e.parameters)
+            net = W.load_network(source, lambda state, what, n: published_network(self.plus, state, what, n))
         self._net = net.to(context.device).eval()
 
     def _trained(self, path: str, problem) -> tuple[IstaNet, dict]:

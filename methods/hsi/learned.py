@@ -516,8 +516,7 @@ class _HsiLearned(HsiMethod):
             if source.entry is None:          # trained here (a shipped name or a path)
                 net, self._meta = self._trained(source.path, cfg)
             else:
-                e = source.entry
-                net = published_network(cfg, W.load_published(e), f"{e.selector} ({source.path})", e.parameters)
+                net = W.load_network(source, lambda state, what, n: published_network(cfg, state, what, n))
         self._net = net.to(context.device).eval()
 
     def _trained(self, path: str, cfg: NetConfig) -> tuple[CubeNet, dict]:

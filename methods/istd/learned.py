@@ -91,9 +91,8 @@ class _IstdLearned(Method):
         source = W.resolve("istd", self.name, ckpt, problem=context.problem)
         self._source = source
         if source.entry is not None:
-            e = source.entry
-            state = W.load_published(e)  # its sha256 checked first: a corrupt file fails here, named
-            net = published_network(self.name, state, f"{e.selector} ({source.path})", e.parameters)
+            # its sha256 checked first: a corrupt file fails here, named
+            net = W.load_network(source, lambda state, what, n: published_network(self.name, state, what, n))
             self._net = net.to(context.device).eval()
             self._place(context.device)
             self._path, self._meta = source.path, {"method": self.name, "config": config_dict(net.cfg)}
@@ -301,8 +300,8 @@ def _reference_of(method: str, meta: dict[str, Any], path: str) -> dict[str, tor
     if source.entry.sha256 != init.get("sha256"):
         raise CheckpointError(f"checkpoint {path} was fine-tuned from {init['checkpoint']} with SHA-256 "
                               f"{init.get('sha256')}; the manifest now names {source.entry.sha256}")
-    e = source.entry
-    return published_network(method, W.load_published(e), f"{e.selector} ({source.path})").state_dict()
+    return W.load_network(source, lambda state, what, _: published_network(method, state, what),
+                          count=False).state_dict()
 
 
 @contextlib.contextmanager

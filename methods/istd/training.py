@@ -281,8 +281,7 @@ def _init_network(method: str, init: str, overrides: dict[str, Any]) -> Unfoldin
     reason = W.missing_reason(source)
     if reason is not None:
         raise CheckpointError(reason)
-    e = source.entry
-    return published_network(method, W.load_published(e), f"{e.selector} ({source.path})", e.parameters)
+    return W.load_network(source, lambda state, what, n: published_network(method, state, what, n))
 
 
 def _rel(source: str, root: str | None) -> str:
