@@ -56,7 +56,7 @@ EXCLUDED = frozenset({
     # where weights come from and the published manifest: the file a cell reads is keyed by
     # its bytes (the weights digest), the mapping of the authors' keys by the method's module;
     # this module only finds, checks (sha256, strict key/shape match) and refuses
-    "bench.weights",
+    "bench.weights", "bench.published_weights",
     "bench.grid", "bench.selectors", "bench.fingerprint",  # how cells and keys are built
     "bench.runner", "bench.timing", "bench.provenance",    # running and timing (not metrics)
     "bench.store", "bench.artifacts",                      # storing rows and their arrays

@@ -15,6 +15,9 @@ declares a spec for each of its parameters and that its defaults pass them.
 
 Rules of a spec, in the order they are applied:
 
+0. ``convert``: a function applied to the value first (an old spelling to its new one:
+   :func:`bench.weights.canonical` for ``checkpoint``), so that cells and labels only
+   ever see the new spelling;
 1. ``allow``: special values accepted as they are, whatever the rest says (``"auto"``,
    ``None``, ``float("inf")``);
 2. ``choices``: the value must be one of them (then neither type nor range applies);
@@ -120,6 +123,9 @@ class Param:
     where_help: str = ""
     #: what the parameter means / what the values do (printed after the rules)
     help: str = ""
+    #: applied to a value before any rule (an old spelling to its new one); may raise
+    #: :class:`bench.errors.BenchError` with a message for a value it refuses
+    convert: Callable[[Any], Any] | None = None
 
     def __post_init__(self):
         if self.type not in _TYPES:
@@ -134,6 +140,8 @@ class Param:
     # ------------------------------------------------------------------ checking
     def normalise(self, value: Any) -> tuple[bool, Any]:
         """``(True, normalised value)`` when ``value`` is allowed, else ``(False, None)``."""
+        if self.convert is not None:
+            value = self.convert(value)
         for a in self.allow:
             if _same(value, a):
                 return True, value

@@ -242,15 +242,35 @@ class Method(Component):
         return ""
 
     @classmethod
-    def training_job(cls, recipe: str = "cpu", snr: Any = None, dataset: str | None = None,
+    def default_checkpoint(cls, problem: Any, kind: str = "shipped") -> str | None:
+        """What the bare ``checkpoint=shipped`` / ``checkpoint=published`` (``kind``) name for
+        a cell's ``problem``: ``shipped:<name>`` or ``published:<name>`` (:mod:`bench.weights`'s
+        grammar), or None where the method has no such weights for it. ``problem`` is the
+        typed problem a cell's setup is given, or the facts a suite knows before the cell runs
+        (:meth:`bench.suite.Suite.checkpoint_problem`); read it with
+        :func:`bench.weights.fact`. Learned methods with per-problem weights override it."""
+        return None
+
+    @classmethod
+    def make_command(cls, stem: str) -> str:
+        """The ``bench train`` command that makes the shipped checkpoint ``<stem>.npz`` (the
+        skip line of a missing one): the default recipe; methods whose file names carry an
+        option, an ablation knob or a fine-tuning's start override it."""
+        from bench.weights import train_command
+        return train_command(cls.suite, cls.name)
+
+    @classmethod
+    def training_job(cls, recipe: str = "cpu", dataset: str | None = None,
                      seed: int | None = None, overrides: dict[str, Any] | None = None,
-                     device: str = "cpu", data_root: str | None = None) -> tuple[Any, str]:
+                     device: str = "cpu", data_root: str | None = None,
+                     options: dict[str, Any] | None = None) -> tuple[Any, str]:
         """The :class:`bench.train.TrainingJob` that ``bench train`` runs for this method, and
-        the checkpoint path it writes by default (where ``checkpoint=auto`` finds it).
+        the checkpoint path it writes by default (where ``checkpoint=shipped`` finds it).
 
         ``recipe`` names a configuration, ``overrides`` replace some of its values (``--set``),
-        ``snr`` is the training noise level of suites that have one, ``dataset`` a dataset
-        selector (None: the suite's default). A job draws its training batches and validation
+        ``dataset`` a dataset selector (None: the suite's default), ``options`` the suite's
+        training options (:attr:`bench.suite.Suite.training_options`: sparse's ``snr``; only
+        those the command line was given). A job draws its training batches and validation
         samples from its suite (:meth:`bench.suite.Suite.training_data`). Only learned methods
         implement it (see :meth:`can_train`)."""
         raise NotImplementedError(f"{cls.name} cannot be trained")
@@ -270,7 +290,7 @@ class MethodContext:
     data_root: str | None = None
     problem_id: str = ""  # hash of the problem instance (checkpoints belong to one)
     #: the task's typed problem (:class:`bench.suite.Problem`, the suite's subclass: e.g.
-    #: :class:`bench.suites.sparse.LassoProblem`, whose ``snr_db`` LISTA's checkpoint=auto
+    #: :class:`bench.suites.sparse.LassoProblem`, whose ``snr_db`` LISTA's checkpoint=shipped
     #: reads); None where the caller has none (a contract test, a bare setup)
     problem: Any = None
 

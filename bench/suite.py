@@ -151,8 +151,45 @@ class Suite:
         return ""
 
     def skip_reason(self, cell) -> str | None:
-        """Why a cell of a grid cannot run here and is left out (shown as '-'), or None."""
-        return None
+        """Why a cell of a grid cannot run here and is left out (shown as '-'), or None: by
+        default :meth:`missing_weights` (a suite with more reasons adds them)."""
+        return self.missing_weights(cell)
+
+    # -- weights (learned methods' ``checkpoint``: bench.weights)
+    #: the dataset a ``bench train`` command of the suite names (None: the command names none)
+    train_dataset: ClassVar[str | None] = None
+    #: the suite's own ``bench train`` options, name -> help (``--snr`` for sparse): given on
+    #: the command line, they reach :meth:`bench.registry.Method.training_job` as ``options``;
+    #: a suite that declares none refuses them
+    training_options: ClassVar[Mapping[str, str]] = MappingProxyType({})
+
+    def checkpoint_problem(self, cell) -> dict[str, Any]:
+        """The facts of a cell's problem known before it runs that a method's
+        :meth:`~bench.registry.Method.default_checkpoint` reads (sparse: ``snr_db``; cs:
+        ``ratio``); {} by default."""
+        return {}
+
+    def missing_weights(self, cell) -> str | None:
+        """One line when the weights a learned cell's ``checkpoint`` names are not here (None
+        when they are, or when the cell reads none): published weights not downloaded (where
+        to get them and where to put them), a project checkpoint not made (the ``bench train``
+        command that makes it). A corrupt published file is not missing: its cells run and
+        fail naming it. A bare ``shipped``/``published`` that names no file before the cell
+        runs is left to the cell (its setup says why)."""
+        from bench import registry as R
+        from bench import weights
+        from bench.errors import CheckpointError
+        cls = R.METHODS[cell.method]
+        if cls.family != "learned" or "checkpoint" not in cls.parameters:
+            return None
+        value = weights.canonical(cell.mparams.get("checkpoint"))
+        if value is None:
+            return None
+        try:
+            source = weights.resolve(self.name, cell.method, value, problem=self.checkpoint_problem(cell))
+        except CheckpointError:
+            return None
+        return weights.missing_reason(source)
 
     def check_values(self, row) -> dict[str, float]:
         """The values of a stored smoke row that ``bench check`` compares with the committed

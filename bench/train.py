@@ -5,7 +5,7 @@ What is problem-specific lives in a :class:`TrainingJob` that the method's modul
 (``training_job`` classmethod of the registered Method); this module knows nothing of
 LASSO, images or spectra::
 
-    job = MethodClass.training_job(options)       # model, data, loss, schedule, recipe
+    job = MethodClass.training_job(...)           # model, data, loss, schedule, recipe
     result = train(job, "path/to/checkpoint.npz")  # resumable, progress bar, early stopping
 
 The command line: ``python -m bench train --suite sparse --method alista --snr 40``.
@@ -283,7 +283,10 @@ def add_parser(sub) -> None:
     p.add_argument("--suite", required=True)
     p.add_argument("--method", required=True, help="a learned method of the suite (see `list`)")
     p.add_argument("--recipe", default="cpu", help="named configuration (default cpu; see the method's docs)")
-    p.add_argument("--snr", default=None, help="training SNR in dB or inf (suites with noise levels)")
+    # the suites' own training options (Suite.training_options: sparse's --snr), one flag each
+    for name, (suites, text) in _suite_options().items():
+        p.add_argument(f"--{name}", default=None, dest=f"option_{name}",
+                       help=f"{text} (suite {', '.join(suites)} only)")
     p.add_argument("--dataset", default=None, help="dataset selector to train on (default: the suite's)")
     p.add_argument("--seed", type=int, default=None, help="training seed (default: the recipe's)")
     p.add_argument("--init", default=None, metavar="published:NAME",
@@ -301,6 +304,30 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda (methods that support it; default cpu)")
     p.add_argument("--no-resume", action="store_true", help="ignore a resume file and start afresh")
     p.add_argument("--no-progress", action="store_true")
+
+
+def _suite_options() -> dict[str, tuple[list[str], str]]:
+    """Every suite's declared training options: name -> (the suites that declare it, help)."""
+    from bench import registry as R
+    R.load_all()
+    out: dict[str, tuple[list[str], str]] = {}
+    for sname, suite in sorted(R.SUITES.items()):
+        for name, text in suite.training_options.items():
+            out.setdefault(name, ([], text))[0].append(sname)
+    return out
+
+
+def training_options(suite: str, args) -> dict[str, Any]:
+    """The options the command line gave (``--snr 40``), refused with one line when ``suite``
+    does not declare them (:attr:`bench.suite.Suite.training_options`)."""
+    from bench import registry as R
+    declared = R.SUITES.get_or_fail(suite).training_options
+    given = {k[len("option_"):]: v for k, v in vars(args).items() if k.startswith("option_") and v is not None}
+    for name in given:
+        if name not in declared:
+            raise BenchError(f"--{name} does not apply to suite {suite!r} (its training options: "
+                             f"{', '.join('--' + n for n in declared) or 'none'}); drop it")
+    return given
 
 
 def cmd_train(args) -> int:
@@ -338,9 +365,10 @@ def cmd_train(args) -> int:
                                    f"fine-tune one of suite {args.suite!r}'s methods that can",
                                    valid=able or ["(none in this suite)"], what="method")
         kwargs["init"] = args.init
-    job, default_out = mcls.training_job(recipe=args.recipe, snr=args.snr, dataset=args.dataset,
+    job, default_out = mcls.training_job(recipe=args.recipe, dataset=args.dataset,
                                          seed=args.seed, overrides=overrides, device=args.device,
-                                         data_root=paths.data_root(args.data_root), **kwargs)
+                                         data_root=paths.data_root(args.data_root),
+                                         options=training_options(args.suite, args), **kwargs)
     out = args.out or default_out
     print(f"training {args.method} ({args.recipe}) -> {out} on {args.device}", file=sys.stderr)
     print(threads.line(), file=sys.stderr)

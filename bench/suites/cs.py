@@ -18,9 +18,9 @@ and Parrots (or the first two images) in the row's artifact file.
 from __future__ import annotations
 
 import hashlib
-import os
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,7 +29,6 @@ from bench import registry as R
 from bench.datasets.cs import (AUTHORS_RATIOS, MEASUREMENTS, TRAIN400_NOTE, CsData, MeasurementNoise, data_hash,
                                generated_matrix, synthetic_image)
 from bench.methods.cs.common import CsInput
-from bench.methods.cs.ista_net import checkpoint_value
 from bench.metrics.cs import psnr, ssim
 from bench.operators import BlockCSOperator
 from bench.results import Extras
@@ -47,7 +46,7 @@ MATRIX_TEXT = ("Matrices: the authors' Phi and Qinit at 1-40 % (github jianzhang
 CLASSICAL = ("qinit", "block_fista", "tv_admm", "pnp_hqs")
 #: the published weights (the cell's ratio's file) and the networks trained here (the shipped
 #: file for the cell's ratio; skipped with the command that makes it where there is none)
-LEARNED = ("ista_net", "ista_net_plus", "ista_net[checkpoint=trained]", "ista_net_plus[checkpoint=trained]")
+LEARNED = ("ista_net", "ista_net_plus", "ista_net[checkpoint=shipped]", "ista_net_plus[checkpoint=shipped]")
 
 
 @dataclass(frozen=True)
@@ -118,42 +117,37 @@ class CsSuite(Suite):
                           methods=LEARNED + CLASSICAL),
     }
 
+    def checkpoint_problem(self, cell) -> dict[str, Any]:
+        """The cell's ratio (what the bare ``published``/``shipped`` pick a file by)."""
+        return {"ratio": int({**R.DATASETS[cell.dataset].parameters, **cell.dparams}.get("ratio", 0))}
+
     def skip_reason(self, cell) -> str | None:
         """A learned cell with published weights is left out where they cannot apply: a
-        dataset whose matrix is not the authors' (cs_synthetic, matrix=generated, ratio 50),
-        or a file not downloaded (the line says where to get it); one with a checkpoint
-        trained here when the file is not there (the line gives the `bench train` command)."""
+        dataset whose matrix is not the authors' (cs_synthetic, matrix=generated, ratio 50);
+        one with the networks trained here (``shipped``) off Set11; then, as every suite, one
+        whose file is not here (:meth:`~bench.suite.Suite.missing_weights`: where to get a
+        published file, the `bench train` command for a checkpoint trained here)."""
         cls = R.METHODS[cell.method]
         if cls.family != "learned":
             return None
         from bench import weights as W
-        ckpt = checkpoint_value(cell.mparams.get("checkpoint", "published"))
-        if ckpt == "none":
-            return None
-        if ckpt.endswith(".npz"):        # trained here: its matrix is checked when it loads
-            return W.missing_reason(W.resolve(self.name, cls.name, ckpt))
-        if ckpt == "trained":            # the shipped network trained here for the cell's ratio
-            from bench.methods.cs.ista_net import trained_file
-            ratio = int({**R.DATASETS[cell.dataset].parameters, **cell.dparams}.get("ratio", 0))
-            if cell.dataset != "set11":
-                return (f"{cls.name}[checkpoint=trained]: the networks trained here are for Set11's matrices; "
-                        f"not applicable to {cell.dataset_label()}")
-            path = trained_file(cls.name, ratio)
-            if os.path.exists(path):
-                return None
-            return (f"{cls.name}[checkpoint=trained]: no network trained here for {ratio} % "
-                    f"({os.path.relpath(path)}); make it with "
-                    f"`python -m bench train --suite cs --method {cls.name} --set ratio={ratio}`")
+        ckpt = W.canonical(cell.mparams.get("checkpoint"))
+        if ckpt is None or W.is_path(ckpt) or ckpt.startswith(W.SHIPPED_PREFIX):
+            return self.missing_weights(cell)   # a file trained here: its matrix is checked when it loads
         dparams = {**R.DATASETS[cell.dataset].parameters, **cell.dparams}
         ratio, matrix = int(dparams.get("ratio", 0)), dparams.get("matrix")
+        if ckpt == "shipped":            # the shipped network trained here for the cell's ratio
+            if cell.dataset != "set11":
+                return (f"{cls.name}[checkpoint=shipped]: the networks trained here are for Set11's matrices; "
+                        f"not applicable to {cell.dataset_label()}")
+            return self.missing_weights(cell)
         if cell.dataset != "set11" or matrix == "generated" or ratio not in AUTHORS_RATIOS:
             return (f"{cls.name}[checkpoint={ckpt}]: the published weights were trained with the authors' matrices "
                     f"(1-40 %); not applicable to {cell.dataset_label()} (generated matrix)")
-        name = ckpt if W.is_published(ckpt) else f"{W.PUBLISHED_PREFIX}ratio_{ratio}"
-        if name != f"{W.PUBLISHED_PREFIX}ratio_{ratio}":
-            return (f"{cls.name}[checkpoint={ckpt}] applies to the authors' {name.split('_')[-1]} % matrix only; "
+        if W.is_published(ckpt) and ckpt != f"{W.PUBLISHED_PREFIX}ratio_{ratio}":
+            return (f"{cls.name}[checkpoint={ckpt}] applies to the authors' {ckpt.split('_')[-1]} % matrix only; "
                     f"left out at {ratio} %")
-        return W.missing_reason(W.resolve(self.name, cls.name, name))
+        return self.missing_weights(cell)
 
     # ------------------------------------------------------------------ task
     def make_task(self, data: CsData, degradation, seed: int, device: str) -> Task:

@@ -43,8 +43,8 @@ PUBLISHED = ("smds_net[checkpoint=published:icvl_sigma55,max_rank=9]",
 #: training split: methods/hsi/training.py), shipped as methods/hsi/checkpoints/<m>_cpu.npz;
 #: the slides' STAR-Net (the L update runs) and STAR-Net-S; skipped with the command that makes
 #: the file where it is absent
-TRAINED = ("smds_net[checkpoint=smds_net_cpu,max_rank=9]", "star_net[checkpoint=star_net_cpu,max_rank=9]",
-           "star_net_s[checkpoint=star_net_s_cpu,max_rank=9]")
+TRAINED = ("smds_net[checkpoint=shipped:smds_net_cpu,max_rank=9]", "star_net[checkpoint=shipped:star_net_cpu,max_rank=9]",
+           "star_net_s[checkpoint=shipped:star_net_s_cpu,max_rank=9]")
 METHODS = CLASSICAL + PUBLISHED + TRAINED
 #: every learned variant (``--grid learned``): the published weights with the subspace capped
 #: and as the authors run them, STAR-Net under both behaviours (the slides' model with the L
@@ -190,17 +190,18 @@ class HsiSuite(Suite):
         return metrics, extras
 
     def skip_reason(self, cell) -> str | None:
-        """A learned cell whose published weights file is not under the weights root is left
-        out with one line saying where to download it (:mod:`bench.weights`); a corrupt file
-        is not skipped: its cells fail naming it."""
-        if R.METHODS[cell.method].family != "learned":
-            return None
+        """A learned cell whose weights are not here is left out with one line
+        (:meth:`~bench.suite.Suite.missing_weights`: where to download a published file, the
+        command that makes a project checkpoint; a corrupt file is not skipped: its cells fail
+        naming it), and a network trained here on a cell's scene is not scored on it."""
+        missing = self.missing_weights(cell)
+        if missing or R.METHODS[cell.method].family != "learned":
+            return missing
         from bench import weights
-        ckpt = str(cell.mparams.get("checkpoint", "none"))
-        if ckpt.lower() == "none":
+        ckpt = weights.canonical(cell.mparams.get("checkpoint"))
+        if ckpt is None:
             return None
-        source = weights.resolve(self.name, cell.method, ckpt)
-        return weights.missing_reason(source) or _seen_in_training(cell, source)
+        return _seen_in_training(cell, weights.resolve(self.name, cell.method, ckpt))
 
     def check_values(self, row) -> dict[str, float]:
         return {k: v for k, v in row["metrics"].items() if k in HSI_METRICS}

@@ -49,13 +49,13 @@ LEARNED_NOTE = ("Learned rows: the weights column names each row's source. Rows 
                 "x each map's maximum); l_rpcanet is the public code's "
                 "configuration, 475,188 parameters (the slides' 0.216M is the authors' SIRST-Aug configuration, "
                 "bottleneck 4). Rows labelled checkpoint=published:<name>: the authors' released weights, loaded "
-                "unchanged (`python -m bench weights`); checkpoint=l_rpcanet_sirst_from_nudt_sirst: L-RPCANet "
+                "unchanged (`python -m bench weights`); checkpoint=shipped:l_rpcanet_sirst_from_nudt_sirst: L-RPCANet "
                 "fine-tuned here on the SIRST train split from the authors' NUDT-SIRST weights (recipe finetune). ")
 #: the learned rows beside the CPU-trained networks in the default, quick and authors grids:
 #: the RPCANet authors' SIRST weights, and L-RPCANet fine-tuned here on SIRST from the authors'
 #: NUDT-SIRST weights (`bench train ... --recipe finetune --init published:nudt_sirst`; stored as
 #: a delta from that file); both skipped, with the download line, without the weights root
-PUBLISHED_ROWS = ("rpcanet[checkpoint=published:sirst]", "l_rpcanet[checkpoint=l_rpcanet_sirst_from_nudt_sirst]")
+PUBLISHED_ROWS = ("rpcanet[checkpoint=published:sirst]", "l_rpcanet[checkpoint=shipped:l_rpcanet_sirst_from_nudt_sirst]")
 #: the published weight sets trained on other data than SIRST (both networks have the three)
 CROSS_WEIGHTS = ("nudt_sirst", "irstd_1k", "sirst_aug")
 SHORT = {"background": "B", "target": "T", "noise": "N", "image": "D"}
@@ -184,6 +184,7 @@ class IstdSuite(Suite):
     description = "infrared small target detection: IPI, MPCM, PSTNN (and learned unfolding nets) on SIRST"
     metrics = ("iou", "niou", "precision", "recall", "f1", "pd", "fa", "pd_fa_auc")
     extras_type = IstdExtras
+    train_dataset = "sirst"   # `bench train --dataset sirst`: the shipped checkpoints' training set
     # the learned rows: the CPU-budget checkpoints trained here, and the RPCANet authors'
     # published SIRST weights (under the weights root; skipped with a download line without it)
     grid = GridSpec(
@@ -225,7 +226,7 @@ class IstdSuite(Suite):
         "ablation": GridSpec(
             datasets=("sirst",),
             degradations=("clean",),
-            methods=("l_rpcanet[checkpoint=[" + ",".join(ABLATION_CHECKPOINTS) + "]]",),
+            methods=("l_rpcanet[checkpoint=[" + ",".join("shipped:" + c for c in ABLATION_CHECKPOINTS) + "]]",),
         ),
         # a diagnostic of the shipped checkpoints: BatchNorm with each test image's own
         # statistics (`bn=image`) against the stored running averages (the default rows)
@@ -255,20 +256,6 @@ class IstdSuite(Suite):
 
     def protocol_description(self, name: str) -> str:
         return PROTOCOLS[name].description
-
-    def skip_reason(self, cell) -> str | None:
-        """A learned cell whose weights file is not there is left out with one line, from the
-        resolver the method loads through (:mod:`bench.weights`): a project checkpoint (the
-        ablation ones are not shipped) with the `bench train` command that makes it, published
-        weights with where to download the file and where to put it. A corrupt published file
-        is not skipped: its cells fail naming it."""
-        if R.METHODS[cell.method].family != "learned":
-            return None
-        from bench import weights
-        ckpt = cell.mparams.get("checkpoint", "auto")
-        if ckpt is None or str(ckpt).lower() == "none":
-            return None
-        return weights.missing_reason(weights.resolve(self.name, cell.method, str(ckpt)))
 
     # ------------------------------------------------------------------ task
     def make_task(self, data: IstdData, degradation, seed: int, device: str,

@@ -8,7 +8,6 @@ table reads at iterations 16, 100 and 1000).
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +49,7 @@ class MeasuredLassoProblem(LassoProblem):
     the instance measured at an SNR, with the energy of the codes a task is scored against
     (the test set, or a training job's validation codes)."""
 
-    snr_db: float        # the measurements' SNR in dB (inf: noiseless); checkpoint=auto picks by it
+    snr_db: float        # the measurements' SNR in dB (inf: noiseless); checkpoint=shipped picks by it
     truth_energy: float  # sum of ||x||^2 over the reference codes (the NMSE's denominator, once)
 
 
@@ -71,6 +70,9 @@ class SparseSuite(Suite):
     metrics = ("nmse_db",)
     curve_metrics = ("nmse_db",)
     extras_type = SparseExtras
+    #: `bench train --suite sparse --snr 40`: the training SNR (dB, or inf), also in the
+    #: shipped checkpoints' names (``<method>_snr40``)
+    training_options = {"snr": "training SNR in dB or inf (default inf)"}
     grid = GridSpec(
         datasets=("gaussian_lasso",),
         degradations=tuple(f"awgn_snr[snr_db={s}]" for s in SNRS),
@@ -133,17 +135,10 @@ class SparseSuite(Suite):
             return task, {"n_layers": 4, "checkpoint": "none", **extra}
         return task, {}
 
-    def skip_reason(self, cell) -> str | None:
-        """Learned methods with checkpoint=auto run only at the SNRs they were trained for."""
-        params = cell.mparams
-        if R.METHODS[cell.method].family != "learned" or params.get("checkpoint") != "auto":
-            return None
-        from bench.methods.sparse.lista import default_checkpoint, snr_label
-        snr = cell.gparams.get("snr_db")
-        if os.path.exists(default_checkpoint(cell.method, snr)):
-            return None
-        return (f"{cell.method} at SNR {snr_label(snr)}: no shipped checkpoint for this SNR (train one with "
-                f"`python -m bench train --suite sparse --method {cell.method} --snr {snr_label(snr)}`)")
+    def checkpoint_problem(self, cell) -> dict[str, Any]:
+        """The cell's SNR (``checkpoint=shipped`` reads the file trained at it; a learned
+        cell at an SNR without one is left out with the command that makes it)."""
+        return {"snr_db": cell.gparams.get("snr_db")}
 
     # ------------------------------------------------------------------ training data
     def training_data(self, dataset: str | None, split: str, data_root: str | None = None) -> TrainingData:

@@ -19,6 +19,9 @@ Weights (``checkpoint``):
   names one file. A published file was trained with the authors' sampling matrix of its
   ratio and is refused, with the reason, on a cell measured with another matrix (another
   ratio, or a generated one);
+* ``shipped``: the network trained here for the cell's ratio,
+  ``shipped:<method>_ratio<r>_cpu``; ``shipped:<name>`` or a ``.npz`` path names one file
+  (its matrix is checked when it loads);
 * ``none``: the untrained network, initialised as the authors' code does (Xavier-normal
   convolutions, rho 0.5, theta 0.01) from the cell's seed.
 
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from typing import Any, ClassVar
 
 import torch
@@ -179,38 +183,20 @@ def published_ratio(entry: W.Published) -> int:
     return int(entry.name.split("_", 1)[1])
 
 
-CHECKPOINT_WORDS = ("published", "trained", "none")
-
-
 def trained_file(method: str, ratio: int) -> str:
-    """The shipped network trained here for a ratio (``checkpoint=trained``): what
+    """The shipped network trained here for a ratio (``checkpoint=shipped``): what
     ``bench train --suite cs --method <m> --set ratio=<r>`` writes by default,
     ``methods/cs/checkpoints/<m>_ratio<r>_cpu.npz``."""
     return W.shipped_checkpoint("cs", f"{method}_ratio{int(ratio)}_cpu")
 
 
-def checkpoint_value(value: Any) -> str:
-    """A ``checkpoint`` parameter as a string (the selector reads ``none`` as None)."""
-    return "none" if value is None or str(value).lower() == "none" else str(value)
-
-
-def _valid_checkpoint(method: str, value: Any) -> bool:
-    v = checkpoint_value(value)
-    if W.is_published(v):
-        return W.valid_published(method, v)
-    return v in CHECKPOINT_WORDS or v.endswith(".npz")
-
-
 def _parameter_specs(method: str) -> dict[str, Param]:
-    names = ", ".join(W.PUBLISHED_PREFIX + n for n in W.published_names(method))
-    return {"checkpoint": Param(str, allow=(None,), where=lambda v, m=method: _valid_checkpoint(m, v),
-                                where_help=f"published, trained, none, a .npz path, or one of "
-                                           f"{names or 'no published:<name>'}",
-                                help="published: the authors' weights for the cell's ratio; published:ratio_<r>: one "
-                                     "file; trained: the shipped network trained here for the cell's ratio "
-                                     "(methods/cs/checkpoints/<method>_ratio<r>_cpu.npz); none: untrained (the "
-                                     "authors' initialisation from the cell's seed); a .npz path: a network trained "
-                                     "here (`bench train --suite cs`)")}
+    return {"checkpoint": W.checkpoint_param(
+        method, help="published: the authors' weights for the cell's ratio; published:ratio_<r>: one "
+                     "file; shipped: the network trained here for the cell's ratio "
+                     "(methods/cs/checkpoints/<method>_ratio<r>_cpu.npz); none: untrained (the "
+                     "authors' initialisation from the cell's seed); a .npz path: a network trained "
+                     "here (`bench train --suite cs`)")}
 
 
 class _IstaNetMethod(Method):
@@ -231,13 +217,12 @@ class _IstaNetMethod(Method):
         """The published weights this cell loads (None for ``none``), checked against the
         cell's matrix: a file trained for another ratio's matrix, or any published file on
         a generated matrix, is refused with :class:`CheckpointError` saying why."""
-        ckpt = checkpoint_value(self.params["checkpoint"])
-        if ckpt == "none":
+        ckpt = W.canonical(self.params["checkpoint"])
+        if ckpt is None:
             return None
-        if ckpt == "trained":
-            ckpt = trained_file(self.name, int(problem.ratio))
-        if ckpt.endswith(".npz"):
-            return W.resolve("cs", self.name, ckpt)     # its matrix is checked when it is read (setup)
+        if ckpt == "shipped" or ckpt.startswith(W.SHIPPED_PREFIX) or W.is_path(ckpt):
+            # its matrix is checked when it is read (setup)
+            return W.resolve("cs", self.name, ckpt, problem=problem)
         ratio, kind = int(problem.ratio), str(problem.matrix_kind)
         if ckpt == "published":
             names = W.published_names(self.name)
@@ -264,11 +249,10 @@ class _IstaNetMethod(Method):
         self._meta = {}
         if source is None:
             net = build(self.plus, context.seed)
-        elif source.kind == "file":
+        elif source.entry is None:
             net, self._meta = self._trained(source.path, context.problem)
         else:
-            e = source.entry
-            net = published_network(self.plus, W.load_published(e), f"{e.selector} ({source.path})", e.parameters)
+            net = W.load_network(source, lambda state, what, n: published_network(self.plus, state, what, n))
         self._net = net.to(context.device).eval()
 
     def _trained(self, path: str, problem) -> tuple[IstaNet, dict]:
@@ -288,11 +272,9 @@ class _IstaNetMethod(Method):
         return net, meta
 
     @classmethod
-    def training_job(cls, recipe: str = "cpu", snr=None, dataset: str | None = None, seed: int | None = None,
-                     overrides: dict[str, Any] | None = None, device: str = "cpu", data_root: str | None = None):
-        from bench.errors import BenchError
-        if snr is not None:
-            raise BenchError("--snr does not apply to the cs suite (train on noiseless measurements)")
+    def training_job(cls, recipe: str = "cpu", dataset: str | None = None, seed: int | None = None,
+                     overrides: dict[str, Any] | None = None, device: str = "cpu", data_root: str | None = None,
+                     options: dict[str, Any] | None = None):
         job = CsTrainingJob(cls.name, cls.plus, recipe, dataset, seed, overrides or {}, device, data_root)
         return job, job.default_path()
 
@@ -301,15 +283,34 @@ class _IstaNetMethod(Method):
         """The files a cell may read: for ``published`` every published file of the method
         (the cell's ratio picks one), for ``published:<name>`` that one."""
         from bench.fingerprint import files_digest
-        ckpt = checkpoint_value(params.get("checkpoint", "published"))
-        if ckpt == "none":
+        ckpt = W.canonical(params.get("checkpoint", "published"))
+        if ckpt is None:
             return ""
         if ckpt == "published":
             return files_digest([W.file_of(e) for e in W.entries(method=cls.name)])
-        if ckpt == "trained":       # the cell's ratio picks one of the shipped files
+        if ckpt == "shipped":       # the cell's ratio picks one of the shipped files
             import glob
             return files_digest(sorted(glob.glob(trained_file(cls.name, 0).replace("ratio0", "ratio*"))))
         return W.weights_digest(W.resolve("cs", cls.name, ckpt))
+
+    @classmethod
+    def default_checkpoint(cls, problem, kind: str = "published") -> str | None:
+        """For the problem's ratio: ``published``, the authors' file ``published:ratio_<r>``
+        (None for a ratio they released none for); ``shipped``, the network trained here,
+        ``shipped:<method>_ratio<r>_cpu``."""
+        ratio = W.fact(problem, "ratio")
+        if ratio is None:
+            return None
+        if kind == "shipped":
+            return f"{W.SHIPPED_PREFIX}{cls.name}_ratio{int(ratio)}_cpu"
+        name = f"ratio_{int(ratio)}"
+        return W.PUBLISHED_PREFIX + name if name in W.published_names(cls.name) else None
+
+    @classmethod
+    def make_command(cls, stem: str) -> str:
+        """``<method>_ratio<r>_cpu``: the training with the ratio's matrix."""
+        m = re.search(r"_ratio(\d+)_", stem)
+        return W.train_command("cs", cls.name, overrides={"ratio": int(m.group(1))} if m else None)
 
     # ------------------------------------------------------------------ running
     def run(self, inputs: CsInput) -> tuple[torch.Tensor, ...]:
@@ -334,7 +335,7 @@ class _IstaNetMethod(Method):
         src = self._source
         if src is None:
             return {"checkpoint": "none", "training": {"recipe": "none (untrained)"}, "weights": {"source": "none", **rec}}
-        if src.kind == "file":
+        if src.entry is None:        # trained here (shipped or a path)
             m = self._meta
             tr = m.get("training", {})
             rec.update({"source": "file", "checkpoint": src.label, "file_sha256": W.sha256_of(src.path)})
@@ -455,7 +456,7 @@ class CsTrainingJob(TrainingJob):
         return cmd + (f" --seed {self.seed}" if self.seed != RECIPES[self.recipe["base"]]["seed"] else "")
 
     def default_path(self) -> str:
-        """The shipped file ``checkpoint=trained`` reads for the recipe as it stands (only the
+        """The shipped file ``checkpoint=shipped`` reads for the recipe as it stands (only the
         ratio set); anything else goes under results/."""
         from bench import paths
         if set(self.overrides) <= {"ratio"} and self.seed == RECIPES[self.recipe["base"]]["seed"] \

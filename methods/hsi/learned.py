@@ -504,20 +504,19 @@ class _HsiLearned(HsiMethod):
         if int(self.params["block_stride"]) > int(self.params["block"]):
             raise BenchError(f"{self.name}: block_stride={self.params['block_stride']} > block={self.params['block']} "
                              f"leaves pixels in no block; use a stride <= the block")
-        ckpt = str(self.params["checkpoint"])
+        ckpt = W.canonical(self.params["checkpoint"])
         cfg = self._config()
         self._source = None
         self._meta = {}
-        if ckpt.lower() == "none":
+        if ckpt is None:
             net = CubeNet(cfg)
         else:
-            source = W.resolve("hsi", self.name, ckpt)
+            source = W.resolve("hsi", self.name, ckpt, problem=context.problem)
             self._source = source
             if source.entry is None:          # trained here (a shipped name or a path)
                 net, self._meta = self._trained(source.path, cfg)
             else:
-                e = source.entry
-                net = published_network(cfg, W.load_published(e), f"{e.selector} ({source.path})", e.parameters)
+                net = W.load_network(source, lambda state, what, n: published_network(cfg, state, what, n))
         self._net = net.to(context.device).eval()
 
     def _trained(self, path: str, cfg: NetConfig) -> tuple[CubeNet, dict]:
@@ -536,11 +535,10 @@ class _HsiLearned(HsiMethod):
         return net, meta
 
     @classmethod
-    def training_job(cls, recipe: str = "cpu", snr=None, dataset: str | None = None, seed: int | None = None,
-                     overrides: dict[str, Any] | None = None, device: str = "cpu", data_root: str | None = None):
+    def training_job(cls, recipe: str = "cpu", dataset: str | None = None, seed: int | None = None,
+                     overrides: dict[str, Any] | None = None, device: str = "cpu", data_root: str | None = None,
+                     options: dict[str, Any] | None = None):
         from bench.methods.hsi.training import HsiTrainingJob
-        if snr is not None:
-            raise BenchError("--snr: the hsi networks train on a sigma range (recipe keys sigma_min, sigma_max)")
         job = HsiTrainingJob(cls.name, recipe, dataset, seed, overrides or {}, device, data_root)
         return job, job.default_path()
 
@@ -590,27 +588,23 @@ class _HsiLearned(HsiMethod):
 
     @classmethod
     def weights_digest(cls, params) -> str:
-        ckpt = str(params.get("checkpoint", "none"))
-        if ckpt.lower() == "none":
+        ckpt = W.canonical(params.get("checkpoint"))
+        if ckpt is None:
             return ""
         return W.weights_digest(W.resolve("hsi", cls.name, ckpt))
 
-
-def _trained_name(value: Any) -> bool:
-    """A checkpoint trained here: a shipped name (letters, digits, ``_ - .``) or a ``.npz`` path."""
-    v = str(value)
-    return v.endswith(".npz") or (v != "" and all(ch.isalnum() or ch in "_-." for ch in v))
+    @classmethod
+    def default_checkpoint(cls, problem, kind: str = "shipped") -> str | None:
+        """``shipped``: the network trained here on hsi_split's train scenes,
+        ``shipped:<method>_cpu``; ``published`` names no file by itself (``published:<name>``)."""
+        return f"{W.SHIPPED_PREFIX}{cls.name}_cpu" if kind == "shipped" else None
 
 
 def _specs(method: str, l_update: bool = False) -> dict[str, Param]:
-    names = W.published_names(method)
     specs = {
-        "checkpoint": Param(str, allow=(None,), where=lambda v, m=method: str(v).lower() == "none" or
-                            (W.valid_published(m, v) if W.is_published(v) else _trained_name(v)),
-                            where_help="none, " + (", ".join(W.PUBLISHED_PREFIX + n for n in names) or "")
-                            + " or a checkpoint trained here (a name under methods/hsi/checkpoints or a .npz path)",
-                            help=W.checkpoint_help(method, "none: the untrained network (DCT dictionaries, "
-                                                           "initial thresholds)")),
+        "checkpoint": W.checkpoint_param(method, help=W.checkpoint_help(
+            method, "none: the untrained network (DCT dictionaries, initial thresholds); shipped: the one trained "
+                    "here (shipped:<method>_cpu)")),
         "block": Param(int, min=CUBE, help="edge of the spatial blocks (the authors': 56)"),
         "block_stride": Param(int, min=1, help="stride between blocks (the authors': 12)"),
         "chunk": Param(int, min=1, help="blocks through the network at once (memory, not results)"),
@@ -660,6 +654,6 @@ class StarNetS(_StarFamily):
     name = "star_net_s"
     description = ("STAR-Net-S: STAR-Net plus a sparse-noise term S = soft(Y - X, mu) (l1 penalty), 28,431 "
                    "parameters; no published weights (untrained unless a checkpoint is given)")
-    parameters = {"checkpoint": "none", "l_update": "slides", **_BLOCKS}
+    parameters = {"checkpoint": None, "l_update": "slides", **_BLOCKS}   # none: untrained
     parameter_specs = _specs("star_net_s", l_update=True)
     config = STAR_NET_S

@@ -18,8 +18,9 @@ Support selection (LISTA-CPSS, TiLISTA, ALISTA): at layer t (1-based) the entrie
 sample with |z| above both theta_t and the (100 - p_t)-th percentile of |z|, p_t =
 min(1.2 t, 13) percent, pass unshrunk; the mask carries no gradient.
 
-Checkpoints (``checkpoint`` parameter): ``auto`` (default) reads the shipped checkpoint of
-this method trained at the cell's SNR from ``methods/sparse/checkpoints/``; a path reads that
+Checkpoints (``checkpoint`` parameter, :mod:`bench.weights`'s grammar): ``shipped``
+(default) reads the shipped checkpoint of this method trained at the cell's SNR,
+``methods/sparse/checkpoints/<method>_snr<SNR>.npz``; ``shipped:<name>`` or a path reads that
 file; ``none`` evaluates the *untrained* initialisation (its label says so: for tests and
 ablations). A missing or foreign checkpoint fails the cell with a message saying how to
 train one: an untrained network is never evaluated as if it were trained.
@@ -42,7 +43,6 @@ from bench import paths
 from bench import weights
 from bench.errors import CheckpointError
 from bench.params import Param
-from bench.train import Stage, TrainingJob
 from bench.registry import Method, register_method
 from bench.methods.sparse.classical import LassoInput, lipschitz_scale, soft_threshold
 from bench.operators import MatrixOperator
@@ -291,7 +291,8 @@ def default_checkpoint(method: str, snr) -> str:
 
 
 def train_command(method: str, snr, recipe: str = "cpu") -> str:
-    return f"python -m bench train --suite sparse --method {method} --snr {snr_label(snr)} --recipe {recipe}"
+    """The ``bench train`` command of ``method`` at training SNR ``snr`` (:func:`bench.weights.train_command`)."""
+    return weights.train_command("sparse", method, recipe, options={"snr": snr_label(snr)})
 
 
 # --------------------------------------------------------------------------- the methods
@@ -301,10 +302,10 @@ class _Unrolled(Method):
     suite = "sparse"
     family = "learned"
     devices = ("cpu", "cuda")
-    parameters = {"n_layers": 16, "checkpoint": "auto", "lam": 0.4}
+    parameters = {"n_layers": 16, "checkpoint": "shipped", "lam": 0.4}
     parameter_specs = {"n_layers": Param(int, min=1),
-                       "checkpoint": Param(str, allow=(None,),
-                                           help="auto: the shipped one for the cell's SNR; none: untrained; or a path"),
+                       "checkpoint": weights.checkpoint_param(
+                           "lista", help="shipped: the one trained at the cell's SNR; none: untrained"),
                        "lam": Param(float, min=0, help="the LASSO weight of the initialisation")}
     variant: ClassVar[str] = ""
     #: the solver module and the operator type the network is built from (ISTA's step and
@@ -324,23 +325,22 @@ class _Unrolled(Method):
         self._net = None
         self._net_for = None
         self._state = self._meta = None
-        ckpt = self.params["checkpoint"]
-        if ckpt is None or str(ckpt).lower() == "none":  # the selector parser reads none as None
+        ckpt = weights.canonical(self.params["checkpoint"])
+        if ckpt is None:  # the selector parser reads none as None
             return
-        ckpt = str(ckpt)
-        if ckpt == "auto":
+        if ckpt == "shipped":
             # the cell's SNR: its problem's (a MeasuredLassoProblem); none without a problem
-            snr = context.problem.snr_db if context.problem is not None else None
+            snr = weights.fact(context.problem, "snr_db")
             if snr is None:
-                raise CheckpointError(f"{self.name}: checkpoint=auto needs the cell's SNR; pass checkpoint=<path> "
-                                      f"or checkpoint=none (untrained)")
-            path = default_checkpoint(self.name, snr)
+                raise CheckpointError(f"{self.name}: checkpoint=shipped needs the cell's SNR; pass "
+                                      f"checkpoint=shipped:<name>, a path, or checkpoint=none (untrained)")
+            path = weights.resolve("sparse", self.name, ckpt, problem=context.problem).path
             if not os.path.exists(path):
                 raise CheckpointError(
                     f"{self.name}: no checkpoint trained at SNR {snr_label(snr)} ({path}); train it with "
                     f"`{train_command(self.name, snr)}` or pass checkpoint=<path>")
         else:
-            path = ckpt
+            path = weights.resolve("sparse", self.name, ckpt).path
         from bench.checkpoints import read_checkpoint_meta
         meta = read_checkpoint_meta(path)
         if meta.get("method") != self.name:
@@ -407,28 +407,45 @@ class _Unrolled(Method):
 
     # -- training
     @classmethod
-    def training_job(cls, recipe: str = "cpu", snr=None, dataset: str | None = None, seed: int | None = None,
+    def training_job(cls, recipe: str = "cpu", dataset: str | None = None, seed: int | None = None,
                      overrides: dict[str, Any] | None = None, device: str = "cpu",
-                     data_root: str | None = None):
+                     data_root: str | None = None, options: dict[str, Any] | None = None):
+        snr = (options or {}).get("snr")
         if device != "cpu":
             from bench.errors import BenchError
             raise BenchError(f"{cls.name}: the sparse suite trains on the cpu only (small dense layers; "
                              f"a GPU gains little); drop --device {device}")
+        from bench.methods.sparse.training import LassoTrainingJob
         job = LassoTrainingJob(cls.name, recipe, snr if snr is not None else "inf", dataset, seed, overrides or {})
         return job, default_checkpoint(cls.name, job.snr_db) if dataset is None else job.default_path()
 
     @classmethod
     def weights_digest(cls, params) -> str:
-        """The checkpoint files the cell reads (part of its key): ``checkpoint=auto``, every
-        shipped ``<name>_snr*.npz`` (which one is the degradation's SNR); a path, that file;
-        ``none``, nothing."""
+        """The checkpoint files the cell reads (part of its key): ``checkpoint=shipped``, every
+        shipped ``<name>_snr*.npz`` (which one is the degradation's SNR); a named file, that
+        file; ``none``, nothing."""
         from bench.fingerprint import directory_digest, files_digest
-        ckpt = params.get("checkpoint", "auto")
-        if ckpt is None or str(ckpt).lower() == "none":
+        ckpt = weights.canonical(params.get("checkpoint", "shipped"))
+        if ckpt is None:
             return ""
-        if str(ckpt) == "auto":
+        if ckpt == "shipped":
             return directory_digest(CHECKPOINT_DIR, cls.name + "_snr")
-        return files_digest([str(ckpt)])
+        return files_digest([weights.resolve("sparse", cls.name, ckpt).path])
+
+    @classmethod
+    def default_checkpoint(cls, problem, kind: str = "shipped") -> str | None:
+        """``shipped``: the file trained at the problem's SNR (``shipped:<method>_snr40``);
+        no published weights."""
+        snr = weights.fact(problem, "snr_db")
+        if kind != "shipped" or snr is None:
+            return None
+        return f"{weights.SHIPPED_PREFIX}{cls.name}_snr{snr_label(snr)}"
+
+    @classmethod
+    def make_command(cls, stem: str) -> str:
+        """``<method>_snr<SNR>``: the training at that SNR."""
+        snr = stem.rsplit("_snr", 1)[1] if "_snr" in stem else "inf"
+        return train_command(cls.name, snr)
 
 
 def build_network(method: str, A: torch.Tensor, n_layers: int, lam: float, weight_source: str = "closed_form",
@@ -459,42 +476,10 @@ def parameter_count(variant: str, shape: tuple[int, int], n_layers: int) -> int:
     return sum(sizes[k] * (n_layers if tying == "layer" else 1) for k, tying in spec.learns.items())
 
 
-# one registered class per row of VARIANTS: the name is the selector and the variant the row
-@register_method
-class Lista(_Unrolled):
-    name = "lista"
-    variant = "lista"
-    description = VARIANTS[variant].title
+class _Alista(_Unrolled):
+    """ALISTA's extra parameter: how the analytic weight is computed: "qp" (cvxpy, checked
+    against the closed form, cached per instance) or "closed_form"."""
 
-
-@register_method
-class ListaCp(_Unrolled):
-    name = "lista_cp"
-    variant = "lista_cp"
-    description = VARIANTS[variant].title
-
-
-@register_method
-class ListaCpss(_Unrolled):
-    name = "lista_cpss"
-    variant = "lista_cpss"
-    description = VARIANTS[variant].title
-
-
-@register_method
-class Tilista(_Unrolled):
-    name = "tilista"
-    variant = "tilista"
-    description = VARIANTS[variant].title
-
-
-@register_method
-class Alista(_Unrolled):
-    name = "alista"
-    variant = "alista"
-    description = VARIANTS[variant].title
-    #: how the analytic weight is computed: "qp" (cvxpy, checked against the closed form,
-    #: cached per instance) or "closed_form"
     parameters = {**_Unrolled.parameters, "analytic_weight": "qp"}
     parameter_specs = {**_Unrolled.parameter_specs, "analytic_weight": Param(str, choices=("qp", "closed_form"))}
 
@@ -502,164 +487,24 @@ class Alista(_Unrolled):
         return str(self.params["analytic_weight"])
 
 
-# --------------------------------------------------------------------------- training
-RECIPES: dict[str, dict[str, Any]] = {
-    # CPU budget: the layer-wise protocol of SPECS, shortened so that one network trains in
-    # minutes on two shared cores: per layer a stage on the new layer, then one on all layers
-    # so far at 0.2 x lr, with early stopping on the validation NMSE. With 80 steps per layer
-    # instead of thousands, the learning rate is 10x the paper's (5e-3; measured on LISTA-CPSS,
-    # 4 layers: -5.9 dB at 5e-4, -9.8 dB at 2e-3, -12.0 dB at 5e-3).
-    "cpu": {"schedule": "layerwise", "batch_size": 64, "lr": 5e-3, "lr_decay": [0.2],
-            "steps_new": 80, "steps_all": 40, "patience": 75, "eval_every": 25, "damping": 0.3,
-            "lr_scalars": 5e-3, "n_val": 1000, "seed": 0},
-    # The papers' recipe (LISTA-CPSS / ALISTA code): layer-wise, lr 5e-4 then 1e-4 and 1e-5,
-    # each stage stopped when the validation NMSE has not improved for 4000 steps.
-    "paper": {"schedule": "layerwise", "batch_size": 64, "lr": 5e-4, "lr_decay": [0.2, 0.02],
-              "steps_new": 200000, "steps_all": 200000, "patience": 4000, "eval_every": 10, "damping": 0.3,
-              "n_val": 1000, "seed": 0},
-}
-#: per-method adjustments of the cpu recipe (LISTA's 6M parameters cost 3x a LISTA-CP step;
-#: LISTA-CP, without support selection, learns slowest per step and gets 3x the steps).
-#: ALISTA's 32 scalars make its steps the cheapest (about 45 a second on one idle core), so
-#: it gets 16x the base budget (about 25 minutes a network): the budget measured to reach the
-#: noiseless goal; on the test set 1x reached -51.1 dB, 8x -59.5 dB and 16x -63.3 dB
-#: (docs/suite_sparse_learned.md).
-#: Its ``lr`` (5e-4) has no matrix to act on; the scalars train at ``lr_scalars``.
-CPU_ADJUST: dict[str, dict[str, Any]] = {
-    "lista": {"steps_new": 100, "steps_all": 50},
-    "lista_cp": {"steps_new": 240, "steps_all": 120, "patience": 150},
-    "alista": {"lr": 5e-4, "steps_new": 3200, "steps_all": 1280, "patience": 1600},
-}
+#: the base class of a variant's registered method (the variants with extra parameters)
+_BASES: dict[str, type[_Unrolled]] = {"alista": _Alista}
 
 
-def recipe_config(method: str, recipe: str = "cpu", overrides: dict[str, Any] | None = None,
-                  seed: int | None = None) -> dict[str, Any]:
-    """The full configuration ``bench train --suite sparse --method <method> --recipe <recipe>``
-    builds (with ``--set`` overrides and ``--seed``): what a checkpoint stores as its recipe."""
-    from bench.errors import UnknownNameError
-
-    overrides = overrides or {}
-    if recipe not in RECIPES:
-        raise UnknownNameError(f"unknown recipe {recipe!r}", valid=sorted(RECIPES), what="recipe")
-    cfg = {**RECIPES[recipe], **(CPU_ADJUST.get(method, {}) if recipe == "cpu" else {})}
-    unknown = sorted(set(overrides) - set(cfg) - {"lr_scalars", "n_layers"})
-    if unknown:
-        raise UnknownNameError(f"unknown recipe key(s) {', '.join(unknown)}", valid=sorted(cfg), what="recipe key")
-    cfg.update(overrides)
-    if seed is not None:
-        cfg["seed"] = int(seed)
-    name = recipe if not overrides else recipe + "+" + ",".join(f"{k}={v}" for k, v in sorted(overrides.items()))
-    return {"name": name, "base": recipe, **cfg, "n_layers": int(cfg.get("n_layers", 16))}
+def _class_name(variant: str) -> str:
+    return "".join(part.capitalize() for part in variant.split("_"))
 
 
-class LassoTrainingJob(TrainingJob):
-    """Layer-wise training of a LISTA-family network on the suite's generator: fresh
-    Bernoulli-Gaussian codes each step, AWGN at the training SNR, a fixed validation set
-    (its own seed stream, disjoint from the test set's), loss 0.5 ||x_t - x*||^2."""
-
-    score_name = "val_nmse_db"
-    score_direction = "min"
-
-    def __init__(self, method: str, recipe: str, snr, dataset: str | None, seed: int | None,
-                 overrides: dict[str, Any]):
-        from bench import registry as R
-        from bench.datasets.noise import AwgnSnr
-
-        self.recipe = recipe_config(method, recipe, overrides, seed)
-        cfg = self.recipe
-        self.method, self.snr_db = method, float(snr)
-        # the problem instance and every sample come from the suite (bench/suites/sparse.py)
-        self.suite = R.SUITES.get_or_fail("sparse")
-        self.data = self.suite.training_data(dataset, "train")
-        self.dataset_selector = self.data.dataset
-        self.dataset_params = self.data.params
-        self.instance = self.data.problem_id
-        A = self.data.samples.A
-        self.model = build_network(method, A, int(cfg["n_layers"]), 0.4, "qp")
-        self.noise = AwgnSnr(snr_db=self.snr_db)
-        self.seed = int(cfg["seed"])
-        # the fixed validation set: the suite's own seed stream, disjoint from the test set
-        val = self.suite.validation_task(self.suite.training_data(dataset, "val"), self.seed,
-                                         size=int(cfg["n_val"]), degradation=self.noise)
-        self.x_val, self.y_val = val.reference, val.inputs.y
-
-    # what the trainer calls
-    def schedule(self):
-        c, T = self.recipe, self.model.n_layers
-        stages = []
-        for t in range(1, T + 1):
-            stages.append(Stage(f"layer {t}/{T} new", int(c["steps_new"]), float(c["lr"]),
-                                {"depth": t, "which": "new"}, int(c["patience"]), int(c["eval_every"])))
-            for d in c["lr_decay"]:
-                stages.append(Stage(f"layer {t}/{T} all x{d:g}", int(c["steps_all"]), float(c["lr"]) * d,
-                                    {"depth": t, "which": "all", "decay": d}, int(c["patience"]),
-                                    int(c["eval_every"])))
-        return stages
-
-    def param_groups(self, stage):
-        t, which = stage.spec["depth"], stage.spec["which"]
-        mult_scalars = float(self.recipe.get("lr_scalars", self.recipe["lr"])) / float(self.recipe["lr"])
-        damping = float(self.recipe["damping"])
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-        groups = []
-        layers = [t - 1] if which == "new" else range(t)
-        for l in layers:
-            # earlier layers' steps damped by `damping` per layer (Adam normalises gradient
-            # scale, so the damping is applied to the learning rate)
-            lr = stage.lr * (damping ** (t - 1 - l) if which == "all" else 1.0)
-            for name, p in self.model.layer[l].items():
-                p.requires_grad_(True)
-                groups.append({"params": [p], "lr": lr * (mult_scalars if p.numel() == 1 else 1.0)})
-        if which == "all" or t == 1:
-            for p in self.model.shared.values():
-                p.requires_grad_(True)
-                groups.append({"params": [p], "lr": stage.lr})
-        return groups
-
-    def batch(self, generator):
-        return self.suite.training_batch(self.data, int(self.recipe["batch_size"]), generator,
-                                         degradation=self.noise)
-
-    def loss(self, batch, stage):
-        x, y = batch
-        xt = self.model(y, depth=stage.spec["depth"])
-        return 0.5 * ((xt - x) ** 2).sum(-1).mean()
-
-    def validate(self, stage):
-        from bench.metrics.sparse import nmse_db
-        depth = None if stage is None else stage.spec["depth"]
-        return {"val_nmse_db": nmse_db(self.model(self.y_val, depth=depth), self.x_val)}
-
-    def checkpoint_meta(self):
-        per_layer = sum(p.numel() for p in self.model.layer[0].parameters())
-        shared = sum(p.numel() for p in self.model.shared.parameters())
-        return {"method": self.method, "instance": self.instance, "snr_db": self.snr_db,
-                "dataset": self.dataset_selector, "dataset_params": self.dataset_params,
-                "n_layers": self.model.n_layers, "parameter_count_per_layer": per_layer,
-                "parameter_count_shared": shared, "support_selection": self.model.support_selection,
-                "analytic_weight": self.model.weight_info,
-                "how_to_reproduce": self.command()}
-
-    def reference_state(self):
-        return initial_state(self.model)
-
-    # helpers
-    def command(self) -> str:
-        cmd = train_command(self.method, self.snr_db, self.recipe["base"])
-        if self.dataset_selector != "gaussian_lasso":
-            cmd += f" --dataset '{self.dataset_selector}'"
-        if self.seed != RECIPES[self.recipe["base"]]["seed"]:
-            cmd += f" --seed {self.seed}"
-        if self.recipe["name"] != self.recipe["base"]:
-            cmd += "".join(f" --set {kv}" for kv in self.recipe["name"].split("+", 1)[1].split(","))
-        return cmd
-
-    def default_path(self) -> str:
-        return os.path.join(paths.trained_checkpoints("sparse"),
-                            f"{self.method}_snr{snr_label(self.snr_db)}_{self.instance}.npz")
+# one registered class per row of VARIANTS: the name is the selector and the variant the row
+def _register(variant: str, row: Variant) -> type[_Unrolled]:
+    """The registered method of one row of :data:`VARIANTS` (its name is the selector)."""
+    attrs = {"name": variant, "variant": variant, "description": row.title, "__module__": __name__,
+             "__qualname__": _class_name(variant), "__doc__": row.title}
+    if getattr(row, "display_name", None):
+        attrs["display_name"] = row.display_name
+    return register_method(type(_class_name(variant), (_BASES.get(variant, _Unrolled),), attrs))
 
 
-def _sample(count: int, n: int, p: float, generator: torch.Generator) -> torch.Tensor:
-    from bench.datasets.sparse import sample_codes
-    return sample_codes(count, n, p, generator)
+for _variant, _row in VARIANTS.items():
+    globals()[_class_name(_variant)] = _register(_variant, _row)
+del _variant, _row

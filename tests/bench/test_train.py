@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from bench import registry as R
-from bench.errors import CheckpointError
+from bench import train as T
+from bench.errors import BenchError, CheckpointError
 from bench.checkpoints import load_checkpoint, read_checkpoint_meta, save_checkpoint
 from bench.train import train
 
@@ -111,7 +112,7 @@ def test_training_writes_its_checkpoint_once_and_keeps_one_that_fits_no_limit(tm
     monkeypatch.setattr(T, "write_checkpoint", lambda path, arrays: writes.append(path) or real_write(path, arrays))
     R.load_all()
     # W is 64 x 128 = 8192 entries: large enough to be stored as deltas
-    job, _ = R.METHODS["lista_cp"].training_job(recipe="cpu", snr=40, dataset="gaussian_lasso[m=64,n=128,n_test=50]",
+    job, _ = R.METHODS["lista_cp"].training_job(recipe="cpu", options={"snr": 40}, dataset="gaussian_lasso[m=64,n=128,n_test=50]",
                                                 seed=1, overrides=dict(TINY_RECIPE))
     job.max_checkpoint_bytes = 1
     job.delta_encodings = ("float16", "int7")
@@ -157,7 +158,7 @@ def test_checkpoint_refusals(tmp_path):
 
 def _job(method="lista_cp", **over):
     R.load_all()
-    job, _ = R.METHODS[method].training_job(recipe="cpu", snr=40, dataset=TINY, seed=1,
+    job, _ = R.METHODS[method].training_job(recipe="cpu", options={"snr": 40}, dataset=TINY, seed=1,
                                              overrides={**TINY_RECIPE, **over})
     return job
 
@@ -247,3 +248,16 @@ def test_cli_train_command_parses(tmp_path):
     args = build_parser().parse_args(["train", "--suite", "sparse", "--method", "alista", "--snr", "40",
                                       "--set", "steps_new=5", "--out", str(tmp_path / "x.npz")])
     assert args.command == "train" and args.method == "alista" and args.set == ["steps_new=5"]
+    assert T.training_options("sparse", args) == {"snr": "40"}
+
+
+@pytest.mark.parametrize("suite", ["cs", "hsi", "istd"])
+def test_a_training_option_of_another_suite_is_refused_in_one_line(suite):
+    """Training options are the suite's own (Suite.training_options): sparse declares --snr,
+    the other suites none, and a method never sees an option its suite does not declare."""
+    from bench.cli import build_parser
+    args = build_parser().parse_args(["train", "--suite", suite, "--method", "x", "--snr", "40"])
+    with pytest.raises(BenchError, match=f"--snr does not apply to suite '{suite}'.*none"):
+        T.training_options(suite, args)
+    assert R.SUITES["sparse"].training_options == {"snr": "training SNR in dB or inf (default inf)"}
+

@@ -145,7 +145,7 @@ def test_a_missing_published_file_skips_its_cells_with_where_to_download_it(tmp_
     assert "`python -m bench data fetch rpcanet:sirst`" in reason
     assert "\n" not in reason
     # the shipped checkpoints and the ablation ones (not shipped) keep their skip line
-    cells = build_cells("istd", [TINY], ["clean"], ["rpcanet", "l_rpcanet[checkpoint=l_rpcanet_ablation_stages3]"],
+    cells = build_cells("istd", [TINY], ["clean"], ["rpcanet", "l_rpcanet[checkpoint=shipped:l_rpcanet_ablation_stages3]"],
                         ["cpu"], 0)
     reasons = [SUITE.skip_reason(c) for c in cells]
     assert reasons[0] is None

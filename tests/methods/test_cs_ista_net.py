@@ -157,7 +157,10 @@ def test_a_bad_checkpoint_value_stops_at_once():
     with pytest.raises(BadParameterError, match="published:ratio_1"):
         R.METHODS["ista_net"](checkpoint="published:ratio_50")
     with pytest.raises(BadParameterError):
-        R.METHODS["ista_net"](checkpoint="somewhere")
+        R.METHODS["ista_net"](checkpoint="some where?")
+    # the old spellings: a bare stem is shipped:<stem>, trained is shipped (one deprecation line)
+    assert R.METHODS["ista_net"](checkpoint="somewhere").params["checkpoint"] == "shipped:somewhere"
+    assert R.METHODS["ista_net"](checkpoint="trained").params["checkpoint"] == "shipped"
 
 
 @pytest.mark.slow

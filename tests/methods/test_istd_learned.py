@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from bench import registry as R
+from bench import weights as W
 from bench.errors import BenchError, CheckpointError
 from bench.methods.istd import learned as L
 from bench.methods.istd.common import IstdInput
@@ -153,7 +154,7 @@ def test_shipped_checkpoints_match_the_command_that_remakes_them(data_root):
         assert path == os.path.join(L.CHECKPOINT_DIR, f"{method}_sirst.npz") and os.path.exists(path)
         meta = read_checkpoint_meta(path)
         assert L.checkpoint_recipe(meta) == json.loads(json.dumps(job.recipe)), f"{path} was made by another recipe"
-        assert meta["how_to_reproduce"] == job.command() == L.train_command(method)
+        assert meta["how_to_reproduce"] == job.command() == W.train_command("istd", method)
         assert (meta["train_hash"], meta["val_hash"]) == (job.train_data.problem_id, job.val_data.problem_id)
         assert meta["config"] == L.config_dict(L.CONFIGS[method]) and meta["seed"] == 0
         assert abs(meta["validation"]["val_iou"] - meta["validation_as_stored"]["val_iou"]) < 0.5
@@ -199,7 +200,7 @@ def test_tiny_training_writes_a_checkpoint_the_method_loads(tmp_path, data_root)
     bad.write_bytes(open(path, "rb").read()[:500])
     with pytest.raises(CheckpointError):
         R.METHODS["l_rpcanet"](checkpoint=str(bad)).setup(R.MethodContext(device="cpu", seed=0))
-    with pytest.raises(CheckpointError, match="train it with"):
+    with pytest.raises(CheckpointError, match="make it with"):
         R.METHODS["l_rpcanet"](checkpoint=str(tmp_path / "missing.npz")).setup(R.MethodContext(device="cpu", seed=0))
 
 

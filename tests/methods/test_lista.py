@@ -63,7 +63,7 @@ def test_every_variant_is_a_row_of_the_table_and_registered():
     for name in LEARNED:
         cls = R.METHODS[name]
         assert cls.family == "learned" and cls.suite == "sparse"
-        assert cls.parameters["n_layers"] == 16 and cls.parameters["checkpoint"] == "auto"
+        assert cls.parameters["n_layers"] == 16 and cls.parameters["checkpoint"] == "shipped"
 
 
 @pytest.mark.parametrize("variant, expected", [
@@ -138,7 +138,7 @@ def test_untrained_method_yields_x0_then_each_layer(name):
     assert len(its) == params["n_layers"] + 1 and float(its[0].abs().sum()) == 0
     assert m.parameter_count() == parameter_count(name, (20, 40), params["n_layers"])
     assert "untrained" in m.row_extras()["checkpoint"]
-    assert "checkpoint=none" in R.METHODS[name].label(m.params)
+    assert "checkpoint=None" in R.METHODS[name].label(m.params)  # none is None, as the selector reads it
 
 
 def test_missing_checkpoint_fails_with_the_command_to_train_it(tmp_path):
@@ -156,7 +156,7 @@ def test_missing_checkpoint_fails_with_the_command_to_train_it(tmp_path):
 
 def test_sparse_report_draws_the_layer_figure_and_table(tmp_path):
     """Learned (untrained here) and classical rows on the same layer axis; the skip rule for
-    checkpoint=auto at an SNR without a shipped checkpoint."""
+    checkpoint=shipped at an SNR without a shipped checkpoint."""
     from bench.cli import main
 
     torch.set_num_threads(1)
@@ -178,7 +178,7 @@ def test_sparse_report_draws_the_layer_figure_and_table(tmp_path):
         row["lista_cp[checkpoint=None]"].split("|")[2].strip().strip("*")
 
 
-def test_auto_checkpoint_cells_without_a_checkpoint_are_skipped_with_the_train_command():
+def test_shipped_checkpoint_cells_without_a_checkpoint_are_skipped_with_the_train_command():
     from bench.grid import build_cells
     R.load_all()
     suite = R.SUITES["sparse"]
@@ -197,7 +197,8 @@ def test_shipped_checkpoints_fit_the_budget_and_match_the_command_that_remakes_t
     import os
 
     from bench.datasets.sparse import instance_hash
-    from bench.methods.sparse.lista import CHECKPOINT_DIR, default_checkpoint, recipe_config, train_command
+    from bench.methods.sparse.lista import CHECKPOINT_DIR, default_checkpoint, train_command
+    from bench.methods.sparse.training import recipe_config
     from bench.checkpoints import CHECKPOINT_MAX_BYTES, read_checkpoint_meta
 
     instance = instance_hash(make_matrix(250, 500, 0))
@@ -216,16 +217,17 @@ def test_shipped_checkpoints_fit_the_budget_and_match_the_command_that_remakes_t
     assert total < 40e6
 
 
-def test_registered_classes_are_plain_classes_a_reader_can_find():
-    """Each method is a `class X(_Unrolled)` statement with its name and variant (not made by
-    type() in a loop): its source is found, and it names its own row of the table."""
-    import inspect
+def test_registered_classes_are_generated_from_the_table():
+    """One registered class per row of VARIANTS, made from the row (no class statement
+    repeats it): found under its name in the module, named after the variant, its selector
+    the row's key and its description the row's title."""
+    import bench.methods.sparse.lista as lista
 
     R.load_all()
     for name in LEARNED:
         cls = R.METHODS[name]
-        src = inspect.getsource(cls)
-        assert src.startswith("@register_method\nclass ") and f'name = "{name}"' in src
+        assert getattr(lista, cls.__name__) is cls and cls.__module__ == lista.__name__
+        assert cls.__name__.lower() == name.replace("_", "")
         assert cls.variant == name and cls.description == VARIANTS[name].title
     assert R.METHODS["alista"](analytic_weight="closed_form").weight_source() == "closed_form"
     assert R.METHODS["lista_cp"]().weight_source() == "closed_form"

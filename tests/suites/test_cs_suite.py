@@ -86,17 +86,17 @@ def test_smoke_grid_runs_stores_and_reports(tmp_path):
 
 
 def test_the_caption_names_each_ratios_own_training_of_a_trained_row():
-    """checkpoint=trained reads one file per ratio: the caption gives each ratio's minutes,
+    """checkpoint=shipped reads one file per ratio: the caption gives each ratio's minutes,
     not the recipe and time of whichever row came last."""
     import pandas as pd
 
     from bench.suites.cs import _learned_note
 
     def row(ratio, seconds):
-        return {"family": "learned", "method_label": "ista_net[checkpoint=trained]", "ratio": ratio,
+        return {"family": "learned", "method_label": "ista_net[checkpoint=shipped]", "ratio": ratio,
                 "extras": {"weights": {"source": "file"},
                            "training": {"recipe": f"cpu+ratio={ratio}", "steps": 400, "seconds": seconds, "threads": 1}}}
 
     note = _learned_note(pd.DataFrame([row(10, 600.0), row(50, 1800.0)]))
     assert "10 %: 10" in note and "50 %: 30" in note and "ratio=50" not in note
-    assert note.count("ista_net[checkpoint=trained]") == 1
+    assert note.count("ista_net[checkpoint=shipped]") == 1

@@ -98,7 +98,7 @@ def test_dataset_scene_names_match_the_training_split_checkpoints_record():
     test = set(R.DATASETS["hsi_split"](split="test").scene_ids())
     assert test == {"cave:chart_and_stuffed_toy", "pavia", "pavia_university"} and not train & test
     for method in ("smds_net", "star_net", "star_net_s"):
-        meta = read_checkpoint_meta(weights.resolve("hsi", method, f"{method}_cpu").path)
+        meta = read_checkpoint_meta(weights.resolve("hsi", method, f"shipped:{method}_cpu").path)
         assert set(meta["train_scenes"]) | set(meta["val_scenes"]) == train, method
     assert R.DATASETS["abu"]().scene_ids() == ("abu-urban-1",)
     assert R.DATASETS["cave"]().scene_ids() == ("cave:chart_and_stuffed_toy",)
@@ -112,7 +112,7 @@ def test_trained_rows_are_not_scored_on_their_training_scenes():
     from bench.suites.hsi import _seen_in_training
     from bench import weights
     suite = R.SUITES["hsi"]
-    trained = "star_net_s[checkpoint=star_net_s_cpu,max_rank=9]"
+    trained = "star_net_s[checkpoint=shipped:star_net_s_cpu,max_rank=9]"
     cells = {c.dataset: c for c in build_cells("hsi", ["abu", "samson", "cave", "pavia", "hsi_synthetic"],
                                                ["hsi_gaussian[sigma=50]"], [trained], ["cpu"], seed=0)}
     reason = suite.skip_reason(cells["abu"])
@@ -161,17 +161,17 @@ def test_table_captions_name_each_learned_rows_weights_and_training():
           "command": "python -m bench train --suite hsi --method star_net --recipe cpu",
           "train_scenes": ["cave:cloth", "jasper_ridge"], "val_scenes": ["samson"]}
     rows = pd.DataFrame([
-        {"family": "learned", "method_label": "star_net[checkpoint=star_net_cpu]",
+        {"family": "learned", "method_label": "star_net[checkpoint=shipped:star_net_cpu]",
          "extras": {"weights": {"source": "trained here"}, "training": tr}},
-        {"family": "learned", "method_label": "star_net_s[checkpoint=star_net_s_cpu]",
+        {"family": "learned", "method_label": "star_net_s[checkpoint=shipped:star_net_s_cpu]",
          "extras": {"weights": {"source": "trained here"}, "training": dict(tr, seconds=357.0)}},
         {"family": "learned", "method_label": "smds_net",
          "extras": {"weights": {"source": "published"}, "training": {"source": "github.com/x @ 1", "dataset": "ICVL"}}},
         {"family": "classical", "method_label": "bm4d", "extras": {}},
     ])
     note = _training_note(rows)
-    assert "star_net[checkpoint=star_net_cpu]: trained here, recipe cpu (300 Adam steps of 2 24x24 crops, 15 min" in note
-    assert "star_net_s[checkpoint=star_net_s_cpu]" in note and "6 min on 1 thread(s)" in note
+    assert "star_net[checkpoint=shipped:star_net_cpu]: trained here, recipe cpu (300 Adam steps of 2 24x24 crops, 15 min" in note
+    assert "star_net_s[checkpoint=shipped:star_net_s_cpu]" in note and "6 min on 1 thread(s)" in note
     assert note.count("trained here on cave:cloth, jasper_ridge") == 1 and "validation PSNR on samson" in note
     assert "smds_net: published (github.com/x @ 1; trained on ICVL)" in note and "bm4d" not in note
     assert _training_note(rows[rows["family"] == "classical"]) == "none"
