@@ -1,0 +1,149 @@
+"""``bench publish`` and ``bench report --all``: a report folder rebuilt from committed tidy
+data, byte for byte, with the same tables as a report written from the store itself."""
+from __future__ import annotations
+
+import filecmp
+import gzip
+import json
+import os
+import shutil
+import sqlite3
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.artifacts import load
+from bench.cli import main
+from bench.export import COLUMNS
+from bench.publish import import_published, read_index
+from bench.store import Store
+
+TINY = "gaussian_lasso[m=20,n=40,n_test=16]"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("publish") / "r.sqlite")
+    rc = main(["run", "--suite", "sparse", "--dataset", TINY, "--degradation", "awgn_snr[snr_db=[inf,40]]",
+               "--method", "ista[n_iter=16]", "--method", "fista[n_iter=16]", "--method", "admm[n_iter=16]",
+               "--repeat", "1", "--no-progress", "--threads", "1", "--results", path])
+    assert rc == 0
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch):
+    """A working directory with the repository's layout (reports/, results/published/)."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _files(folder) -> dict[str, bytes]:
+    out = {}
+    for d, _, files in os.walk(folder):
+        for f in files:
+            p = os.path.join(d, f)
+            with open(p, "rb") as fh:
+                out[os.path.relpath(p, folder)] = fh.read()
+    return out
+
+
+def test_publish_writes_tidy_data_and_the_folder(store, repo, capsys):
+    assert main(["publish", "--suite", "sparse", "--folder", "reports/sparse", "--results", store]) == 0
+    out = capsys.readouterr().out
+    assert "results/published/sparse.csv.gz" in out and "reports/index.html" in out
+    index = read_index()
+    entry = index["reports/sparse"]
+    assert entry["suite"] == "sparse" and entry["options"] == {} and entry["arrays"] is None
+    tidy = pd.read_csv(entry["data"])
+    assert list(tidy.columns) == list(COLUMNS)  # bench export's format
+    assert len(tidy) == 6 and set(tidy["method_label"]) == {"ista[n_iter=16]", "fista[n_iter=16]", "admm[n_iter=16]"}
+    with gzip.open(entry["cells"], "rt") as f:
+        cells = json.load(f)
+    assert set(cells) == set(tidy["key"])
+    assert sorted(p.name for p in (repo / "reports" / "sparse").iterdir() if p.suffix == ".md")  # the report
+    assert (repo / "reports" / "index.html").exists()
+
+
+def test_report_all_is_byte_identical_and_matches_the_stores_report(store, repo, tmp_path_factory):
+    assert main(["publish", "--suite", "sparse", "--folder", "reports/sparse", "--results", store,
+                 "--no-report"]) == 0
+    assert not (repo / "reports" / "sparse").exists()
+    a, b = tmp_path_factory.mktemp("a"), tmp_path_factory.mktemp("b")
+    assert main(["report", "--all", "--out-root", str(a)]) == 0
+    assert main(["report", "--all", "--out-root", str(b)]) == 0
+    fa, fb = _files(a), _files(b)
+    assert any(k.endswith(".png") for k in fa) and any(k.endswith(".pdf") for k in fa)
+    assert "index.html" in fa
+    assert fa == fb  # every byte, figures and the page included
+    # store -> report gives the same tables and figures as store -> tidy -> report
+    direct = tmp_path_factory.mktemp("direct")
+    assert main(["report", "--suite", "sparse", "--results", store, "--out", str(direct)]) == 0
+    fd = _files(direct)
+    written = {k for k in fd if k != "index.html"}
+    assert written and {os.path.join("sparse", k) for k in written} == {k for k in fa if k.startswith("sparse")}
+    for k in written:
+        assert fd[k] == fa[os.path.join("sparse", k)], k
+
+
+def test_report_all_rewrites_the_committed_folder_and_removes_stale_files(store, repo, capsys):
+    assert main(["publish", "--suite", "sparse", "--folder", "reports", "--results", store]) == 0
+    before = _files(repo / "reports")
+    (repo / "reports" / "sparse_old_table.md").write_text("stale")
+    (repo / "reports" / "sparse_nmse_curves.png").write_bytes(b"changed")
+    (repo / "reports" / "hsi").mkdir()
+    (repo / "reports" / "hsi" / "keep.md").write_text("another folder's file")
+    capsys.readouterr()
+    assert main(["report", "--all"]) == 0
+    assert "removed (no longer written): reports/sparse_old_table.md" in capsys.readouterr().out
+    after = _files(repo / "reports")
+    assert after.pop(os.path.join("hsi", "keep.md")) == b"another folder's file"  # sub-folders stay
+    assert {k: v for k, v in after.items() if k != "index.html"} == \
+        {k: v for k, v in before.items() if k != "index.html"}
+    assert read_index()["reports"]["data"] == os.path.join("results", "published", "sparse.csv.gz")
+
+
+def test_figure_arrays_travel_with_the_published_data(store, repo, tmp_path):
+    """A row's artifact file (bench.artifacts) is published in the .npz and comes back
+    beside the temporary store the rebuild reads."""
+    src = tmp_path / "src" / "r.sqlite"
+    src.parent.mkdir()
+    shutil.copy(store, src)
+    key = Store(str(src)).frame("sparse")["key"].iloc[0]
+    arrays = {"image": np.arange(12, dtype=np.uint8).reshape(3, 4), "mask": np.eye(3, dtype=np.uint8)}
+    (src.parent / "artifacts").mkdir()
+    np.savez_compressed(src.parent / "artifacts" / f"{key}.npz", **arrays)
+    with sqlite3.connect(src) as conn:
+        (extras,) = conn.execute("SELECT extras FROM results WHERE key=?", (key,)).fetchone()
+        e = json.loads(extras) if extras else {}
+        e["artifact"] = f"artifacts/{key}.npz"
+        conn.execute("UPDATE results SET extras=? WHERE key=?", (json.dumps(e), key))
+    assert main(["publish", "--suite", "sparse", "--folder", "reports", "--results", str(src), "--no-report"]) == 0
+    entry = read_index()["reports"]
+    assert entry["arrays"] == os.path.join("results", "published", "sparse.npz")
+    rebuilt = tmp_path / "rebuilt" / "r.sqlite"
+    rebuilt.parent.mkdir()
+    assert import_published(entry, str(rebuilt)) == 6
+    frame = Store(str(rebuilt)).frame("sparse")
+    row = frame[frame["key"] == key].iloc[0]
+    got = load(row, str(rebuilt))
+    assert set(got) == set(arrays) and all(np.array_equal(got[k], arrays[k]) for k in arrays)
+    # the other rows are the store's, column for column
+    orig = Store(str(src)).frame("sparse").set_index("key").sort_index()
+    back = frame.set_index("key").sort_index()
+    for c in ("method_label", "dataset_params", "degradation_params", "metrics", "curves", "extras", "provenance",
+              "created_at", "time_s", "times_s", "threads", "seed", "n_samples"):
+        assert back[c].tolist() == orig[c].tolist(), c
+
+
+def test_report_errors(repo, capsys):
+    assert main(["report", "--all"]) == 1
+    assert "no published report data" in capsys.readouterr().err
+    assert main(["report"]) == 2
+    assert "--suite SUITE" in capsys.readouterr().err
+    assert main(["report", "--all", "--suite", "sparse"]) == 2
+    assert main(["report", "--suite", "sparse", "--out-root", "x"]) == 2
+    assert main(["publish", "--suite", "sparse", "--folder", "reports", "--results", "none.sqlite"]) == 1
+    assert "no result store" in capsys.readouterr().err
+    assert not (repo / "results").exists()
