@@ -128,8 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write LaTeX/Markdown tables, PNG/PDF figures and the HTML page from the store",
                        description="Write a suite's tables and figures from the store (--suite), or rewrite every "
                                    "committed report folder from the committed data in results/published/ "
-                                   "(--all; no method runs). Either way the HTML results page index.html is "
-                                   "rewritten at the top of the report folders.")
+                                   "(--all; no method runs; the README's headline tables are refreshed from "
+                                   "them too). Either way the HTML results page index.html is rewritten at the "
+                                   "top of the report folders.")
     p.add_argument("--suite", default=None, help="the suite whose report to write from --results")
     p.add_argument("--all", action="store_true",
                    help="rewrite every report folder listed in results/published/index.json from its published "
@@ -394,6 +395,10 @@ def cmd_report(args) -> int:
         for p in removed:
             print(f"removed (no longer written): {p}")
         _write_html(args.out_root or DEFAULT_REPORTS)
+        if args.out_root is None:
+            from bench.publish import refresh_readme
+            for p in refresh_readme():
+                print(f"README.md: headline table from {p}")
         return 0
     if args.out_root:
         raise SelectorError("--out-root goes with --all; use --out for one suite's report")

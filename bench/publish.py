@@ -19,8 +19,9 @@ A report folder under ``reports/`` is written from one store. ``python -m bench 
 those files without running a method: the rows are imported into a temporary store (and the
 arrays into its ``artifacts/`` folder) and the suite's report reads that store exactly as
 ``bench report`` reads a real one. Files a folder holds that the rebuild did not write
-(tables and figures of an older report) are removed, and ``reports/index.html`` is
-rewritten (:mod:`bench.html`). Rebuilding twice gives the same bytes (see
+(tables and figures of an older report) are removed, ``reports/index.html`` is
+rewritten (:mod:`bench.html`) and so are the README's headline tables
+(:func:`refresh_readme`). Rebuilding twice gives the same bytes (see
 :func:`bench.report.save_figure` for the figures' volatile metadata).
 """
 from __future__ import annotations
@@ -30,6 +31,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -281,3 +283,45 @@ def report_all(out_root: str | None = None, root: str = PUBLISHED) -> tuple[list
         written += paths
         removed += remove_stale(outdir, paths)
     return written, removed
+
+
+# --------------------------------------------------------------------------- README's tables
+#: a headline table in the README: the lines between these markers are the table (and the
+#: legend lines under it) of the named report file, as generated
+_README_BLOCK = re.compile(r"(<!-- table: (?P<path>[^ ]+) -->\n)(?P<body>.*?)(<!-- end table -->)", re.S)
+
+
+def table_section(md_text: str) -> str:
+    """A report's Markdown table without its caption: from the table's first line to the end
+    (the legend lines under it included)."""
+    lines = md_text.rstrip("\n").split("\n")
+    start = next((i for i, ln in enumerate(lines) if ln.lstrip().startswith("|")), len(lines))
+    return "\n".join(lines[start:]) + "\n"
+
+
+def refresh_readme(path: str = "README.md") -> list[str]:
+    """Rewrite the README's headline tables (between ``<!-- table: reports/X.md -->`` and
+    ``<!-- end table -->``) from the report files they name; the files whose block changed.
+    A named file that does not exist leaves its block as it is."""
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    base = os.path.dirname(os.path.abspath(path))
+    changed = []
+
+    def repl(m):
+        src = os.path.join(base, m.group("path"))
+        if not os.path.exists(src):
+            return m.group(0)
+        with open(src, encoding="utf-8") as f:
+            body = table_section(f.read())
+        if body != m.group("body"):
+            changed.append(m.group("path"))
+        return m.group(1) + body + m.group(4)
+
+    new = _README_BLOCK.sub(repl, text)
+    if new != text:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(new)
+    return changed

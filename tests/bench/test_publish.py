@@ -2,10 +2,10 @@
 data, byte for byte, with the same tables as a report written from the store itself."""
 from __future__ import annotations
 
-import filecmp
 import gzip
 import json
 import os
+import re
 import shutil
 import sqlite3
 
@@ -147,3 +147,35 @@ def test_report_errors(repo, capsys):
     assert main(["publish", "--suite", "sparse", "--folder", "reports", "--results", "none.sqlite"]) == 1
     assert "no result store" in capsys.readouterr().err
     assert not (repo / "results").exists()
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_readme_headline_tables_are_the_generated_ones():
+    """The README's headline tables are the report files' tables as written (`report --all`
+    refreshes them), and the README stays a short product page."""
+    from bench.publish import _README_BLOCK, table_section
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    blocks = list(_README_BLOCK.finditer(text))
+    assert len(blocks) >= 4  # one per suite
+    for m in blocks:
+        with open(os.path.join(REPO, m.group("path")), encoding="utf-8") as f:
+            assert m.group("body") == table_section(f.read()), \
+                f"README's table from {m.group('path')} is stale: run `python -m bench report --all`"
+    assert len(text.splitlines()) <= 220
+    assert "SPECS" not in text and "../shared" not in text and not re.search(r"\bissue \d", text)
+
+
+def test_refresh_readme(tmp_path):
+    from bench.publish import refresh_readme
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "t.md").write_text("**tab:t**: a caption.\n\n| m | a |\n|:--|--:|\n| x | 1 |\n\n† legend\n")
+    readme = tmp_path / "README.md"
+    readme.write_text("# t\n<!-- table: reports/t.md -->\nold\n<!-- end table -->\n"
+                      "<!-- table: reports/missing.md -->\nkept\n<!-- end table -->\n")
+    assert refresh_readme(str(readme)) == ["reports/t.md"]
+    assert readme.read_text() == ("# t\n<!-- table: reports/t.md -->\n| m | a |\n|:--|--:|\n| x | 1 |\n\n† legend\n"
+                                  "<!-- end table -->\n<!-- table: reports/missing.md -->\nkept\n<!-- end table -->\n")
+    assert refresh_readme(str(readme)) == []  # nothing to change the second time
