@@ -257,12 +257,16 @@ def out_folder(folder: str, out_root: str | None) -> str:
 
 def remove_stale(outdir: str, written: list[str]) -> list[str]:
     """Remove the report files (by extension) directly in ``outdir`` that were not written
-    now; the paths removed. Sub-folders (other report folders) and index.html stay."""
+    now; the paths removed. A file sharing its stem with one written now stays (a table's
+    sidecar ``<stem>.json``, a figure's ``.pdf``, even if the report did not list them), and
+    so do sub-folders (other report folders) and index.html."""
     keep = {os.path.abspath(p) for p in written}
+    stems = {os.path.splitext(p)[0] for p in keep}
     gone = []
     for f in sorted(os.listdir(outdir)):
         p = os.path.join(outdir, f)
-        if os.path.isfile(p) and f.endswith(REPORT_EXTS) and os.path.abspath(p) not in keep:
+        if (os.path.isfile(p) and f.endswith(REPORT_EXTS) and os.path.abspath(p) not in keep
+                and os.path.splitext(os.path.abspath(p))[0] not in stems):
             os.remove(p)
             gone.append(p)
     return gone
