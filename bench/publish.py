@@ -11,8 +11,9 @@ A report folder under ``reports/`` is written from one store. ``python -m bench 
   training provenance, the artifact file's name), its whole provenance, its exact
   ``created_at`` (reports keep the newest row of a cell) and its source hash; a cell
   without metrics (no tidy row) carries its other columns here too;
-* ``<name>.npz``: the figures' arrays of the rows that have an artifact file
-  (:mod:`bench.artifacts`), as ``<cell key>/<array name>``; absent when no row has one;
+* ``<name>.npz``: the figures' arrays (:mod:`bench.artifacts`) that the report reads, as
+  ``<cell key>/<array name>`` (:func:`arrays_used`: a row's other arrays, e.g. the visual
+  panels of a method no figure shows, are left out); absent when the report reads none;
 * ``index.json``: report folder -> suite, the three files and the report options.
 
 ``python -m bench report --all`` reads ``index.json`` and rewrites every listed folder from
@@ -122,8 +123,16 @@ def publish(store_path: str, suite: str, folder: str, options: dict | None = Non
         if key not in with_metrics:  # no tidy row: the cell's other columns too
             entry["row"] = {c: raw[key][c] for c in raw[key] if c not in entry}
         cells[key] = entry
-        for k, v in load(r, store_path).items():
-            arrays[f"{key}/{k}"] = v
+    used = arrays_used(suite, frame, options or {})
+    for r in frame.to_dict("records"):
+        names = used.get(r["key"])
+        if names:
+            have = load(r, store_path)
+            keep = sorted(n for n in names if n is not _NONEMPTY and n in have)
+            if not keep and have:  # only its truth was asked: one array keeps the row non-empty
+                keep = [min(have, key=lambda n: (have[n].size, n))]
+            for k in keep:
+                arrays[f"{r['key']}/{k}"] = have[k]
     cells_path = os.path.join(root, f"{name}.cells.json.gz")
     with open(cells_path, "wb") as f:
         f.write(_gzip_bytes(json.dumps(cells, sort_keys=True, indent=0).encode()))
@@ -138,6 +147,82 @@ def publish(store_path: str, suite: str, folder: str, options: dict | None = Non
     index[os.path.normpath(folder)] = entry
     _write_index(index, root)
     return entry
+
+
+class _Recorder(dict):
+    """A row's arrays that note which names a report reads (or asks about)."""
+
+    def __init__(self, data: dict, used: set):
+        super().__init__(data)
+        self._used = used
+
+    def __getitem__(self, k):
+        self._used.add(k)
+        return super().__getitem__(k)
+
+    def get(self, k, default=None):
+        self._used.add(k)
+        return super().get(k, default)
+
+    def __contains__(self, k):
+        self._used.add(k)
+        return super().__contains__(k)
+
+    def _all(self):
+        self._used.update(dict.keys(self))
+
+    def keys(self):
+        self._all()
+        return super().keys()
+
+    def values(self):
+        self._all()
+        return super().values()
+
+    def items(self):
+        self._all()
+        return super().items()
+
+    def __iter__(self):
+        self._all()
+        return super().__iter__()
+
+    def __len__(self):
+        self._all()
+        return super().__len__()
+
+    def __bool__(self):  # `if arrays:` needs one array kept, not all of them
+        self._used.add(_NONEMPTY)
+        return dict.__len__(self) > 0
+
+
+#: noted when a report only asks whether a row has arrays at all
+_NONEMPTY = object()
+
+
+def arrays_used(suite: str, frame, options: dict) -> dict[str, set]:
+    """cell key -> the names of its artifact arrays that the suite's report reads, found by
+    writing the report once (to a temporary folder) with :func:`bench.artifacts.load`
+    noting every name read: only those are published, so that the data stays small."""
+    import bench.artifacts as A
+    from bench import registry as R
+
+    used: dict[str, set] = {}
+    original = A.load
+
+    def recording_load(row, store_path=None):
+        data = original(row, store_path)
+        key = row.get("key") if hasattr(row, "get") else getattr(row, "key", None)
+        return _Recorder(data, used.setdefault(str(key), set())) if data else data
+
+    tmp = tempfile.mkdtemp(prefix="bench-publish-")
+    A.load = recording_load
+    try:
+        R.SUITES.get_or_fail(suite).report(frame, tmp, dict(options))
+    finally:
+        A.load = original
+        shutil.rmtree(tmp, ignore_errors=True)
+    return used
 
 
 def _raw_rows(store_path: str, suite: str) -> dict[str, dict]:

@@ -107,12 +107,18 @@ def test_report_all_rewrites_the_committed_folder_and_removes_stale_files(store,
     assert read_index()["reports"]["data"] == os.path.join("results", "published", "sparse.csv.gz")
 
 
-def test_figure_arrays_travel_with_the_published_data(store, repo, tmp_path):
-    """A row's artifact file (bench.artifacts) is published in the .npz and comes back
-    beside the temporary store the rebuild reads."""
+def test_figure_arrays_travel_with_the_published_data(store, repo, tmp_path, monkeypatch):
+    """The arrays a report reads from a row's artifact file (bench.artifacts) are published
+    in the .npz, those it does not read are left out, and they come back beside the
+    temporary store the rebuild reads, where the report reads the same values."""
+    from bench import registry as R
+    from bench.report import row_arrays, write_table
+    from bench.report import Table
+
     src = tmp_path / "src" / "r.sqlite"
     src.parent.mkdir()
-    shutil.copy(store, src)
+    with sqlite3.connect(store) as a, sqlite3.connect(src) as b:  # the WAL's rows too
+        a.backup(b)
     key = Store(str(src)).frame("sparse")["key"].iloc[0]
     arrays = {"image": np.arange(12, dtype=np.uint8).reshape(3, 4), "mask": np.eye(3, dtype=np.uint8)}
     (src.parent / "artifacts").mkdir()
@@ -122,16 +128,30 @@ def test_figure_arrays_travel_with_the_published_data(store, repo, tmp_path):
         e = json.loads(extras) if extras else {}
         e["artifact"] = f"artifacts/{key}.npz"
         conn.execute("UPDATE results SET extras=? WHERE key=?", (json.dumps(e), key))
-    assert main(["publish", "--suite", "sparse", "--folder", "reports", "--results", str(src), "--no-report"]) == 0
+
+    suite = R.SUITES["sparse"]
+    original = suite.report
+
+    def report(frame, outdir, options):  # the sparse report plus a table of one array's sum
+        paths = original(frame, outdir, options)
+        sums = {r["key"][:8]: float(row_arrays(r)["image"].sum()) for _, r in frame.iterrows() if row_arrays(r)}
+        t = Table(pd.DataFrame({"sum": sums}), {}, "sums", "tab:sums")
+        return paths + write_table(t, outdir, "sparse_sums")
+
+    monkeypatch.setattr(suite, "report", report)
+    assert main(["publish", "--suite", "sparse", "--folder", "reports", "--results", str(src)]) == 0
+    assert "| 66 " in (repo / "reports" / "sparse_sums.md").read_text().replace("66.00", "66 ")
     entry = read_index()["reports"]
     assert entry["arrays"] == os.path.join("results", "published", "sparse.npz")
+    with np.load(entry["arrays"]) as f:
+        assert f.files == [f"{key}/image"]  # the mask, which no report reads, is not published
     rebuilt = tmp_path / "rebuilt" / "r.sqlite"
     rebuilt.parent.mkdir()
     assert import_published(entry, str(rebuilt)) == 6
     frame = Store(str(rebuilt)).frame("sparse")
     row = frame[frame["key"] == key].iloc[0]
     got = load(row, str(rebuilt))
-    assert set(got) == set(arrays) and all(np.array_equal(got[k], arrays[k]) for k in arrays)
+    assert set(got) == {"image"} and np.array_equal(got["image"], arrays["image"])
     # the other rows are the store's, column for column
     orig = Store(str(src)).frame("sparse").set_index("key").sort_index()
     back = frame.set_index("key").sort_index()
