@@ -385,7 +385,8 @@ def table_section(md_text: str) -> str:
     (the legend lines under it included)."""
     lines = md_text.rstrip("\n").split("\n")
     start = next((i for i, ln in enumerate(lines) if ln.lstrip().startswith("|")), len(lines))
-    return "\n".join(lines[start:]) + "\n"
+    # blank lines around it: Markdown renderers then read it as a table between the markers
+    return "\n" + "\n".join(lines[start:]) + "\n\n"
 
 
 def refresh_readme(path: str = "README.md") -> list[str]:

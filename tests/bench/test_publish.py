@@ -199,6 +199,6 @@ def test_refresh_readme(tmp_path):
     readme.write_text("# t\n<!-- table: reports/t.md -->\nold\n<!-- end table -->\n"
                       "<!-- table: reports/missing.md -->\nkept\n<!-- end table -->\n")
     assert refresh_readme(str(readme)) == ["reports/t.md"]
-    assert readme.read_text() == ("# t\n<!-- table: reports/t.md -->\n| m | a |\n|:--|--:|\n| x | 1 |\n\n† legend\n"
+    assert readme.read_text() == ("# t\n<!-- table: reports/t.md -->\n\n| m | a |\n|:--|--:|\n| x | 1 |\n\n† legend\n\n"
                                   "<!-- end table -->\n<!-- table: reports/missing.md -->\nkept\n<!-- end table -->\n")
     assert refresh_readme(str(readme)) == []  # nothing to change the second time
