@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "<name>.npz (the figures' arrays) and list them in results/published/index.json "
                                    "with the suite and the report options; then rewrite the folder from those files "
                                    "as `report --all` does. Commit both the data and the folder.")
-    p.add_argument("--suite", required=True)
+    p.add_argument("--suite", required=True, help="the suite whose finished cells (of --results) to publish")
     p.add_argument("--folder", required=True, metavar="DIR", help="the report folder, under reports/, e.g. reports/hsi")
     p.add_argument("--name", default=None,
                    help="the data files' name (default: the folder's path below reports/, e.g. hsi)")
@@ -441,6 +441,9 @@ def cmd_publish(args) -> int:
     for k in ("data", "cells", "arrays"):
         if entry[k]:
             print(f"{entry[k]}: {os.path.getsize(entry[k]) / 1e6:.2f} MB")
+    commits = entry.get("commits") or []
+    print(f"{entry['rows']} cell(s) from {len(commits)} commit(s): {', '.join(commits)}"
+          + ("" if len(commits) <= 1 else " (a report folder is best made from one store at one commit)"))
     if args.no_report:
         return 0
     paths = report_folder(read_index()[os.path.normpath(args.folder)], args.folder)

@@ -101,6 +101,10 @@ def publish(store_path: str, suite: str, folder: str, options: dict | None = Non
     from bench.store import Store
 
     R.SUITES.get_or_fail(suite)
+    rel = os.path.relpath(os.path.abspath(folder), os.path.abspath("reports"))
+    if rel.startswith(".."):
+        raise BenchError(f"--folder {folder}: a published report folder lives under reports/ (e.g. reports/{suite}); "
+                         f"run from the repository's root")
     if not os.path.exists(store_path):
         raise BenchError(f"no result store at {store_path}: run `python -m bench run --suite {suite}` first "
                          f"or pass --results")
@@ -142,7 +146,9 @@ def publish(store_path: str, suite: str, folder: str, options: dict | None = Non
     elif os.path.exists(arrays_path):
         os.remove(arrays_path)
     entry = {"suite": suite, "data": data, "cells": cells_path, "arrays": arrays_path if arrays else None,
-             "options": dict(sorted((options or {}).items())), "rows": int(len(frame))}
+             "options": dict(sorted((options or {}).items())), "rows": int(len(frame)),
+             "commits": sorted({str(c)[:12] + ("-dirty" if str(c).endswith("-dirty") else "")
+                                for c in tidy["commit"].dropna()})}
     index = read_index(root)
     index[os.path.normpath(folder)] = entry
     _write_index(index, root)

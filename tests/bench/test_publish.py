@@ -53,6 +53,7 @@ def test_publish_writes_tidy_data_and_the_folder(store, repo, capsys):
     assert main(["publish", "--suite", "sparse", "--folder", "reports/sparse", "--results", store]) == 0
     out = capsys.readouterr().out
     assert "results/published/sparse.csv.gz" in out and "reports/index.html" in out
+    assert "6 cell(s) from 1 commit(s)" in out
     index = read_index()
     entry = index["reports/sparse"]
     assert entry["suite"] == "sparse" and entry["options"] == {} and entry["arrays"] is None
@@ -169,7 +170,10 @@ def test_report_errors(repo, capsys):
     assert main(["report", "--suite", "sparse", "--out-root", "x"]) == 2
     assert main(["publish", "--suite", "sparse", "--folder", "reports", "--results", "none.sqlite"]) == 1
     assert "no result store" in capsys.readouterr().err
-    assert not (repo / "results").exists()
+    Store("s.sqlite")
+    assert main(["publish", "--suite", "sparse", "--folder", "elsewhere", "--results", "s.sqlite"]) == 1
+    assert "lives under reports/" in capsys.readouterr().err
+    assert not (repo / "results" / "published").exists()
 
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
