@@ -163,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="One row per finished cell and metric: suite, dataset and its parameters, "
                                    "degradation, method label and parameters, device, protocol, weights provenance, "
                                    "metric value, unit and direction, timing and provenance (commit, versions, "
-                                   "CPU/GPU, threads). Values unrounded, as stored.")
+                                   "CPU/GPU, threads). Values unrounded, as stored. To commit the data behind a "
+                                   "report folder (this table plus what the report reads), see `publish`.")
     p.add_argument("--suite", required=True)
     p.add_argument("--format", default="csv", choices=["csv", "parquet", "json"], help="default csv")
     p.add_argument("--out", default=None, metavar="FILE",
