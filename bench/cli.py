@@ -1,4 +1,4 @@
-"""Command line: ``python -m bench {list,weights,data,run,report,export,check}``.
+"""Command line: ``python -m bench {list,weights,data,run,report,publish,export,check}``.
 
 Exit status: 0 success; 1 a cell failed, a check moved, a fatal data/checkpoint error, or
 (``weights``) a published weights file is corrupt; 2 bad input (unknown name, malformed
@@ -142,18 +142,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_common(p)
 
-    p = sub.add_parser("report", help="write LaTeX/Markdown tables and PNG/PDF figures from the store")
-    p.add_argument("--suite", required=True)
+    p = sub.add_parser("report", help="write LaTeX/Markdown tables, PNG/PDF figures and the HTML page from the store",
+                       description="Write a suite's tables and figures from the store (--suite), or rewrite every "
+                                   "committed report folder from the committed data in results/published/ "
+                                   "(--all; no method runs; the README's headline tables are refreshed from "
+                                   "them too). Either way the HTML results page index.html is rewritten at the "
+                                   "top of the report folders.")
+    p.add_argument("--suite", default=None, help="the suite whose report to write from --results")
+    p.add_argument("--all", action="store_true",
+                   help="rewrite every report folder listed in results/published/index.json from its published "
+                        "data (see `publish`), removing the folder's report files it no longer writes")
     p.add_argument("--out", default=DEFAULT_REPORTS, help=f"output folder (default {DEFAULT_REPORTS}/)")
+    p.add_argument("--out-root", default=None, metavar="DIR",
+                   help="with --all: write the folders below DIR instead of reports/ (reports/hsi -> DIR/hsi)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a suite-specific report option, repeatable, e.g. metric_sets=starnet (hsi)")
+    _add_common(p)
+
+    p = sub.add_parser("publish", help="commit a report's data: the tidy table, cells and figure arrays of a store "
+                                       "in results/published/, then rewrite the report folder from them",
+                       description="Write the data a report folder is made from, from one store, to "
+                                   "results/published/<name>.csv.gz (the `export` table, gzip), "
+                                   "<name>.cells.json.gz (each cell's curves, extras and provenance), "
+                                   "<name>.npz (the figures' arrays) and list them in results/published/index.json "
+                                   "with the suite and the report options; then rewrite the folder from those files "
+                                   "as `report --all` does. Commit both the data and the folder.")
+    p.add_argument("--suite", required=True, help="the suite whose finished cells (of --results) to publish")
+    p.add_argument("--folder", required=True, metavar="DIR", help="the report folder, under reports/, e.g. reports/hsi")
+    p.add_argument("--name", default=None,
+                   help="the data files' name (default: the folder's path below reports/, e.g. hsi)")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a report option recorded with the data and used on every rebuild, repeatable")
+    p.add_argument("--no-report", action="store_true", help="only write the data, not the report folder")
     _add_common(p)
 
     p = sub.add_parser("export", help="the store as a tidy table: one row per (cell, metric), CSV/Parquet/JSON",
                        description="One row per finished cell and metric: suite, dataset and its parameters, "
                                    "degradation, method label and parameters, device, protocol, weights provenance, "
                                    "metric value, unit and direction, timing and provenance (commit, versions, "
-                                   "CPU/GPU, threads). Values unrounded, as stored.")
+                                   "CPU/GPU, threads). Values unrounded, as stored. To commit the data behind a "
+                                   "report folder (this table plus what the report reads), see `publish`.")
     p.add_argument("--suite", required=True)
     p.add_argument("--format", default="csv", choices=["csv", "parquet", "json"], help="default csv")
     p.add_argument("--out", default=None, metavar="FILE",
@@ -359,12 +387,49 @@ def cmd_run(args) -> int:
     return 1 if summary.failed else 0
 
 
+def _report_options(items) -> dict:
+    options = {}
+    for item in items:
+        if "=" not in item:
+            from bench.errors import SelectorError
+            raise SelectorError(f"--option {item!r} is not of the form KEY=VALUE")
+        key, value = item.split("=", 1)
+        options[key.strip()] = value.strip()
+    return options
+
+
+def _write_html(out: str) -> None:
+    from bench.html import write_index
+    print(write_index(out))
+
+
 def cmd_report(args) -> int:
     from bench import registry as R
-    from bench.errors import BenchError, OutputError
+    from bench.errors import BenchError, OutputError, SelectorError
     from bench.outputs import check_out, unwritable
     from bench.store import Store, check_store_path
 
+    if args.all:
+        if args.suite or args.option:
+            raise SelectorError("--all rewrites every published report with its recorded options: "
+                                "drop --suite/--option (or drop --all)")
+        from bench.publish import report_all
+        written, removed = report_all(args.out_root)
+        for p in written:
+            print(p)
+        for p in removed:
+            print(f"removed (no longer written): {p}")
+        _write_html(args.out_root or DEFAULT_REPORTS)
+        if args.out_root is None:
+            from bench.publish import refresh_readme
+            for p in refresh_readme():
+                print(f"README.md: headline table from {p}")
+        return 0
+    if args.out_root:
+        raise SelectorError("--out-root goes with --all; use --out for one suite's report")
+    if not args.suite:
+        raise SelectorError("say which report: --suite SUITE (from --results), or --all (every committed report "
+                            "from results/published/)")
     suite = R.SUITES.get_or_fail(args.suite)
     check_store_path(args.results)
     if not os.path.exists(args.results):
@@ -377,13 +442,7 @@ def cmd_report(args) -> int:
         raise BenchError(f"the store {args.results} has no finished cells of suite {args.suite!r}")
     failed = store.frame(args.suite, status="failed")
     store.close()
-    options = {}
-    for item in args.option:
-        if "=" not in item:
-            from bench.errors import SelectorError
-            raise SelectorError(f"--option {item!r} is not of the form KEY=VALUE")
-        key, value = item.split("=", 1)
-        options[key.strip()] = value.strip()
+    options = _report_options(args.option)
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise OutputError(f"--out {args.out} is a file: pass a folder for the report's tables and figures")
     try:
@@ -392,9 +451,40 @@ def cmd_report(args) -> int:
         raise OutputError(unwritable(args.out, e)) from None
     for p in paths:
         print(p)
+    _write_html(_html_root(args.out))
     if len(failed):
         print(f"note: {len(failed)} failed cell(s) are not in the tables (see the store's 'error' column)",
               file=sys.stderr)
+    return 0
+
+
+def _html_root(out: str) -> str:
+    """Where the HTML page goes for a report written to ``out``: the default report folder
+    when ``out`` is in it (reports/hsi -> reports/index.html), else ``out`` itself."""
+    root = os.path.abspath(DEFAULT_REPORTS)
+    o = os.path.abspath(out)
+    return DEFAULT_REPORTS if o == root or o.startswith(root + os.sep) else out
+
+
+def cmd_publish(args) -> int:
+    from bench.publish import publish, read_index, remove_stale, report_folder
+
+    options = _report_options(args.option)
+    entry = publish(args.results, args.suite, args.folder, options, args.name)
+    for k in ("data", "cells", "arrays"):
+        if entry[k]:
+            print(f"{entry[k]}: {os.path.getsize(entry[k]) / 1e6:.2f} MB")
+    commits = entry.get("commits") or []
+    print(f"{entry['rows']} cell(s) from {len(commits)} commit(s): {', '.join(commits)}"
+          + ("" if len(commits) <= 1 else " (a report folder is best made from one store at one commit)"))
+    if args.no_report:
+        return 0
+    paths = report_folder(read_index()[os.path.normpath(args.folder)], args.folder)
+    for p in paths:
+        print(p)
+    for p in remove_stale(args.folder, paths):
+        print(f"removed (no longer written): {p}")
+    _write_html(_html_root(args.folder))
     return 0
 
 
@@ -487,7 +577,8 @@ def main(argv=None) -> int:
         os.environ["BENCH_WEIGHTS"] = os.path.abspath(args.weights_root)
     try:
         commands = {"list": cmd_list, "weights": cmd_weights, "run": cmd_run, "report": cmd_report,
-                    "check": cmd_check, "data": cmd_data, "export": cmd_export}
+                    "check": cmd_check, "data": cmd_data, "export": cmd_export,
+                    "publish": cmd_publish}
         if args.command == "train":
             from bench.train import cmd_train
             commands["train"] = cmd_train

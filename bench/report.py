@@ -125,6 +125,14 @@ def write_table(table: Table, outdir: str, stem: str) -> list[str]:
     return paths
 
 
+#: the figures' metadata, so that a rebuild writes the same bytes: matplotlib's volatile or
+#: version-dependent fields are left out (PNG "Software"; PDF "CreationDate", which is the
+#: time of writing, and "Producer"/"Creator", which name the matplotlib version). What
+#: remains that can change the bytes is the rendering itself: another matplotlib or
+#: FreeType version may draw a pixel or a glyph differently.
+FIGURE_METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None, "Creator": None}}
+
+
 def save_figure(fig, outdir: str, stem: str) -> list[str]:
     from bench.outputs import atomic
 
@@ -132,7 +140,7 @@ def save_figure(fig, outdir: str, stem: str) -> list[str]:
     for ext in ("png", "pdf"):
         p = os.path.join(outdir, f"{stem}.{ext}")
         with atomic(p) as tmp:
-            fig.savefig(tmp, dpi=150, bbox_inches="tight", format=ext)
+            fig.savefig(tmp, dpi=150, bbox_inches="tight", format=ext, metadata=FIGURE_METADATA[ext])
         paths.append(p)
     import matplotlib.pyplot as plt
     plt.close(fig)

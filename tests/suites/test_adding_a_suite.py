@@ -1,4 +1,4 @@
-"""The README's "Adding a suite" example, run exactly as written: it registers a suite, a
+"""The documentation's "Adding a suite" example (docs/extending.md), run exactly as written: it registers a suite, a
 dataset, a degradation, a metric and a method; a grid runs and is stored; the report writes
 its table with the metric's direction; the generated contracts pass on its method and catch
 a broken one. The registries are copies for this test only (the real ones are untouched)."""
@@ -18,13 +18,14 @@ from bench.grid import build_cells
 from bench.runner import RunOptions, run_grid
 from bench.store import Store
 
-README = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "README.md")
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "docs",
+                      "extending.md")
 
 
 def readme_example() -> str:
     text = open(README, encoding="utf-8").read()
     m = re.search(r"<!-- adding-a-suite: begin -->\s*```python\n(.*?)```\s*<!-- adding-a-suite: end -->", text, re.S)
-    assert m, "README.md lost its 'Adding a suite' example (the markers around the code block)"
+    assert m, "docs/extending.md lost its 'Adding a suite' example (the markers around the code block)"
     return m.group(1)
 
 
@@ -38,7 +39,7 @@ def example(monkeypatch):
         monkeypatch.setattr(R, name, copy)
     module = types.ModuleType("readme_smooth1d")  # a module of its own (dataclasses look it up)
     monkeypatch.setitem(sys.modules, module.__name__, module)
-    exec(compile(readme_example(), "README.md:adding-a-suite", "exec"), module.__dict__)
+    exec(compile(readme_example(), "docs/extending.md:adding-a-suite", "exec"), module.__dict__)
     return module
 
 
