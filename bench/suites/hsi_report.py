@@ -15,7 +15,7 @@ import numpy as np
 
 from bench import registry as R
 from bench.metrics.hsi import METRIC_SET_CAPTIONS, METRIC_SETS
-from bench.suites.hsi import CLASSICAL, SIGMAS
+from bench.suites.hsi_constants import CLASSICAL, SIGMAS
 
 
 def write_report(frame, outdir: str, options) -> list[str]:

@@ -90,7 +90,7 @@ def test_the_caption_names_each_ratios_own_training_of_a_trained_row():
     not the recipe and time of whichever row came last."""
     import pandas as pd
 
-    from bench.suites.cs import _learned_note
+    from bench.suites.cs_report import _learned_note
 
     def row(ratio, seconds):
         return {"family": "learned", "method_label": "ista_net[checkpoint=trained]", "ratio": ratio,

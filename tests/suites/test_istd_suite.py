@@ -188,7 +188,7 @@ def test_bn_diagnostic_rows_get_their_own_table_and_stay_out_of_the_main_one(tmp
 def test_time_per_image_is_read_on_the_full_sirst_split_whatever_the_row_order():
     import pandas as pd
 
-    from bench.suites.istd import _ms_per_image
+    from bench.suites.istd_report import _ms_per_image
     rows = [("istd_synthetic", 1.0, 10), ("sirst", 86.0, 86), ("sirst[limit=20]", 40.0, 20)]
     for order in (rows, rows[::-1], [rows[2], rows[0], rows[1]]):
         frame = pd.DataFrame([{"dataset": d, "method_label": "m", "device": "cpu", "time_s": t, "n_samples": n}
@@ -199,7 +199,7 @@ def test_time_per_image_is_read_on_the_full_sirst_split_whatever_the_row_order()
 
 
 def test_pd_fa_legend_says_why_an_area_is_zero():
-    from bench.suites.istd import curve_label
+    from bench.suites.istd_report import curve_label
     assert curve_label("ipi", 88.84, [5.0, 20.0, 300.0]) == "ipi (AUC 88.8)"
     assert curve_label("l_rpcanet", 0.0, [900.0, 446.09]) == "l_rpcanet (AUC 0: Fa >= 446 at every threshold)"
 
