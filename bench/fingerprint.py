@@ -61,7 +61,7 @@ EXCLUDED = frozenset({
     "bench.runner", "bench.timing", "bench.provenance",    # running and timing (not metrics)
     "bench.store", "bench.artifacts",                      # storing rows and their arrays
     "bench.results",     # the typed rows (CellResult, extras types): their shape, not their numbers
-    "bench.report", "bench.cli", "bench.check",            # reading rows back, commands
+    "bench.report", "bench.report_style", "bench.cli", "bench.check",          # reading rows back, commands
     # a suite's tables and figures (rows read back)
     "bench.suites.hsi_report", "bench.suites.istd_report", "bench.suites.cs_report", "bench.suites.sparse_report",
     "bench.train",       # shapes numbers only through checkpoint files (weights digest)

@@ -52,6 +52,7 @@ class _View:
 
     def __init__(self, frame, options: dict):
         from bench.report import method_order, prefer_cpu, provenance_line
+        from bench.report_style import styles
 
         ex = frame["extras"].map(lambda e: e or {})
         self.frame = frame.assign(
@@ -62,6 +63,7 @@ class _View:
             per_image_s=frame["time_s"] / frame["n_samples"].clip(lower=1))
         self.options = options
         self.methods = method_order(self.frame)
+        self.style = styles(self.frame, self.methods)  # one colour and line style per method in every figure
         self.sets = list(dict.fromkeys(self.frame["family_set"]))
         self.acc = prefer_cpu(self.frame, ["dataset", "degradation", "method_label"])
         self.prov = provenance_line(self.frame)
@@ -74,6 +76,14 @@ class _View:
         return sorted({int(r) for r in rows["ratio"] if r == r and r is not None})
 
 
+#: the tables' captions (task, data, protocol, what bold marks); the long CAPTIONS go to the sidecar's notes
+SHORT = {
+    "main": ("Block CS reconstruction on {ds}: PSNR (dB) / SSIM per CS ratio, mean over {n} image(s), ISTA-Net "
+             "test protocol, no measurement noise; CPU s/img at the {t} % ratio. Best per column in bold."),
+    "per_image": "PSNR (dB) per image of {ds} at CS ratio {ratio} %, ISTA-Net test protocol. Best per row in bold.",
+    "noise": ("PSNR (dB) on {ds} against white Gaussian measurement noise (sigma in gray levels), per CS ratio, "
+              "ISTA-Net test protocol. Best per column in bold."),
+}
 CAPTIONS = {
     "main": ("{ds}: CS reconstruction, PSNR (dB) / SSIM per CS ratio, mean over {n} image(s), no measurement noise. "
              "{protocol}. {matrices}. Learned rows: {learned}. params: learned parameters (- for classical); "
@@ -124,7 +134,7 @@ def _protocol_matrix(rows) -> str:
 
 
 def _main_tables(v: _View, outdir: str) -> list[str]:
-    from bench.report import caption, metric_table, parameter_counts, pivot, slug, write_table
+    from bench.report import caption, header_text, metric_table, parameter_counts, pivot, slug, write_table
 
     paths = []
     for fam in v.sets:
@@ -134,7 +144,7 @@ def _main_tables(v: _View, outdir: str) -> list[str]:
         ratios = v.ratios(rows)
         methods = [m for m in v.methods if m in set(rows["method_label"])]
         cols = [(f"{r} %", lab) for r in ratios for lab in ("PSNR", "SSIM")] + [("", "params"), ("", "CPU s/img"),
-                                                                                ("", "GPU s/img"), ("", "time at")]
+                                                                                ("", "GPU s/img")]
 
         def cells(r):
             yield (f"{int(r['ratio'])} %", "PSNR"), r["metrics"].get("psnr_cs", math.nan)
@@ -146,7 +156,6 @@ def _main_tables(v: _View, outdir: str) -> list[str]:
         allrows = v.frame[(v.frame["family_set"] == fam) & (v.frame["sigma"] == 0.0)]
         for m in methods:
             values.at[m, ("", "params")] = params.get(m, math.nan)
-            values.at[m, ("", "time at")] = f"{t_ratio} %"
             for dev, col in (("cpu", "CPU s/img"), ("cuda", "GPU s/img")):
                 t = allrows[(allrows["method_label"] == m) & (allrows["ratio"] == t_ratio)
                             & allrows["device"].astype(str).str.startswith(dev)]["per_image_s"]
@@ -154,16 +163,17 @@ def _main_tables(v: _View, outdir: str) -> list[str]:
         n = int(rows["n_samples"].max())
         cap = caption(CAPTIONS["main"], v.frame, ds=fam, n=n, protocol=PROTOCOL_TEXT,
                       matrices=f"Matrix per ratio: {_protocol_matrix(rows)}. {MATRIX_TEXT}", learned=_learned_note(rows))
-        table = metric_table(values, "cs", cap, f"tab:cs_ratio_{slug(fam)}",
+        table = metric_table(values, "cs", SHORT["main"].format(ds=header_text(fam), n=n, t=t_ratio),
+                             f"tab:cs_ratio_{slug(fam)}", notes=cap, rows=allrows,
                              metrics={"PSNR": "psnr_cs", "SSIM": "ssim_cs"},
-                             fmt={"params": "{:,.0f}", "CPU s/img": "{:.3f}", "GPU s/img": "{:.3f}", "time at": "{}"},
-                             directions={"params": None, "CPU s/img": "min", "GPU s/img": "min", "time at": None})
+                             fmt={"params": "{:,.0f}", "CPU s/img": "{:.3f}", "GPU s/img": "{:.3f}"},
+                             directions={"params": None, "CPU s/img": "min", "GPU s/img": "min"})
         paths += write_table(table, outdir, f"cs_ratio_{slug(fam)}")
     return paths
 
 
 def _per_image_tables(v: _View, outdir: str) -> list[str]:
-    from bench.report import caption, metric_table, slug, write_table
+    from bench.report import caption, header_text, metric_table, slug, write_table
     import pandas as pd
 
     paths = []
@@ -184,14 +194,15 @@ def _per_image_tables(v: _View, outdir: str) -> list[str]:
                 values.at["mean", r["method_label"]] = r["metrics"].get("psnr_cs", math.nan)
             cap = caption(CAPTIONS["per_image"], v.frame, ds=fam, ratio=ratio, matrix=rr["matrix"].iloc[0],
                           protocol=PROTOCOL_TEXT)
-            table = metric_table(values, "cs", cap, f"tab:cs_per_image_{slug(fam)}_{ratio}", axis="row",
+            table = metric_table(values, "cs", SHORT["per_image"].format(ds=header_text(fam), ratio=ratio),
+                                 f"tab:cs_per_image_{slug(fam)}_{ratio}", axis="row", notes=cap, rows=rr,
                                  key=lambda _: "PSNR", index_name="image")
             paths += write_table(table, outdir, f"cs_per_image_{slug(fam)}_{ratio}")
     return paths
 
 
 def _noise_tables(v: _View, outdir: str) -> list[str]:
-    from bench.report import caption, metric_table, pivot, slug, write_table
+    from bench.report import caption, header_text, metric_table, pivot, slug, write_table
 
     paths = []
     for fam in v.sets:
@@ -207,7 +218,8 @@ def _noise_tables(v: _View, outdir: str) -> list[str]:
                        lambda r: [((f"{int(r['ratio'])} %", f"sigma {r['sigma']:g}"), r["metrics"].get("psnr_cs"))],
                        methods, cols)
         cap = caption(CAPTIONS["noise"], v.frame, ds=fam, protocol=PROTOCOL_TEXT)
-        paths += write_table(metric_table(values, "cs", cap, f"tab:cs_noise_{slug(fam)}", key=lambda _: "PSNR"),
+        paths += write_table(metric_table(values, "cs", SHORT["noise"].format(ds=header_text(fam)),
+                                          f"tab:cs_noise_{slug(fam)}", key=lambda _: "PSNR", notes=cap, rows=rows),
                              outdir, f"cs_noise_{slug(fam)}")
     return paths
 
@@ -217,21 +229,19 @@ def _psnr_figure(v: _View, outdir: str) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bench.report import save_figure, slug
+    from bench.report import header_text, save_figure, slug
 
     paths = []
     for fam in v.sets:
         rows = v.clean(fam)
         if rows.empty or len(v.ratios(rows)) < 2:
             continue
-        fig, ax = plt.subplots(figsize=(6, 4.2))
+        fig, ax = plt.subplots(figsize=(6, 4.2), layout="constrained")
         for m in v.methods:
             r = rows[rows["method_label"] == m].sort_values("ratio")
             if r.empty:
                 continue
-            learned = r["family"].iloc[0] == "learned"
-            ax.plot(r["ratio"], r["metrics"].map(lambda x: x.get("psnr_cs")), "--" if learned else "-",
-                    marker="o", label=m)
+            ax.plot(r["ratio"], r["metrics"].map(lambda x: x.get("psnr_cs")), **v.style[m])
         ax.set_xscale("log")
         ratios = v.ratios(rows)
         ax.set_xticks(ratios)
@@ -240,7 +250,7 @@ def _psnr_figure(v: _View, outdir: str) -> list[str]:
         ax.set_ylabel("PSNR (dB), mean over the images")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
-        ax.set_title(f"{fam}: PSNR against the CS ratio (protocol ista_net; learned dashed)", fontsize=9)
+        ax.set_title(f"{header_text(fam)}: PSNR against the CS ratio (ISTA-Net protocol; learned dashed)", fontsize=9)
         paths += save_figure(fig, outdir, f"cs_psnr_vs_ratio_{slug(fam)}")
     return paths
 
@@ -250,7 +260,7 @@ def _visual_figure(v: _View, outdir: str) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bench.report import row_arrays, save_figure, slug
+    from bench.report import header_text, row_arrays, save_figure, slug
 
     paths = []
     for fam in v.sets:
@@ -274,12 +284,13 @@ def _visual_figure(v: _View, outdir: str) -> list[str]:
                 if f"visual_{n}" in arrays:
                     refs.setdefault(n, arrays.get(f"reference_{n}"))
                     p = per[names.index(n)] if n in names and names.index(n) < len(per) else math.nan
-                    panels.setdefault(n, []).append((m, arrays[f"visual_{n}"], p))
+                    panels.setdefault(n, []).append((v.style[m]["label"], arrays[f"visual_{n}"], p))
         if not panels:
             continue
         images = list(panels)
         ncol = 1 + max(len(p) for p in panels.values())
-        fig, axes = plt.subplots(len(images), ncol, figsize=(2.2 * ncol, 2.4 * len(images)), squeeze=False)
+        fig, axes = plt.subplots(len(images), ncol, figsize=(2.2 * ncol, 2.4 * len(images)), squeeze=False,
+                                 layout="constrained")
         for i, n in enumerate(images):
             items = [("original", refs.get(n), None)] + panels[n]
             for j in range(ncol):
@@ -291,7 +302,8 @@ def _visual_figure(v: _View, outdir: str) -> list[str]:
                 title, img, p = items[j]
                 ax.imshow(img, cmap="gray", vmin=0, vmax=255)
                 ax.set_title(f"{n}: {title}" if j == 0 else f"{title}\n{p:.2f} dB", fontsize=7)
-        fig.suptitle(f"{fam} at {ratio} %, no noise: reconstructions (clipped to [0, 1]) and PSNR (protocol ista_net)",
+        fig.suptitle(f"{header_text(fam)} at {ratio} %, no noise: reconstructions (clipped to [0, 1]) and PSNR "
+                     "(ISTA-Net protocol)",
                      fontsize=8)
         paths += save_figure(fig, outdir, f"cs_visual_{slug(fam)}")
     return paths

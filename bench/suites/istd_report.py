@@ -11,6 +11,7 @@ import base64
 import io
 import math
 import os
+import textwrap
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from bench.suites.istd_constants import CROSS_WEIGHTS, RULE_TABLE
 
 #: the default protocol's caption text (the others': PROTOCOLS[name].description; :func:`protocol_text`)
 PROTOCOL = PROTOCOLS[DEFAULT_PROTOCOL].description
-LEARNED_NOTE = ("Learned rows: the weights column names each row's source. Rows rpcanet and l_rpcanet without a "
+LEARNED_NOTE = ("Learned rows: the marks after the names say where the weights come from (legend under the table). Rows rpcanet and l_rpcanet without a "
                 "named checkpoint: the shipped checkpoints of the CPU-budget recipe `cpu` (64x64 crops of "
                 "the SIRST train split, model selected on val), far short of the published GPU-trained figures "
                 "(RPCANet on SIRST: IoU 70.37); maps sigmoid(T), rule prob (> 0.5; under protocol rpcanet, max_norm: > 0.5 "
@@ -116,9 +117,11 @@ class _View:
 
     def __init__(self, frame):
         from bench.report import method_order, prefer_cpu, provenance_line
+        from bench.report_style import styles
 
         self.frame = frame.assign(rule=frame["extras"].map(lambda e: (e or {}).get("segmentation", "?")))
         self.methods = method_order(self.frame)
+        self.style = styles(self.frame, self.methods)  # one colour and line style per method in every figure
         # the default protocol's sets first, then each other protocol's, in PROTOCOLS order
         order = list(PROTOCOLS)
         sets = dict.fromkeys(zip(self.frame["dataset"], self.frame["protocol"]))
@@ -139,19 +142,41 @@ ROBUSTNESS_METRICS = {"mIoU": "iou", "Pd": "pd", "Fa": "fa"}
 RULE_METRICS = {"IoU": "iou", "Pd": "pd", "Fa": "fa"}
 ABLATION_METRICS = {"mIoU": "iou", "nIoU": "niou", "F1": "f1", "Pd": "pd", "Fa": "fa"}
 TIMES = {"params": "{:,.0f}", "CPU ms/img": "{:.1f}", "GPU ms/img": "{:.1f}"}
+#: Fa as the papers print it: in units of 1e-5 (the rows store it in units of 1e-6)
+FA = "Fa (×1e-5)"
+TEX = {FA: r"Fa ($\times 10^{-5}$)"}
+FA_METRIC = {FA: "fa"}  # the renamed column keeps its metric (direction, format)
+#: the tables' captions (task, data, protocol, what bold marks); the long CAPTIONS go to the sidecar's notes
+BRIEF = {
+    "main": ("Infrared small target detection on clean test images, per data set (mIoU, F1, Pd in %), with "
+             "learned parameters and time per image; {protocols} protocol. Best per column in bold."),
+    "cross": ("The authors' published weights trained on other data sets, tested unchanged on the SIRST test split "
+              "({n} clean images); {protocols} protocol. Best per column in bold."),
+    "robustness": ("Infrared small target detection on {ds} ({n} images) against the degradation (noise seeded per "
+                   "cell, the same for every method); {protocols} protocol. Best per column in bold."),
+    "runtime": ("Seconds per image on clean images, with the authors' IPI code beside ours and the learned networks' "
+                "CPU throughput. Best per column in bold."),
+    "rules": "The same target maps (clean images) scored under each segmentation rule. No bold: rules are not methods.",
+    "stages": ("L-RPCANet ablation over the number of stages K on {ds} ({n} clean test images), every row trained "
+               "with the same reduced recipe. Best per column in bold."),
+    "se": ("L-RPCANet ablation of the squeeze-and-excitation blocks (B background, T target, N noise, D image; "
+           "K = 6) on {ds} ({n} clean test images). Best per column in bold."),
+    "bn": ("Diagnostic: the learned networks on {ds} ({n} clean test images) with stored BatchNorm statistics and "
+           "with each image's own. Best per column in bold."),
+}
 CAPTIONS = {
-    "main": ("ISTD detection on clean test images. {protocol}; mIoU, F1, Pd in %, Fa x1e-6. Segmentation rule: "
+    "main": ("ISTD detection on clean test images. {protocol}; mIoU, F1, Pd in %, Fa printed in units of 1e-5 (stored in 1e-6). Segmentation rule: "
              "{rules}. {datasets}. params: learned parameters (– for classical methods); time: median of timed "
              "repeats of the whole set divided by its number of images, on SIRST where measured (the default "
              "protocol's native-resolution set first, else a protocol's 256x256 set), else the first "
              "dataset (– where not measured). {learned}Best per column in bold. {prov}."),
     "cross": ("Cross-dataset: the authors' released weights trained on other data sets (trained on) tested "
               "unchanged on the SIRST test split ({n} images, clean), what a user gets from a published model on "
-              "data it was not trained on. {protocol}; mIoU, F1, Pd in %, Fa x1e-6; maps sigmoid(T) > 0.5 (rpcanet "
+              "data it was not trained on. {protocol}; mIoU, F1, Pd in %, Fa printed in units of 1e-5 (stored in 1e-6); maps sigmoid(T) > 0.5 (rpcanet "
               "protocol: > 0.5 x each map's maximum). SIRST-Aug is built from SIRST images: its training set may "
               "hold images of this test split (not checked). The authors' figures on their own test sets (targets "
               "on other data, not comparable with these columns): {figures}. Best per column in bold. {prov}."),
-    "robustness": ("Robustness on {ds} ({n} images): mIoU (%), Pd (%) and Fa (x1e-6) against the degradation "
+    "robustness": ("Robustness on {ds} ({n} images): mIoU (%), Pd (%) and Fa (printed in units of 1e-5) against the degradation "
                    "(Gaussian noise sigma in gray levels of 0..255, salt-and-pepper density = fraction of pixels; "
                    "noise seeded per cell, identical for every method). {protocol}. Segmentation rule: {rules}. "
                    "{prov}."),
@@ -174,7 +199,7 @@ CAPTIONS = {
     "bn": ("Diagnostic, not a published protocol: the learned networks on {ds} ({n} test images, clean) with "
            "BatchNorm normalising by the running averages stored in the checkpoint (the papers' eval mode, the "
            "main table's rows) and by the statistics of the image being segmented (bn=image, prediction-time BN, "
-           "Nado et al. 2020), one image per pass. {protocol}; mIoU, nIoU, F1, Pd in %, Fa x1e-6. {prov}."),
+           "Nado et al. 2020), one image per pass. {protocol}; mIoU, nIoU, F1, Pd in %, Fa printed in units of 1e-5 (stored in 1e-6). {prov}."),
 }
 
 
@@ -182,12 +207,10 @@ def _main_table(v: _View, outdir: str) -> list[str]:
     """Per dataset mIoU, F1, Pd, Fa (clean); learned parameters; CPU / GPU ms per image."""
     from bench.report import caption, metric_cells, metric_table, parameter_counts, pivot, write_table
 
-    cols = [(ds, m) for ds in v.datasets for m in MAIN_METRICS] + [("", c) for c in TIMES] + [("", "weights")]
+    cols = [(ds, m) for ds in v.datasets for m in MAIN_METRICS] + [("", c) for c in TIMES]
     values = pivot(v.acc, "method_label", lambda r: metric_cells(r, MAIN_METRICS, r["dataset"]), v.methods, cols)
     params, ms = parameter_counts(v.frame), _ms_per_image(v.clean)
-    values[("", "weights")] = values[("", "weights")].astype(object)
     for m in v.methods:
-        values.at[m, ("", "weights")] = weights_provenance(v.frame[v.frame["method_label"] == m])
         if m in params:
             values.at[m, ("", "params")] = params[m]
         for dev, col in (("cpu", "CPU ms/img"), ("cuda", "GPU ms/img")):
@@ -196,27 +219,10 @@ def _main_table(v: _View, outdir: str) -> list[str]:
     cap = caption(CAPTIONS["main"], v.frame, protocol=protocol_text(v.frame), rules=v.rules,
                   learned=_learned_note(v.frame),
                   datasets="; ".join(f"{ds}: {v.n_images(ds)} test images" for ds in v.datasets))
-    table = metric_table(values, "istd", cap, "tab:istd_main", metrics=MAIN_METRICS, fmt={**TIMES, "weights": "{}"},
-                         directions={"params": None, "CPU ms/img": "min", "GPU ms/img": "min", "weights": None})
+    table = metric_table(_fa_units(values), "istd", BRIEF["main"].format(protocols=_protocol_names(v.frame)),
+                         "tab:istd_main", metrics=MAIN_METRICS, fmt=TIMES, notes=cap, rows=v.frame, tex=TEX,
+                         directions={"params": None, "CPU ms/img": "min", "GPU ms/img": "min"})
     return write_table(table, outdir, "istd_main")
-
-
-def weights_provenance(rows) -> str:
-    """Where a method label's weights come from, for the main table's ``weights`` column:
-    ``–`` (classical), ``published (<trained on>)``, or ``trained here (<recipe>, <steps>
-    steps)`` (``fine-tuned here from published:<name> ...`` for a fine-tuning), from the
-    newest row's extras."""
-    if rows.empty or rows["family"].iloc[0] != "learned":
-        return "–"
-    ex = rows["extras"].iloc[-1] or {}
-    w, tr = ex.get("weights") or {}, ex.get("training") or {}
-    if w.get("source") == "published":
-        return f"published (trained on {w.get('trained_on')})"
-    recipe = str(tr.get("recipe") or "?")
-    name, _, init = recipe.partition(" from ")
-    steps = f", {tr['steps']} steps" if tr.get("steps") is not None else ""
-    return (f"fine-tuned here from {init} ({name}{steps})" if init
-            else f"trained here ({name}{steps})")
 
 
 def _cross_dataset(frame):
@@ -252,14 +258,15 @@ def _cross_dataset_table(frame, outdir: str) -> list[str]:
     n = int(acc["n_samples"].iloc[0]) if len(acc) else 0
     cap = caption(CAPTIONS["cross"], frame, n=n, protocol=protocol_text(frame),
                   figures="; ".join(figures) or "none recorded")
-    table = metric_table(values, "istd", cap, "tab:istd_cross_dataset", metrics=MAIN_METRICS,
+    table = metric_table(_fa_units(values), "istd", BRIEF["cross"].format(n=n, protocols=_protocol_names(frame)),
+                         "tab:istd_cross_dataset", metrics={**MAIN_METRICS, **FA_METRIC}, notes=cap, rows=frame, tex=TEX,
                          fmt={"trained on": "{}", "params": "{:,.0f}"}, directions={"trained on": None, "params": None})
     return write_table(table, outdir, "istd_cross_dataset")
 
 
 def _robustness_tables(v: _View, outdir: str) -> list[str]:
     """Per dataset: mIoU, Pd, Fa against the degradation, per method."""
-    from bench.report import caption, metric_cells, metric_table, pivot, prefer_cpu, slug, write_table
+    from bench.report import header_text, caption, metric_cells, metric_table, pivot, prefer_cpu, slug, write_table
 
     paths = []
     for ds in v.datasets:
@@ -269,8 +276,10 @@ def _robustness_tables(v: _View, outdir: str) -> list[str]:
                        [m for m in v.methods if m in set(df["method_label"])], cols)
         cap = caption(CAPTIONS["robustness"], v.frame, ds=ds, n=v.n_images(ds), protocol=protocol_text(df),
                       rules=v.rules)
-        paths += write_table(metric_table(values, "istd", cap, "tab:istd_robustness_" + slug(ds),
-                                          metrics=ROBUSTNESS_METRICS), outdir, "istd_robustness_" + slug(ds))
+        short = BRIEF["robustness"].format(ds=header_text(ds), n=v.n_images(ds), protocols=_protocol_names(df))
+        paths += write_table(metric_table(_fa_units(values), "istd", short, "tab:istd_robustness_" + slug(ds),
+                                          metrics={**ROBUSTNESS_METRICS, **FA_METRIC}, notes=cap, rows=df, tex=TEX),
+                             outdir, "istd_robustness_" + slug(ds))
     return paths
 
 
@@ -311,9 +320,8 @@ def _runtime_table(v: _View, outdir: str) -> list[str]:
                 index.append(f"{m} ({ds})")
     if not entries:
         return []
-    table = metric_table(pd.DataFrame(entries, index=index), "istd",
-                         caption(CAPTIONS["runtime"], v.frame, protocol=protocol_text(v.clean)),
-                         "tab:istd_runtime", directions={"CPU s/img": "min", "GPU s/img": "min"},
+    table = metric_table(pd.DataFrame(entries, index=index), "istd", BRIEF["runtime"], "tab:istd_runtime",
+                         notes=caption(CAPTIONS["runtime"], v.frame, protocol=protocol_text(v.clean)), rows=v.clean, directions={"CPU s/img": "min", "GPU s/img": "min"},
                          fmt={"CPU s/img": "{:.3f}", "GPU s/img": "{:.3f}", "authors' code s/img": "{:.2f}",
                               "authors/ours (CPU)": "{:.1f}x", "CPU GFLOP/s": "{:.1f}",
                               "roof ratio": "{:.2f}"},
@@ -344,8 +352,9 @@ def _rules_table(v: _View, outdir: str) -> list[str]:
     values = pivot(acc, label, cells, index, [(rl, m) for rl in RULE_TABLE for m in RULE_METRICS])
     cap = caption(CAPTIONS["rules"], v.frame, rules="; ".join(describe_rule(r) for r in RULE_TABLE),
                   protocol=protocol_text(acc))
-    return write_table(metric_table(values, "istd", cap, "tab:istd_rules", bold=False,
-                                    index_name="method (dataset)"), outdir, "istd_rules")
+    return write_table(metric_table(_fa_units(values), "istd", BRIEF["rules"], "tab:istd_rules", bold=False, metrics=FA_METRIC,
+                                    index_name="method (dataset)", notes=cap, rows=acc, tex=TEX),
+                       outdir, "istd_rules")
 
 
 def _pd_fa_figure(v: _View, outdir: str) -> list[str]:
@@ -354,9 +363,10 @@ def _pd_fa_figure(v: _View, outdir: str) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bench.report import save_figure
+    from bench.report import header_text, save_figure
 
-    fig, axes = plt.subplots(1, len(v.datasets), figsize=(4.6 * len(v.datasets), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(v.datasets), figsize=(4.6 * len(v.datasets), 4.2), squeeze=False,
+                             layout="constrained")
     for ax, ds in zip(axes[0], v.datasets):
         for m in v.methods:
             r = v.acc[(v.acc["dataset"] == ds) & (v.acc["method_label"] == m)]
@@ -364,21 +374,23 @@ def _pd_fa_figure(v: _View, outdir: str) -> list[str]:
             if not c:
                 continue
             pts = list(zip(c["fa"], c["pd"]))  # in threshold order (Pd is not monotone in Fa)
-            style = "-" if r["family"].iloc[0] == "classical" else "--"
             auc = r["metrics"].iloc[0].get("pd_fa_auc", math.nan)
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker=".", label=curve_label(m, auc, c["fa"]))
+            st = v.style[m]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], color=st["color"], linestyle=st["linestyle"],
+                    marker=".", label=curve_label(st["label"], auc, c["fa"]))
         ax.set_xscale("symlog", linthresh=1.0)
         ax.set_xlabel("Fa (x1e-6)")
-        ax.set_title(f"{ds} ({v.n_images(ds)} images, clean)", fontsize=9)
+        ax.set_title(textwrap.fill(f"{header_text(ds)} ({v.n_images(ds)} images, clean)", 50), fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("Pd (%)")
     pd_fa = {"basicirstd": "centroid matching, Fa over all pixels", "rpcanet": "any overlap, Fa over background"}
-    fig.suptitle("Pd-Fa curves: classical maps normalised (negatives to 0, / max), learned nets' sigmoid "
-                 "maps as they are (dashed; normalised too under protocol rpcanet); thresholds 0.01..0.98 joined in "
-                 "order; Pd/Fa of each panel's protocol ("
-                 + ", ".join(f"{p}: {pd_fa[p]}" for p in PROTOCOLS if (v.frame["protocol"] == p).any())
-                 + "); AUC under the best-Pd envelope, Fa <= 100e-6", fontsize=8)
+    fig.suptitle(textwrap.fill(
+        "Pd-Fa curves: classical maps normalised (negatives to 0, / max), learned nets' sigmoid "
+        "maps as they are (dashed; normalised too under protocol rpcanet); thresholds 0.01..0.98 joined in "
+        "order; Pd/Fa of each panel's protocol ("
+        + ", ".join(f"{p}: {pd_fa[p]}" for p in PROTOCOLS if (v.frame["protocol"] == p).any())
+        + "); AUC under the best-Pd envelope, Fa <= 100e-6", int(24 * 4.6 * len(v.datasets))), fontsize=8)
     return save_figure(fig, outdir, "istd_pd_fa")
 
 
@@ -389,7 +401,7 @@ def _visual_figure(v: _View, outdir: str) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bench.report import row_arrays, save_figure
+    from bench.report import header_text, row_arrays, save_figure
 
     vis_ds = next((ds for ds in v.datasets if ds.startswith("sirst")), v.datasets[0])
     vis = {}
@@ -402,22 +414,23 @@ def _visual_figure(v: _View, outdir: str) -> list[str]:
     order = [m for m in v.methods if m in vis]
     first, n_rows, first_arrays = vis[order[0]]
     n_cols = 2 + 2 * len(order)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.9 * n_cols, 1.7 * n_rows), squeeze=False)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.9 * n_cols, 1.7 * n_rows + 0.4), squeeze=False,
+                             layout="constrained")
     for i in range(n_rows):
         panels = [(visual_panel(first, i, "image", first_arrays), first["extras"]["visual"][i]["name"]),
                   (visual_panel(first, i, "truth", first_arrays), "ground truth")]
         for m in order:
             r, n, arrays = vis[m]
             if i < n:
-                panels += [(visual_panel(r, i, "map", arrays), f"{m} map"),
-                           (visual_panel(r, i, "mask", arrays), f"{m} mask")]
+                panels += [(visual_panel(r, i, "map", arrays), f"{v.style[m]['label']} map"),
+                           (visual_panel(r, i, "mask", arrays), f"{v.style[m]['label']} mask")]
         for j, (img, title) in enumerate(panels):
             axes[i][j].imshow(img, cmap="gray")
             axes[i][j].set_xticks([]); axes[i][j].set_yticks([])
             if i == 0 or j == 0:
                 axes[i][j].set_title(title, fontsize=7)
-    fig.suptitle(f"{vis_ds}, clean: maps shown with negatives at 0 and divided by the max; masks by rule "
-                 f"{v.rules}", fontsize=8)
+    fig.suptitle(textwrap.fill(f"{header_text(vis_ds)}, clean: maps shown with negatives at 0 and divided by the "
+                               f"max; masks by rule {v.rules}", int(13 * 1.9 * n_cols)), fontsize=8)
     return save_figure(fig, outdir, "istd_visual")
 
 
@@ -458,7 +471,7 @@ def _ablation_tables(frame, outdir: str) -> list[str]:
     module by module; every row trained with the same reduced recipe (in the caption)."""
     import pandas as pd
 
-    from bench.report import caption, metric_table, prefer_cpu, slug, write_table
+    from bench.report import header_text, caption, metric_table, prefer_cpu, slug, write_table
 
     paths: list[str] = []
     frame = prefer_cpu(frame[frame["degradation"] == "clean"], ["dataset", "method_label"])
@@ -467,18 +480,21 @@ def _ablation_tables(frame, outdir: str) -> list[str]:
         df = frame[frame["dataset"] == ds]
         k_rows, se_rows = _ablation_rows(df)
         fields = dict(ds=ds, n=int(df["n_samples"].iloc[0]), protocol=protocol_text(df), budget=_ablation_budget())
+        short = dict(ds=header_text(ds), n=fields["n"])
         if k_rows:
             kv = pd.DataFrame([k_rows[k] for k in sorted(k_rows)], index=[str(k) for k in sorted(k_rows)])
-            paths += write_table(metric_table(kv, "istd", caption(CAPTIONS["stages"], frame, **fields),
-                                              "tab:istd_ablation_stages_" + slug(ds), fmt=fmt, index_name="K"),
+            paths += write_table(metric_table(_fa_units(kv), "istd", BRIEF["stages"].format(**short),
+                                              "tab:istd_ablation_stages_" + slug(ds), fmt=fmt, index_name="K", metrics=FA_METRIC,
+                                              notes=caption(CAPTIONS["stages"], frame, **fields), tex=TEX),
                                  outdir, "istd_ablation_stages_" + slug(ds))
         if se_rows:
             order = sorted(se_rows, key=len)
             sv = pd.DataFrame([{**{m: "yes" if m in mods else "-" for m in ("background", "target", "noise", "image")},
                                 **se_rows[mods]} for mods in order],
                               index=["+".join(SHORT[m] for m in mods) or "none" for mods in order])
-            paths += write_table(metric_table(sv, "istd", caption(CAPTIONS["se"], frame, **fields),
-                                              "tab:istd_ablation_se_" + slug(ds), fmt=fmt, index_name="SE in"),
+            paths += write_table(metric_table(_fa_units(sv), "istd", BRIEF["se"].format(**short),
+                                              "tab:istd_ablation_se_" + slug(ds), fmt=fmt, index_name="SE in", metrics=FA_METRIC,
+                                              notes=caption(CAPTIONS["se"], frame, **fields), tex=TEX),
                                  outdir, "istd_ablation_se_" + slug(ds))
     return paths
 
@@ -488,7 +504,7 @@ def _bn_tables(frame, outdir: str) -> list[str]:
     (the published protocol) and with each test image's own (`bn=image`), clean images."""
     import pandas as pd
 
-    from bench.report import caption, metric_cells, metric_table, slug, write_table
+    from bench.report import header_text, caption, metric_cells, metric_table, slug, write_table
 
     paths: list[str] = []
     frame = frame[(frame["degradation"] == "clean") & (frame["family"] == "learned") & (frame["device"] == "cpu")]
@@ -502,8 +518,10 @@ def _bn_tables(frame, outdir: str) -> list[str]:
                  "checkpoint": os.path.basename(str((r["extras"] or {}).get("checkpoint", "?"))),
                  **dict(metric_cells(r, ABLATION_METRICS))} for image, (_, r) in zip(image_bn, df.iterrows())]
         cap = caption(CAPTIONS["bn"], df, ds=ds, n=int(df["n_samples"].iloc[0]), protocol=protocol_text(df))
-        paths += write_table(metric_table(pd.DataFrame(rows, index=list(df["method_label"])), "istd", cap,
-                                          "tab:istd_bn_" + slug(ds), fmt={"BN statistics": "{}", "checkpoint": "{}"}),
+        short = BRIEF["bn"].format(ds=header_text(ds), n=int(df["n_samples"].iloc[0]))
+        paths += write_table(metric_table(_fa_units(pd.DataFrame(rows, index=list(df["method_label"]))), "istd", short,
+                                          "tab:istd_bn_" + slug(ds), fmt={"BN statistics": "{}", "checkpoint": "{}"},
+                                          metrics=FA_METRIC, notes=cap, rows=df, tex=TEX),
                              outdir, "istd_bn_" + slug(ds))
     return paths
 
@@ -554,3 +572,29 @@ def _degradation_order(labels):
         order = {"clean": 0, "gaussian_noise": 1, "salt_pepper": 2}.get(base, 9)
         return (order, lbl)
     return sorted(labels, key=key)
+
+
+def _fa_units(values):
+    """``values`` with its Fa columns (stored in units of 1e-6) in units of 1e-5, as the papers
+    print them, under the header :data:`FA`."""
+    def key(c):
+        return c[-1] if isinstance(c, tuple) else c
+    fa = [c for c in values.columns if key(c) == "Fa"]
+    if not fa:
+        return values
+    out = values.copy()
+    for c in fa:
+        out[c] = [x / 10 if isinstance(x, (int, float)) else x for x in out[c]]
+    ren = {c: (c[:-1] + (FA,) if isinstance(c, tuple) else FA) for c in fa}
+    out.columns = [ren.get(c, c) for c in out.columns]
+    if any(isinstance(c, tuple) for c in out.columns):
+        import pandas as pd
+        out.columns = pd.MultiIndex.from_tuples(list(out.columns))
+    return out
+
+
+def _protocol_names(frame) -> str:
+    """The protocols of the rows, named for a caption ("BasicIRSTD", "RPCANet authors'")."""
+    names = {"basicirstd": "BasicIRSTD", "rpcanet": "the RPCANet authors'"}
+    present = [p for p in PROTOCOLS if "protocol" in frame.columns and (frame["protocol"] == p).any()] or [DEFAULT_PROTOCOL]
+    return " / ".join(names.get(p, p) for p in present)

@@ -18,13 +18,15 @@ def write_report(frame, outdir: str, options) -> list[str]:
     iterations, runtime, NMSE curves, the layer figure and its table), from the newest
     row of each cell."""
     from bench.report import method_order, newest
+    from bench.report_style import styles
 
     paths: list[str] = []
     frame = newest(frame)
     frame = frame.assign(snr=frame["degradation_params"].map(lambda p: _snr_label(p.get("snr_db"))))
     order = method_order(frame)
+    style = styles(frame, order)  # one colour and line style per method in every figure
     for dataset, df in frame.groupby("dataset", sort=False):
-        view = _View(dataset, df, order)
+        view = _View(dataset, df, order, style)
         for part in REPORT:
             paths += part(view, outdir)
     return paths
@@ -36,10 +38,10 @@ class _View:
     accuracy row per (SNR, method) (NMSE is device independent: the CPU row where there is
     one) and the methods present, in table order."""
 
-    def __init__(self, dataset: str, df, order):
+    def __init__(self, dataset: str, df, order, style):
         from bench.report import prefer_cpu, slug
 
-        self.dataset, self.df = dataset, df
+        self.dataset, self.df, self.style = dataset, df, style
         self.sfx = "" if dataset == "gaussian_lasso" else "_" + slug(dataset)
         self.dp = df["dataset_params"].iloc[0]
         self.n_test = int(self.dp.get("n_test", 0))
@@ -55,6 +57,15 @@ class _View:
         return (r["curves"].iloc[0] or {}).get("nmse_db") or [], r["family"].iloc[0]
 
 
+#: the tables' captions (task, data, protocol, what bold marks); the long CAPTIONS go to the sidecar's notes
+SHORT = {
+    "nmse": ("NMSE (dB) of LASSO sparse coding on {ds} ({n_test} test samples) after k iterations or layers, "
+             "per SNR (dB). Lower is better; best per column in bold."),
+    "runtime": ("Seconds to solve the {n_test} test samples of {ds}, median of timed repeats and over SNRs. "
+                "Best per column in bold."),
+    "layers": ("NMSE (dB) on {ds} after k = {K} layers (learned) or iterations (classical) per SNR (dB), with "
+               "parameters, training cost and seconds per 1000 samples. Best NMSE and time per column in bold."),
+}
 CAPTIONS = {
     "nmse": ("NMSE (dB) after k iterations/layers, per SNR. Protocol: LASSO sparse coding, A {m}x{n} Gaussian with "
              "unit-norm columns, Bernoulli({p})-Gaussian codes, {n_test} test samples (instance seed {seed}); "
@@ -72,7 +83,7 @@ CAPTIONS = {
 
 def _nmse_table(v: _View, outdir: str) -> list[str]:
     """NMSE after k = TABLE_ITERATIONS iterations/layers, per SNR."""
-    from bench.report import caption, metric_table, pivot, write_table
+    from bench.report import caption, header_text, metric_table, pivot, write_table
 
     def cells(r):
         curve = (r["curves"] or {}).get("nmse_db") or []
@@ -82,8 +93,9 @@ def _nmse_table(v: _View, outdir: str) -> list[str]:
     dp = v.dp
     cap = caption(CAPTIONS["nmse"], v.df, m=dp.get("m"), n=dp.get("n"), p=dp.get("p"), n_test=v.n_test,
                   seed=dp.get("instance_seed"))
-    table = metric_table(values, "sparse", cap, "tab:sparse_nmse" + v.sfx,
-                         metrics={f"k={k}": "nmse_db" for k in TABLE_ITERATIONS})
+    table = metric_table(values, "sparse", SHORT["nmse"].format(ds=header_text(v.dataset), n_test=v.n_test),
+                         "tab:sparse_nmse" + v.sfx, metrics={f"k={k}": "nmse_db" for k in TABLE_ITERATIONS},
+                         notes=cap, rows=v.df)
     return write_table(table, outdir, "sparse_nmse" + v.sfx)
 
 
@@ -91,7 +103,7 @@ def _runtime_table(v: _View, outdir: str) -> list[str]:
     """Seconds for the whole test set, median over SNRs, CPU and GPU side by side; parameters."""
     import pandas as pd
 
-    from bench.report import caption, device_times, metric_table, parameter_counts, write_table
+    from bench.report import caption, device_times, header_text, metric_table, parameter_counts, write_table
 
     times, params = device_times(v.df, ["method_label"]), parameter_counts(v.df)
     values = pd.DataFrame(math.nan, index=v.methods, columns=["CPU (s)", "GPU (s)", "params"])
@@ -99,8 +111,9 @@ def _runtime_table(v: _View, outdir: str) -> list[str]:
         for dev, col in (("cpu", "CPU (s)"), ("cuda", "GPU (s)")):
             values.at[m, col] = times.get((m, dev), math.nan)
         values.at[m, "params"] = params.get(m, math.nan)
-    table = metric_table(values, "sparse", caption(CAPTIONS["runtime"], v.df, n_test=v.n_test),
-                         "tab:sparse_runtime" + v.sfx, directions={"CPU (s)": "min", "GPU (s)": "min"},
+    table = metric_table(values, "sparse", SHORT["runtime"].format(ds=header_text(v.dataset), n_test=v.n_test),
+                         "tab:sparse_runtime" + v.sfx, notes=caption(CAPTIONS["runtime"], v.df, n_test=v.n_test),
+                         rows=v.df, directions={"CPU (s)": "min", "GPU (s)": "min"},
                          fmt={"CPU (s)": "{:.3f}", "GPU (s)": "{:.3f}", "params": "{:,.0f}"})
     return write_table(table, outdir, "sparse_runtime" + v.sfx)
 
@@ -111,21 +124,21 @@ def _curves_figure(v: _View, outdir: str) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bench.report import legend_from_all_axes, save_figure
+    from bench.report import header_text, legend_from_all_axes, save_figure
 
-    fig, axes = plt.subplots(1, len(v.snrs), figsize=(4.2 * len(v.snrs), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(v.snrs), figsize=(4.2 * len(v.snrs), 3.6), squeeze=False, layout="constrained")
     for ax, snr in zip(axes[0], v.snrs):
         for m in v.methods:
             curve, family = v.curve(snr, m)
             if len(curve) >= 2:
-                ax.plot(range(1, len(curve)), curve[1:], "-" if family == "classical" else "--", label=m)
+                ax.plot(range(1, len(curve)), curve[1:], **{**v.style[m], "marker": None})
         ax.set_xscale("log")
         ax.set_title(f"SNR = {snr}" + ("" if snr == "inf" else " dB"))
         ax.set_xlabel("iteration / layer k")
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].set_ylabel("NMSE (dB)")
     legend_from_all_axes(fig, axes[0], fontsize=8)
-    fig.suptitle(f"{v.dataset}: NMSE against iteration ({v.n_test} test samples)")
+    fig.suptitle(f"{header_text(v.dataset)}: NMSE against iteration ({v.n_test} test samples)")
     return save_figure(fig, outdir, "sparse_nmse_curves" + v.sfx)
 
 
@@ -136,24 +149,25 @@ def _layers_figure(v: _View, outdir: str) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bench.report import legend_from_all_axes, save_figure
+    from bench.report import header_text, legend_from_all_axes, save_figure
 
     K = LAYER_TABLE
-    fig, axes = plt.subplots(1, len(v.snrs), figsize=(4.2 * len(v.snrs), 3.6), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(v.snrs), figsize=(4.2 * len(v.snrs), 3.6), squeeze=False, sharey=True,
+                             layout="constrained")
     for ax, snr in zip(axes[0], v.snrs):
         for m in v.methods:
             curve, family = v.curve(snr, m)
             if len(curve) >= 2:
-                ax.plot(range(min(len(curve), K + 1)), curve[:K + 1], "--o" if family == "learned" else "-",
-                        markersize=2.5, label=m)
+                ax.plot(range(min(len(curve), K + 1)), curve[:K + 1], markersize=2.5,
+                        **{**v.style[m], "marker": "o" if family == "learned" else None})
         ax.set_title(f"SNR = {snr}" + ("" if snr == "inf" else " dB"))
         ax.set_xlabel("iteration / layer k")
         ax.set_xlim(0, K)
         ax.grid(True, alpha=0.3)
     axes[0][0].set_ylabel("NMSE (dB)")
     legend_from_all_axes(fig, axes[0], fontsize=7)
-    fig.suptitle(f"{v.dataset}: NMSE against layer (learned, dashed) and iteration (classical), "
-                 f"{v.n_test} test samples", y=1.03)
+    fig.suptitle(f"{header_text(v.dataset)}: NMSE against layer (learned, dashed) and iteration (classical), "
+                 f"{v.n_test} test samples")
     return save_figure(fig, outdir, "sparse_nmse_layers" + v.sfx)
 
 
@@ -166,7 +180,7 @@ def _per_1000(rows, K: int) -> float:
 
 def _layers_table(v: _View, outdir: str) -> list[str]:
     """NMSE at layer LAYER_TABLE, parameters, training cost, inference time per 1000 samples."""
-    from bench.report import caption, metric_table, parameter_counts, pivot, write_table
+    from bench.report import caption, header_text, metric_table, parameter_counts, pivot, write_table
 
     K = LAYER_TABLE
 
@@ -189,7 +203,8 @@ def _layers_table(v: _View, outdir: str) -> list[str]:
             if (rows["device"] == dev).any():
                 values.at[m, ("", col)] = _per_1000(rows[rows["device"] == dev], K)
     values = values[[c for c in values.columns if values[c].notna().any()]]
-    table = metric_table(values, "sparse", caption(CAPTIONS["layers"], v.df, K=K), "tab:sparse_layers" + v.sfx,
+    table = metric_table(values, "sparse", SHORT["layers"].format(ds=header_text(v.dataset), K=K),
+                         "tab:sparse_layers" + v.sfx, notes=caption(CAPTIONS["layers"], v.df, K=K), rows=v.df,
                          metrics={f"NMSE k={K}": "nmse_db"}, directions={"CPU s/1000": "min", "GPU s/1000": "min"},
                          fmt={"train steps": "{:,.0f}", "params": "{:,.0f}", "train s": "{:,.0f}",
                               "CPU s/1000": "{:.4f}", "GPU s/1000": "{:.4f}"})

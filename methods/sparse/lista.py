@@ -463,6 +463,7 @@ def parameter_count(variant: str, shape: tuple[int, int], n_layers: int) -> int:
 @register_method
 class Lista(_Unrolled):
     name = "lista"
+    display_name = "LISTA"
     variant = "lista"
     description = VARIANTS[variant].title
 
@@ -470,6 +471,7 @@ class Lista(_Unrolled):
 @register_method
 class ListaCp(_Unrolled):
     name = "lista_cp"
+    display_name = "LISTA-CP"
     variant = "lista_cp"
     description = VARIANTS[variant].title
 
@@ -477,6 +479,7 @@ class ListaCp(_Unrolled):
 @register_method
 class ListaCpss(_Unrolled):
     name = "lista_cpss"
+    display_name = "LISTA-CPSS"
     variant = "lista_cpss"
     description = VARIANTS[variant].title
 
@@ -484,6 +487,7 @@ class ListaCpss(_Unrolled):
 @register_method
 class Tilista(_Unrolled):
     name = "tilista"
+    display_name = "TiLISTA"
     variant = "tilista"
     description = VARIANTS[variant].title
 
@@ -491,6 +495,7 @@ class Tilista(_Unrolled):
 @register_method
 class Alista(_Unrolled):
     name = "alista"
+    display_name = "ALISTA"
     variant = "alista"
     description = VARIANTS[variant].title
     #: how the analytic weight is computed: "qp" (cvxpy, checked against the closed form,
