@@ -61,8 +61,9 @@ EXCLUDED = frozenset({
     "bench.runner", "bench.timing", "bench.provenance",    # running and timing (not metrics)
     "bench.store", "bench.artifacts",                      # storing rows and their arrays
     "bench.results",     # the typed rows (CellResult, extras types): their shape, not their numbers
-    "bench.report", "bench.cli", "bench.check",            # reading rows back, commands
-    "bench.suites.hsi_report",                             # a suite's tables and figures (rows read back)
+    "bench.report", "bench.report_style", "bench.cli", "bench.check",          # reading rows back, commands
+    # a suite's tables and figures (rows read back)
+    "bench.suites.hsi_report", "bench.suites.istd_report", "bench.suites.cs_report", "bench.suites.sparse_report",
     "bench.train",       # shapes numbers only through checkpoint files (weights digest)
     # where cells run (the same bench.runner.execute on a Dask worker), where files come
     # from (the files themselves are checksummed) and how stored rows are exported

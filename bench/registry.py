@@ -198,6 +198,10 @@ class Method(Component):
     loads_published: ClassVar[bool] = False
     #: ``training_job`` takes ``init="published:<name>"`` (``bench train --init``: fine-tuning)
     fine_tunes: ClassVar[bool] = False
+    #: the method's name as the papers write it, in report tables and legends ("" : the
+    #: registry name); ``display_name_tex`` its LaTeX form where that differs ("ISTA-Net$^+$")
+    display_name: ClassVar[str] = ""
+    display_name_tex: ClassVar[str] = ""
     #: what :meth:`setup` was given (None before it is called)
     context: "MethodContext | None" = None
 

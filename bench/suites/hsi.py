@@ -26,10 +26,8 @@ from bench.datasets.hsi_noise import HsiGaussian, estimate_sigma
 from bench.metrics.hsi import HSI_METRICS
 from bench.methods.hsi.common import HsiInput
 from bench.suite import GridSpec, Problem, Suite, Task, check_finite_tensors
+from bench.suites.hsi_constants import CLASSICAL
 
-SIGMAS = (10, 30, 50, 70)
-#: also the order of the classical columns in the report (the slides': Noisy, BM4D, LRTDTV, NGMeet, ...)
-CLASSICAL = ("noisy", "bm4d", "lrtdtv", "ngmeet", "subspace_tv")
 #: the learned rows of the default grid: the authors' published weights (trained on ICVL /
 #: unnamed data, not ours), STAR-Net with the behaviour those weights were trained with (the
 #: L update never runs); skipped with a download line where the weights root lacks a file.

@@ -15,7 +15,7 @@ import numpy as np
 
 from bench import registry as R
 from bench.metrics.hsi import METRIC_SET_CAPTIONS, METRIC_SETS
-from bench.suites.hsi import CLASSICAL, SIGMAS
+from bench.suites.hsi_constants import CLASSICAL, SIGMAS
 
 
 def write_report(frame, outdir: str, options) -> list[str]:
@@ -54,6 +54,7 @@ class _View:
 
     def __init__(self, frame, options: dict):
         from bench.report import method_order, prefer_cpu, provenance_line
+        from bench.report_style import styles
 
         self.frame = frame.assign(case=frame.apply(_case_label, axis=1),
                                   per_cube_s=frame["time_s"] / frame["n_samples"].clip(lower=1))
@@ -62,10 +63,17 @@ class _View:
         self.datasets = list(dict.fromkeys(self.frame["dataset"]))
         self.acc = prefer_cpu(self.frame, ["dataset", "case", "method_label"])
         self.prov = provenance_line(self.frame)
-        self.colour = {m: f"C{i}" for i, m in enumerate(self.methods)}
-        self.tags = _weights_tags(self.frame)
+        self.style = styles(self.frame, self.methods)  # one colour and line style per method in every figure
+        self.colour = {m: st["color"] for m, st in self.style.items()}
 
 
+#: the tables' captions (task, data, protocol, what bold marks); the long CAPTIONS go to the sidecar's notes
+SHORT = {
+    "table": ("Hyperspectral denoising on {ds} ({n} cube(s)): indices per noise case (sigma on the [0, 255] scale; "
+              "avg: mean over the Gaussian sigmas). Best per column in bold."),
+    "runtime": "Seconds per cube of each method, per data set and device, median over the noise cases.",
+    "parameters": "Learned parameters per method (classical methods have none).",
+}
 CAPTIONS = {
     "table": ("{ds}: HSI denoising, {n} cube(s) ({names}), rows are noise case x metric, 'avg' the mean over the "
               "Gaussian sigmas present; Noisy = the noisy input; best per row in bold. Sigma on the [0,255] scale "
@@ -117,29 +125,29 @@ def _cube_names(v: _View, ds: str) -> list[str]:
 
 
 def _result_table(v: _View, ds: str, mset: str, outdir: str, cube: tuple[int, str] | None = None) -> list[str]:
-    """Rows: noise case x metric of the set (and 'avg' over the Gaussian sigmas); columns:
-    methods; each row's best in bold by its metric's direction, in its metric's format.
-    ``cube`` (index, name): that cube's values only (the rows' per-cube extras)."""
-    from bench.report import caption, metric_table, pivot, slug, write_table
+    """The STAR-Net paper's shape: methods as rows, noise-case blocks (sigma, 'avg' over the
+    Gaussian sigmas, blind, mixed) with the set's indices under them; each column's best in
+    bold by its metric's direction, in its metric's format. ``cube`` (index, name): that
+    cube's values only (the rows' per-cube extras)."""
+    from bench.report import caption, header_text, metric_table, pivot, slug, write_table
 
     d, names = v.acc[v.acc["dataset"] == ds], METRIC_SETS[mset]
     cases = _case_order(list(dict.fromkeys(d["case"])))
     gauss = [c for c in cases if c.startswith("sigma=")]
     blocks = gauss + (["avg"] if len(gauss) >= 2 else []) + [c for c in cases if not c.startswith("sigma=")]
-    cols = [_col(m, v.tags) for m in v.methods if m in set(d["method_label"])]
+    methods = [m for m in v.methods if m in set(d["method_label"])]
 
     def cells(r):
         if cube is None:
             got = r["metrics"] or {}
         else:
             got = {n: vals[cube[0]] for n, vals in (r["extras"].get("per_cube") or {}).items()}
-        yield from ((f"{r['case']} {_short(n)}", got[n]) for n in names if got.get(n) is not None)
+        yield from (((_block(r["case"]), _short(n)), got[n]) for n in names if got.get(n) is not None)
 
-    values = pivot(d, lambda r: _col(r["method_label"], v.tags), cells, cols,
-                   [f"{b} {_short(n)}" for b in blocks for n in names]).T
+    values = pivot(d, "method_label", cells, methods, [(_block(b), _short(n)) for b in blocks for n in names])
     if "avg" in blocks:
         for n in names:
-            values.loc[f"avg {_short(n)}"] = values.loc[[f"{g} {_short(n)}" for g in gauss]].mean(skipna=False)
+            values[("avg", _short(n))] = values[[(_block(g), _short(n)) for g in gauss]].mean(axis=1, skipna=False)
     if values.empty:
         return []
     first = d["extras"].iloc[0]
@@ -147,10 +155,16 @@ def _result_table(v: _View, ds: str, mset: str, outdir: str, cube: tuple[int, st
     cap = caption(CAPTIONS["table"], v.frame, ds=ds if cube is None else f"{ds}, cube {cube[1]} alone",
                   n=1 if cube else int(d["n_samples"].iloc[0]), names=", ".join(cubes),
                   metric_set=METRIC_SET_CAPTIONS[mset], training=_training_note(d))
+    short = SHORT["table"].format(ds=header_text(ds) + (f", cube {cube[1]}" if cube else ""),
+                                  n=1 if cube else int(d["n_samples"].iloc[0]))
     stem = slug(ds) + (f"_{slug(cube[1])}" if cube else "")
-    table = metric_table(values, "hsi", cap, f"tab:hsi_{stem}_{mset}", axis="row",
-                         key=lambda label: label.split()[-1], index_name="case / metric")
+    table = metric_table(values, "hsi", short, f"tab:hsi_{stem}_{mset}", notes=cap, rows=d)
     return write_table(table, outdir, f"hsi_table_{stem}_{mset}")
+
+
+def _block(case: str) -> str:
+    """A noise case as the tables' block header: "sigma=30" -> "σ=30"."""
+    return "σ=" + case.split("=", 1)[1] if case.startswith("sigma=") else case
 
 
 def _runtime_tables(v: _View, outdir: str) -> list[str]:
@@ -168,15 +182,16 @@ def _runtime_tables(v: _View, outdir: str) -> list[str]:
     for (ds, m, dev), t in times.items():
         if m in real:
             rt.at[ds, (m, "GPU" if dev == "cuda" else "CPU")] = t
-    paths = write_table(Table(rt, {}, caption(CAPTIONS["runtime"], v.frame), "tab:hsi_runtime", fmt="{:.2f}",
-                              index_name="dataset"), outdir, "hsi_runtime")
+    paths = write_table(Table(rt, {}, SHORT["runtime"], "tab:hsi_runtime", fmt="{:.2f}", index_name="dataset",
+                              notes=caption(CAPTIONS["runtime"], v.frame), rows=v.frame), outdir, "hsi_runtime")
     params = parameter_counts(v.frame)
     pc = pd.DataFrame(index=real, columns=["family", "parameters"], dtype=object)
     for m in real:
         pc.at[m, "family"] = v.frame.loc[v.frame["method_label"] == m, "family"].iloc[0]
         pc.at[m, "parameters"] = params.get(m, math.nan)
-    paths += write_table(Table(pc, {}, caption(CAPTIONS["parameters"], v.frame), "tab:hsi_parameters",
-                               fmt={"family": str, "parameters": lambda x: f"{x:,.0f}"}, index_name="method"),
+    paths += write_table(Table(pc, {}, SHORT["parameters"], "tab:hsi_parameters",
+                               fmt={"family": str, "parameters": lambda x: f"{x:,.0f}"}, index_name="method",
+                               notes=caption(CAPTIONS["parameters"], v.frame), rows=v.frame),
                          outdir, "hsi_parameters")
     return paths
 
@@ -187,7 +202,7 @@ def _psnr_figure(v: _View, outdir: str) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bench.report import save_figure
+    from bench.report import header_text, legend_from_all_axes, save_figure
 
     gauss = v.acc[v.acc["case"].str.startswith("sigma=")]
     if gauss.empty:
@@ -204,8 +219,8 @@ def _psnr_figure(v: _View, outdir: str) -> list[str]:
             sig = r["case"].map(lambda c: float(c.split("=")[1]))
             order = np.argsort(sig.values)
             ax.plot(sig.values[order], r["metrics"].map(lambda x: x["psnr"]).values[order],
-                    "--" if m == "noisy" else "-", marker="o", color=v.colour[m], label=_col(m, v.tags))
-        ax.set_title(ds, fontsize=9)
+                    **{**v.style[m], "linestyle": ":" if m == "noisy" else v.style[m]["linestyle"]})
+        ax.set_title(header_text(ds), fontsize=9)
         ax.set_xticks(SIGMAS)
         ax.set_xlim(0, 80)
         ax.set_xlabel("sigma ([0,255] scale)")
@@ -213,7 +228,7 @@ def _psnr_figure(v: _View, outdir: str) -> list[str]:
     for ax in axes.flat[len(dsets):]:
         ax.axis("off")
     axes[0][0].set_ylabel("PSNR (dB)")
-    axes[0][0].legend(fontsize=7)
+    legend_from_all_axes(fig, axes.flat, fontsize=7)
     fig.suptitle("PSNR (metric set 'standard') against the noise level")
     return save_figure(fig, outdir, "hsi_psnr_vs_sigma")
 
@@ -228,7 +243,7 @@ def _accuracy_time_figure(v: _View, outdir: str) -> list[str]:
 
     if not v.acc["case"].str.startswith("sigma=").any():
         return []
-    fig, ax = plt.subplots(figsize=(6, 4.2))
+    fig, ax = plt.subplots(figsize=(6, 4.2), layout="constrained")
     for m in [m for m in v.methods if m != "noisy"]:
         for dev, marker in (("cpu", "o"), ("cuda", "s")):
             sub = v.frame[(v.frame["method_label"] == m) & (v.frame["device"] == dev)
@@ -238,7 +253,7 @@ def _accuracy_time_figure(v: _View, outdir: str) -> list[str]:
             pts = sub.groupby("dataset").agg(t=("per_cube_s", "median"),
                                              p=("metrics", lambda s: float(np.mean([x["psnr"] for x in s]))))
             ax.scatter(pts["t"], pts["p"], marker=marker, color=v.colour[m],
-                       label=f"{m} ({'GPU' if dev == 'cuda' else 'CPU'})")
+                       label=f"{v.style[m]['label']} ({'GPU' if dev == 'cuda' else 'CPU'})")
             for ds_name, pt in pts.iterrows():
                 ax.annotate(ds_name.split("[")[0], (pt["t"], pt["p"]), fontsize=5, alpha=0.7,
                             xytext=(3, 2), textcoords="offset points")
@@ -258,7 +273,7 @@ def _false_colour_figure(v: _View, outdir: str) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bench.report import row_arrays, save_figure
+    from bench.report import header_text, row_arrays, save_figure
 
     ds = v.options.get("figure_dataset") or next(
         (d for base in ("cave", "hsi_synthetic") for d in v.datasets if d.split("[")[0] == base),
@@ -278,10 +293,10 @@ def _false_colour_figure(v: _View, outdir: str) -> list[str]:
         if panels and (img := decode_preview(r["extras"].iloc[0].get("preview"), arrays, "preview")) is not None:
             # the shown cube's own PSNR (the row's metric is the mean over its cubes)
             per_cube = (r["extras"].iloc[0].get("per_cube") or {}).get("psnr")
-            panels.append((_col(m, v.tags), img, per_cube[0] if per_cube else r["metrics"].iloc[0]["psnr"]))
+            panels.append((v.style[m]["label"], img, per_cube[0] if per_cube else r["metrics"].iloc[0]["psnr"]))
     if not panels:
         return []
-    fig, axes = plt.subplots(2, len(panels), figsize=(2.4 * len(panels), 6.0), squeeze=False)
+    fig, axes = plt.subplots(2, len(panels), figsize=(2.4 * len(panels), 6.0), squeeze=False, layout="constrained")
     for j, (title, img, p) in enumerate(panels):
         axes[0][j].imshow(img)
         axes[1][j].imshow(img[..., 1], cmap="gray", vmin=0, vmax=1)
@@ -294,7 +309,7 @@ def _false_colour_figure(v: _View, outdir: str) -> list[str]:
     rgb = (rows["extras"].iloc[0].get("preview") or {}).get("bands")
     axes[0][0].set_ylabel(f"false colour, bands {rgb}", fontsize=7)
     axes[1][0].set_ylabel(f"band {rgb[1] if rgb else '?'}", fontsize=7)
-    fig.suptitle(f"{ds}, {case}: first cube (PSNR, metric set 'standard')", fontsize=9)
+    fig.suptitle(f"{header_text(ds)}, {_block(case)}: first cube (PSNR, metric set 'standard')", fontsize=9)
     return save_figure(fig, outdir, "hsi_false_colour")
 
 
@@ -344,22 +359,3 @@ def _case_order(cases) -> list[str]:
 def _short(metric: str) -> str:
     """A metric's name in the tables' rows (its registered label: both ERGAS variants print "ERGAS")."""
     return R.METRICS[metric].display
-
-
-def _col(m: str, tags: dict[str, str] | None = None) -> str:
-    """A method's column label: "Noisy", or the label with its weights' tag where a learned
-    row has one ("published, trained on ICVL", "untrained")."""
-    if m == "noisy":
-        return "Noisy"
-    tag = (tags or {}).get(m)
-    return f"{m} ({tag})" if tag else m
-
-
-def _weights_tags(frame) -> dict[str, str]:
-    """method_label -> the ``weights_tag`` its learned rows record (the newest row's)."""
-    tags: dict[str, str] = {}
-    for _, r in frame.iterrows():
-        ex = r["extras"] if isinstance(r["extras"], dict) else {}
-        if ex.get("weights_tag"):
-            tags[r["method_label"]] = ex["weights_tag"]
-    return tags

@@ -138,12 +138,14 @@ class _BlockSparse(Method):
 @register_method
 class Ista(_BlockSparse):
     name = "block_ista"
+    display_name = "Block-ISTA"
     description = "ISTA per 33x33 block, l1 prior on the block DCT (or the pixels), from Qinit y"
 
 
 @register_method
 class Fista(_BlockSparse):
     name = "block_fista"
+    display_name = "Block-FISTA"
     momentum = True
     description = "FISTA per 33x33 block, l1 prior on the block DCT (or the pixels), from Qinit y"
 
@@ -151,6 +153,7 @@ class Fista(_BlockSparse):
 @register_method
 class Qinit(Method):
     name = "qinit"
+    display_name = "Qinit"
     suite = "cs"
     family = "reference"
     devices = ("cpu", "cuda")
@@ -164,6 +167,7 @@ class Qinit(Method):
 @register_method
 class TvAdmm(Method):
     name = "tv_admm"
+    display_name = "TV"
     suite = "cs"
     family = "classical"
     devices = ("cpu", "cuda")
@@ -218,6 +222,7 @@ class TvAdmm(Method):
 @register_method
 class PnpHqs(Method):
     name = "pnp_hqs"
+    display_name = "PnP-BM3D"
     suite = "cs"
     family = "classical"
     devices = ("cpu",)

@@ -355,6 +355,7 @@ class _IstaNetMethod(Method):
 @register_method
 class IstaNetMethod(_IstaNetMethod):
     name = "ista_net"
+    display_name = "ISTA-Net"
     plus = False
     parameter_specs = _parameter_specs("ista_net")
     description = ("ISTA-Net (Zhang, Ghanem, CVPR 2018): 9 unrolled ISTA phases with learned 2-layer transforms and "
@@ -364,6 +365,7 @@ class IstaNetMethod(_IstaNetMethod):
 @register_method
 class IstaNetPlusMethod(_IstaNetMethod):
     name = "ista_net_plus"
+    display_name, display_name_tex = "ISTA-Net+", r"ISTA-Net$^+$"
     plus = True
     parameter_specs = _parameter_specs("ista_net_plus")
     description = ("ISTA-Net+ (Zhang, Ghanem, CVPR 2018): ISTA-Net with a residual path (D, G convolutions), "

@@ -21,6 +21,7 @@ from bench.registry import register_method
 @register_method
 class Bm4d(HsiMethod):
     name = "bm4d"
+    display_name = "BM4D"
     devices = ("cpu",)
     description = "BM4D (bm4d package, profile 'np'), sigma on the [0,1] data scale; CPU only"
     parameters = {"profile": "np", "threads": 1}

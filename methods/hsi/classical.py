@@ -25,6 +25,7 @@ from bench.registry import register_method
 @register_method
 class Noisy(HsiMethod):
     name = "noisy"
+    display_name = "Noisy"
     family = "reference"
     description = "the noisy input itself (the tables' 'Noisy' column; not a method)"
     parameters = {}
@@ -117,6 +118,7 @@ def lrtdtv(y: torch.Tensor, sigma: float, rank, n_iter: int = 50, tv_weight: flo
 @register_method
 class Lrtdtv(HsiMethod):
     name = "lrtdtv"
+    display_name = "LRTDTV"
     description = ("LRTDTV: Tucker low rank (tensorly, HOSVD) + SSTV (FFT) + l1 sparse term, ADMM, 50 iterations; "
                    "rank 'auto' (0.8 H, 0.8 W, 3 or 10) or 'specs' (ICVL rule) or a tuple")
     parameters = {"n_iter": 50, "rank": "auto", "tv_weight": 0.15, "sparse_weight": 2.0}
@@ -178,6 +180,7 @@ def subspace_tv(y: torch.Tensor, sigma_bands: torch.Tensor, tv_weight: float = 1
 @register_method
 class SubspaceTv(HsiMethod):
     name = "subspace_tv"
+    display_name = "Subspace-TV"
     description = ("fast low-rank baseline: noise-whitened SVD spectral subspace (rank from the noise "
                    "singular-value edge, at most max_rank), TV-denoised eigen-images")
     parameters = {"tv_weight": 1.0, "max_rank": 16}

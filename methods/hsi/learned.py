@@ -625,6 +625,7 @@ _BLOCKS = {"block": BLOCK, "block_stride": BLOCK_STRIDE, "chunk": 2, "max_rank":
 @register_method
 class SmdsNet(_HsiLearned):
     name = "smds_net"
+    display_name = "SMDS-Net"
     description = ("SMDS-Net (Xiong et al., TIP 2022): HySime subspace, 9x9x9 Tucker dictionaries, 6 unrolled "
                    "soft-threshold stages, 5,103 parameters; published weights trained on ICVL")
     parameters = {"checkpoint": "published:icvl_sigma55", **_BLOCKS}
@@ -641,6 +642,7 @@ class _StarFamily(_HsiLearned):
 @register_method
 class StarNet(_StarFamily):
     name = "star_net"
+    display_name = "STAR-Net"
     description = ("STAR-Net (Liu, Jin, Xiu, PR 2026): SMDS-Net's pipeline, 9 stages of B (soft threshold), "
                    "L (t-SVT) and P updates, learned initial threshold; 27,702 parameters. l_update=released: "
                    "the public code (L never updated)")
@@ -652,6 +654,7 @@ class StarNet(_StarFamily):
 @register_method
 class StarNetS(_StarFamily):
     name = "star_net_s"
+    display_name = "STAR-Net-S"
     description = ("STAR-Net-S: STAR-Net plus a sparse-noise term S = soft(Y - X, mu) (l1 penalty), 28,431 "
                    "parameters; no published weights (untrained unless a checkpoint is given)")
     parameters = {"checkpoint": None, "l_update": "slides", **_BLOCKS}   # none: untrained

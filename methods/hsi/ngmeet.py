@@ -255,6 +255,7 @@ _AUTO = "auto"
 @register_method
 class NGMeet(HsiMethod):
     name = "ngmeet"
+    display_name = "NGMeet"
     description = ("NGMeet (He et al. 2019): SVD spectral subspace, non-local WNNM of the eigen-images "
                    "(block matching, closed-form weighted nuclear norm), 5 passes; parameters 'auto' from ParSetH.m")
     parameters = {"n_iter": 5, "k0": _AUTO, "patnum": _AUTO, "lam": _AUTO, "c1": _AUTO,

@@ -257,6 +257,7 @@ def apg_rpca(D: torch.Tensor, lam: float, max_iter: int = 1000, tol: float = 1e-
 @register_method
 class Ipi(_IstdClassical):
     name = "ipi"
+    display_name = "IPI"
     description = "infrared patch-image model: RPCA (APG) on 50x50 patches, step 10, median reassembly"
     parameters = {"patch": 50, "step": 10, "lambda_scale": 1.0, "max_iter": 1000, "tol": 1e-6,
                   "segmentation": "max_norm", "precision": "fp64"}
@@ -375,6 +376,7 @@ def pstnn_admm(X: torch.Tensor, lam: float, W: torch.Tensor, max_iter: int = 500
 @register_method
 class Pstnn(_IstdClassical):
     name = "pstnn"
+    display_name = "PSTNN"
     description = "partial sum of tensor nuclear norm with structure-tensor prior (ADMM), 40x40 patches"
     parameters = {"patch": 40, "step": 40, "lambda_scale": 0.7, "max_iter": 500, "tol": 1e-3,
                   "segmentation": "max_norm"}
@@ -405,6 +407,7 @@ class Pstnn(_IstdClassical):
 @register_method
 class Mpcm(_IstdClassical):
     name = "mpcm"
+    display_name = "MPCM"
     description = "multiscale patch-based contrast measure (scales 3, 5, 7), bright targets"
     parameters = {"scales": (3, 5, 7), "polarity": "bright", "segmentation": "max_norm"}
     parameter_specs = {"scales": Param(tuple, min_length=1, items=Param(int, min=1, where=lambda v: v % 2 == 1,

@@ -273,6 +273,7 @@ class _IstdLearned(Method):
 @register_method
 class RpcaNet(_IstdLearned):
     name = "rpcanet"
+    display_name = "RPCANet"
     parameter_specs = _parameter_specs("rpcanet")
     description = ("RPCANet (Wu et al., WACV 2024): 6 unfolded stages of background, target and image CNNs, "
                    "679,896 parameters; trained on SIRST (checkpoint=shipped: the shipped CPU-budget one)")
@@ -281,6 +282,7 @@ class RpcaNet(_IstdLearned):
 @register_method
 class LRpcaNet(_IstdLearned):
     name = "l_rpcanet"
+    display_name = "L-RPCANet"
     parameter_specs = _parameter_specs("l_rpcanet")
     description = ("L-RPCANet (Liu, Han, Xiu): RPCANet plus a noise module, 1x1 bottlenecks and SE blocks; the "
                    "public code's configuration, 475,188 parameters; trained on SIRST")

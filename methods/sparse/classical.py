@@ -81,6 +81,7 @@ class _Lasso(Method):
 @register_method
 class Ista(_Lasso):
     name = "ista"
+    display_name = "ISTA"
     description = "iterative soft-thresholding, step 1/(1.001 ||A||^2)"
 
     def iterates(self, inputs: LassoInput) -> Iterator[torch.Tensor]:
@@ -94,6 +95,7 @@ class Ista(_Lasso):
 @register_method
 class Fista(_Lasso):
     name = "fista"
+    display_name = "FISTA"
     description = "ISTA with Nesterov momentum (Beck and Teboulle 2009)"
 
     def iterates(self, inputs: LassoInput) -> Iterator[torch.Tensor]:
@@ -112,6 +114,7 @@ class Fista(_Lasso):
 @register_method
 class Admm(_Lasso):
     name = "admm"
+    display_name = "ADMM"
     description = "ADMM on x = z; x-update by the matrix inversion lemma with a cached Cholesky factor"
     parameters = {"n_iter": 1000, "lam": 0.4, "rho": 1.0}
     parameter_specs = {**_Lasso.parameter_specs, "rho": Param(float, min=0, min_exclusive=True,

@@ -489,6 +489,9 @@ class _Alista(_Unrolled):
 
 #: the base class of a variant's registered method (the variants with extra parameters)
 _BASES: dict[str, type[_Unrolled]] = {"alista": _Alista}
+#: how the papers write each variant's name (tables and legends)
+DISPLAY_NAMES = {"lista": "LISTA", "lista_cp": "LISTA-CP", "lista_cpss": "LISTA-CPSS", "tilista": "TiLISTA",
+                 "alista": "ALISTA"}
 
 
 def _class_name(variant: str) -> str:
@@ -500,8 +503,8 @@ def _register(variant: str, row: Variant) -> type[_Unrolled]:
     """The registered method of one row of :data:`VARIANTS` (its name is the selector)."""
     attrs = {"name": variant, "variant": variant, "description": row.title, "__module__": __name__,
              "__qualname__": _class_name(variant), "__doc__": row.title}
-    if getattr(row, "display_name", None):
-        attrs["display_name"] = row.display_name
+    if variant in DISPLAY_NAMES:
+        attrs["display_name"] = DISPLAY_NAMES[variant]
     return register_method(type(_class_name(variant), (_BASES.get(variant, _Unrolled),), attrs))
 
 

@@ -59,7 +59,7 @@ def test_the_readme_suite_runs_stores_and_reports(example, tmp_path):
         assert psnr[("white_noise[sigma=0.05]", w)] > psnr[("white_noise[sigma=0.2]", w)]
     paths = suite.report(frame, str(tmp_path / "reports"), {})
     md = open([p for p in paths if p.endswith(".md")][0]).read()
-    body = [line for line in md.splitlines() if line.startswith("| moving_average")]
+    body = [line for line in md.splitlines() if line.startswith("| moving average (width")]
     assert "PSNR" in md and len(body) == 2
     assert sum(line.count("**") for line in body) == 4  # the best of each of the two columns in bold
     # a cached rerun reuses every cell

@@ -4,6 +4,7 @@ the matrix, the report writes its tables and figures, and published cells are le
 where the authors' matrices do not apply."""
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -81,7 +82,8 @@ def test_smoke_grid_runs_stores_and_reports(tmp_path):
     stem = "cs_synthetic_n_images_2_size_64"          # the image set: the dataset selector less the ratio
     assert {f"cs_ratio_{stem}.md", f"cs_noise_{stem}.md", f"cs_visual_{stem}.png", f"cs_per_image_{stem}_25.md"} <= names
     text = open(tmp_path / "reports" / f"cs_ratio_{stem}.md").read()
-    assert "ista_net" in text and "**" in text and "Protocol ista_net" in text and "train400" in text
+    notes = json.load(open(tmp_path / "reports" / f"cs_ratio_{stem}.json"))["notes"]  # beside the table
+    assert "ISTA-Net" in text and "**" in text and "Protocol ista_net" in notes and "train400" in notes
     store.close()
 
 
@@ -90,7 +92,7 @@ def test_the_caption_names_each_ratios_own_training_of_a_trained_row():
     not the recipe and time of whichever row came last."""
     import pandas as pd
 
-    from bench.suites.cs import _learned_note
+    from bench.suites.cs_report import _learned_note
 
     def row(ratio, seconds):
         return {"family": "learned", "method_label": "ista_net[checkpoint=shipped]", "ratio": ratio,

@@ -3,6 +3,7 @@ of a corrupt dataset's cells only, and the recorded segmentation rule."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 
 import numpy as np
@@ -53,8 +54,9 @@ def test_tiny_grid_runs_scores_and_reports(tmp_path):
         assert f"{stem}.tex" in names and f"{stem}.md" in names
     assert "istd_pd_fa.png" in names and "istd_visual.png" in names
     main = open(tmp_path / "out" / "istd_main.md").read()
-    assert "BasicIRSTD" in main and "max_norm" in main and "mean_std5" in main
-    assert "–" in main  # params and GPU time not measured
+    notes = json.load(open(tmp_path / "out" / "istd_main.json"))["notes"]  # the sidecar: what the caption leaves out
+    assert "BasicIRSTD" in main and "max_norm" in notes and "mean_std5" in notes
+    assert "GPU" not in main  # nothing ran on a GPU: the column is left out
 
 
 def test_make_task_is_seeded_per_cell():
@@ -140,7 +142,8 @@ def test_learned_rows_and_ablation_tables(tmp_path):
     stem = "istd_synthetic_max_size_72_min_size_64_n_images_3"
     assert f"istd_ablation_stages_{stem}.md" in names and f"istd_ablation_se_{stem}.md" in names
     ks = open(tmp_path / "out" / f"istd_ablation_stages_{stem}.md").read()
-    assert "79,198" in ks and "158,396" in ks and "475,188" in ks and "300 Adam steps" in ks
+    ks_notes = json.load(open(tmp_path / "out" / f"istd_ablation_stages_{stem}.json"))["notes"]
+    assert "79,198" in ks and "158,396" in ks and "475,188" in ks and "300 Adam steps" in ks_notes
     se = open(tmp_path / "out" / f"istd_ablation_se_{stem}.md").read()
     assert "none" in se and "B+T+N+D" in se
     main_md = open(tmp_path / "out" / "istd_main.md").read()
@@ -181,14 +184,14 @@ def test_bn_diagnostic_rows_get_their_own_table_and_stay_out_of_the_main_one(tmp
     assert "running (stored)" in bn and "this image" in bn and "Diagnostic" in bn
     assert "main.npz" in bn and "other.npz" in bn
     main_md = open(tmp_path / "out" / "istd_main.md").read()
-    assert "bn=image" not in main_md and "l_rpcanet" in main_md
+    assert "bn=image" not in main_md and "L-RPCANet" in main_md
     assert "bn" in SUITE.extra_grids and "l_rpcanet[bn=image]" in SUITE.extra_grids["bn"].methods
 
 
 def test_time_per_image_is_read_on_the_full_sirst_split_whatever_the_row_order():
     import pandas as pd
 
-    from bench.suites.istd import _ms_per_image
+    from bench.suites.istd_report import _ms_per_image
     rows = [("istd_synthetic", 1.0, 10), ("sirst", 86.0, 86), ("sirst[limit=20]", 40.0, 20)]
     for order in (rows, rows[::-1], [rows[2], rows[0], rows[1]]):
         frame = pd.DataFrame([{"dataset": d, "method_label": "m", "device": "cpu", "time_s": t, "n_samples": n}
@@ -199,7 +202,7 @@ def test_time_per_image_is_read_on_the_full_sirst_split_whatever_the_row_order()
 
 
 def test_pd_fa_legend_says_why_an_area_is_zero():
-    from bench.suites.istd import curve_label
+    from bench.suites.istd_report import curve_label
     assert curve_label("ipi", 88.84, [5.0, 20.0, 300.0]) == "ipi (AUC 88.8)"
     assert curve_label("l_rpcanet", 0.0, [900.0, 446.09]) == "l_rpcanet (AUC 0: Fa >= 446 at every threshold)"
 
@@ -266,12 +269,14 @@ def test_cross_dataset_rows_get_their_own_table_and_the_main_table_names_each_ro
     paths = SUITE.report(store.frame("istd"), str(tmp_path / "out"), {})
     assert "istd_cross_dataset.md" in {os.path.basename(p) for p in paths}
     cross = open(tmp_path / "out" / "istd_cross_dataset.md").read()
-    assert "rpcanet[checkpoint=published:nudt_sirst]" in cross and "NUDT-SIRST" in cross
-    assert "iou 89.31" in cross  # the authors' figure on their own test set, in the caption only
+    assert "| RPCANet†" in cross and "NUDT-SIRST" in cross
+    side = json.load(open(tmp_path / "out" / "istd_cross_dataset.json"))
+    assert "iou 89.31" in side["notes"]  # the authors' figure on their own test set, in the sidecar only
+    assert "rpcanet[checkpoint=published:nudt_sirst]" in side["rows"]
     assert "published:sirst]" not in cross
     main = open(tmp_path / "out" / "istd_main.md").read()
     assert "nudt_sirst" not in main.split("\n", 1)[1]  # the table, not the caption
     lines = {ln.split("|")[1].strip(): ln for ln in main.splitlines() if ln.startswith("| ")}
-    assert lines["mpcm"].rstrip(" |").endswith("–")
-    assert "published (trained on SIRST v1" in lines["rpcanet[checkpoint=published:sirst]"]
-    assert "trained here (" in lines[f"l_rpcanet[checkpoint={own}]"]
+    assert "MPCM" in lines and "RPCANet†" in lines  # the mark: the authors' published weights
+    legend = main.rstrip().splitlines()[-1]
+    assert legend.startswith("†") and "trained on SIRST v1" in legend

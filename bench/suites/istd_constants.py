@@ -1,0 +1,6 @@
+"""Names the istd suite and its report share (a leaf module: imports nothing of the project)."""
+
+#: the published weight sets trained on other data than SIRST (both networks have the three)
+CROSS_WEIGHTS = ("nudt_sirst", "irstd_1k", "sirst_aug")
+#: the segmentation rules every row is also scored under (the rules table's columns)
+RULE_TABLE = ("max_norm", "minmax", "mean_std3", "mean_std5", "mean_std10", "mean_range0.5")

@@ -1,0 +1,600 @@
+"""The istd suite's report (``python -m bench report --suite istd``): the main table, the
+robustness, runtime and rules tables, the ablation, cross-dataset and BatchNorm tables where
+the store has those rows, the Pd-Fa curves and the visual grid, from stored rows only.
+
+Outside every cell's key (:data:`bench.fingerprint.EXCLUDED`): it reads rows back and shapes
+no stored number, so a caption or layout fix here does not invalidate stored cells.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import math
+import os
+import textwrap
+
+import numpy as np
+
+from bench.metrics.istd import DEFAULT_PROTOCOL, FA_MAX, PROTOCOLS, describe_rule
+from bench.suites.istd_constants import CROSS_WEIGHTS, RULE_TABLE
+
+#: the default protocol's caption text (the others': PROTOCOLS[name].description; :func:`protocol_text`)
+PROTOCOL = PROTOCOLS[DEFAULT_PROTOCOL].description
+LEARNED_NOTE = ("Learned rows: the marks after the names say where the weights come from (legend under the table). Rows rpcanet and l_rpcanet without a "
+                "named checkpoint: the shipped checkpoints of the CPU-budget recipe `cpu` (64x64 crops of "
+                "the SIRST train split, model selected on val), far short of the published GPU-trained figures "
+                "(RPCANet on SIRST: IoU 70.37); maps sigmoid(T), rule prob (> 0.5; under protocol rpcanet, max_norm: > 0.5 "
+                "x each map's maximum); l_rpcanet is the public code's "
+                "configuration, 475,188 parameters (the slides' 0.216M is the authors' SIRST-Aug configuration, "
+                "bottleneck 4). Rows labelled checkpoint=published:<name>: the authors' released weights, loaded "
+                "unchanged (`python -m bench weights`); checkpoint=shipped:l_rpcanet_sirst_from_nudt_sirst: L-RPCANet "
+                "fine-tuned here on the SIRST train split from the authors' NUDT-SIRST weights (recipe finetune). ")
+SHORT = {"background": "B", "target": "T", "noise": "N", "image": "D"}
+
+
+def write_report(frame, outdir: str, options) -> list[str]:
+    """The tables (main, robustness per dataset, runtime, rules; the ablation and `bn`
+    diagnostic tables when the store has those rows) and figures (Pd-Fa curves, the
+    visual grid) declared in ``REPORT``, from the newest row of each cell."""
+    from bench.report import newest
+
+    paths: list[str] = []
+    frame = protocol_sets(newest(frame))
+    is_ablation = frame["method_label"].str.contains("_ablation_", regex=False)
+    if is_ablation.any():
+        paths += _ablation_tables(frame[is_ablation], outdir)
+        frame = frame[~is_ablation]
+    is_bn = _bn_image(frame)
+    if is_bn.any():
+        paths += _bn_tables(frame, outdir)
+        frame = frame[~is_bn]
+    is_cross = _cross_dataset(frame)
+    if is_cross.any():
+        paths += _cross_dataset_table(frame[is_cross], outdir)
+        frame = frame[~is_cross]
+    if frame.empty:
+        return paths
+    view = _View(frame)
+    for part in REPORT:
+        paths += part(view, outdir)
+    return paths
+
+
+def decode_png(text: str) -> np.ndarray:
+    """A base64 PNG of a row stored before figures' arrays moved to artifact files."""
+    from PIL import Image
+    return np.array(Image.open(io.BytesIO(base64.b64decode(text))))
+
+
+def visual_panel(row, i: int, part: str, arrays: dict):
+    """Panel ``part`` (image, truth, map, mask) of image ``i`` of a row's visual grid: from
+    its artifact file, or the base64 PNG of an older row; None when neither is there."""
+    item = ((row["extras"] or {}).get("visual") or [{}] * (i + 1))[i]
+    if item.get(part):
+        return decode_png(item[part])
+    return arrays.get(f"visual{i}_{part}")
+
+
+def curve_label(method: str, auc: float, fas) -> str:
+    """The Pd-Fa figure's legend entry. When no threshold brings the false alarms into the
+    AUC's box (Fa <= 100e-6), the area is 0 by definition: the label says so, with the
+    lowest Fa reached, so that it does not read as a scoring failure."""
+    if len(fas) and min(fas) >= FA_MAX * 1e6:
+        return f"{method} (AUC 0: Fa >= {min(fas):.0f} at every threshold)"
+    return f"{method} (AUC {auc:.1f})"
+
+
+# --------------------------------------------------------------------------- report parts
+def protocol_sets(frame):
+    """The rows with their protocol (a row of a frame without the column: the default), and
+    the dataset label of a row of another protocol marked ``<dataset>, <protocol> protocol``:
+    every table and figure groups by dataset, so rows of two protocols never share a column,
+    a table or a panel (the main table shows each protocol's columns side by side)."""
+    proto = (frame["protocol"].map(lambda p: p if isinstance(p, str) and p else DEFAULT_PROTOCOL)
+             if "protocol" in frame.columns else [DEFAULT_PROTOCOL] * len(frame))
+    proto = list(proto)
+    return frame.assign(protocol=proto, dataset=[d if p == DEFAULT_PROTOCOL else f"{d}, {p} protocol"
+                                                 for d, p in zip(frame["dataset"], proto)])
+
+
+def protocol_text(frame) -> str:
+    """The protocols of ``frame``'s rows in words, for a caption (the default one's text when
+    the rows are all of it, as the captions read before protocols existed)."""
+    present = [p for p in PROTOCOLS if "protocol" in frame.columns and (frame["protocol"] == p).any()]
+    if not present or present == [DEFAULT_PROTOCOL]:
+        return PROTOCOL
+    if len(present) == 1:
+        return PROTOCOLS[present[0]].description
+    return "Protocols, never mixed in one column: " + "; ".join(
+        (f"sets marked '{p} protocol': " if p != DEFAULT_PROTOCOL else "unmarked sets: ") + PROTOCOLS[p].description
+        for p in present)
+
+
+class _View:
+    """What every part of the report reads: the rows (with their segmentation rule), the
+    methods and datasets in table order, the clean rows and one accuracy row per (dataset,
+    method) on clean images (the CPU row where there is one)."""
+
+    def __init__(self, frame):
+        from bench.report import method_order, prefer_cpu, provenance_line
+        from bench.report_style import styles
+
+        self.frame = frame.assign(rule=frame["extras"].map(lambda e: (e or {}).get("segmentation", "?")))
+        self.methods = method_order(self.frame)
+        self.style = styles(self.frame, self.methods)  # one colour and line style per method in every figure
+        # the default protocol's sets first, then each other protocol's, in PROTOCOLS order
+        order = list(PROTOCOLS)
+        sets = dict.fromkeys(zip(self.frame["dataset"], self.frame["protocol"]))
+        self.datasets = [d for d, _ in sorted(sets, key=lambda dp: order.index(dp[1]) if dp[1] in order else 99)]
+        self.rules = ", ".join(sorted({describe_rule(r) for r in self.frame["rule"]}))
+        self.prov = provenance_line(self.frame)
+        clean = self.frame[self.frame["degradation"] == "clean"]
+        self.clean = self.frame if clean.empty else clean
+        self.acc = prefer_cpu(self.clean, ["dataset", "method_label"])
+
+    def n_images(self, ds) -> int:
+        r = self.frame[self.frame["dataset"] == ds]
+        return int(r["n_samples"].iloc[0]) if len(r) else 0
+
+
+MAIN_METRICS = {"mIoU": "iou", "F1": "f1", "Pd": "pd", "Fa": "fa"}
+ROBUSTNESS_METRICS = {"mIoU": "iou", "Pd": "pd", "Fa": "fa"}
+RULE_METRICS = {"IoU": "iou", "Pd": "pd", "Fa": "fa"}
+ABLATION_METRICS = {"mIoU": "iou", "nIoU": "niou", "F1": "f1", "Pd": "pd", "Fa": "fa"}
+TIMES = {"params": "{:,.0f}", "CPU ms/img": "{:.1f}", "GPU ms/img": "{:.1f}"}
+#: Fa as the papers print it: in units of 1e-5 (the rows store it in units of 1e-6)
+FA = "Fa (×1e-5)"
+TEX = {FA: r"Fa ($\times 10^{-5}$)"}
+FA_METRIC = {FA: "fa"}  # the renamed column keeps its metric (direction, format)
+#: the tables' captions (task, data, protocol, what bold marks); the long CAPTIONS go to the sidecar's notes
+BRIEF = {
+    "main": ("Infrared small target detection on clean test images, per data set (mIoU, F1, Pd in %), with "
+             "learned parameters and time per image; {protocols} protocol. Best per column in bold."),
+    "cross": ("The authors' published weights trained on other data sets, tested unchanged on the SIRST test split "
+              "({n} clean images); {protocols} protocol. Best per column in bold."),
+    "robustness": ("Infrared small target detection on {ds} ({n} images) against the degradation (noise seeded per "
+                   "cell, the same for every method); {protocols} protocol. Best per column in bold."),
+    "runtime": ("Seconds per image on clean images, with the authors' IPI code beside ours and the learned networks' "
+                "CPU throughput. Best per column in bold."),
+    "rules": "The same target maps (clean images) scored under each segmentation rule. No bold: rules are not methods.",
+    "stages": ("L-RPCANet ablation over the number of stages K on {ds} ({n} clean test images), every row trained "
+               "with the same reduced recipe. Best per column in bold."),
+    "se": ("L-RPCANet ablation of the squeeze-and-excitation blocks (B background, T target, N noise, D image; "
+           "K = 6) on {ds} ({n} clean test images). Best per column in bold."),
+    "bn": ("Diagnostic: the learned networks on {ds} ({n} clean test images) with stored BatchNorm statistics and "
+           "with each image's own. Best per column in bold."),
+}
+CAPTIONS = {
+    "main": ("ISTD detection on clean test images. {protocol}; mIoU, F1, Pd in %, Fa printed in units of 1e-5 (stored in 1e-6). Segmentation rule: "
+             "{rules}. {datasets}. params: learned parameters (– for classical methods); time: median of timed "
+             "repeats of the whole set divided by its number of images, on SIRST where measured (the default "
+             "protocol's native-resolution set first, else a protocol's 256x256 set), else the first "
+             "dataset (– where not measured). {learned}Best per column in bold. {prov}."),
+    "cross": ("Cross-dataset: the authors' released weights trained on other data sets (trained on) tested "
+              "unchanged on the SIRST test split ({n} images, clean), what a user gets from a published model on "
+              "data it was not trained on. {protocol}; mIoU, F1, Pd in %, Fa printed in units of 1e-5 (stored in 1e-6); maps sigmoid(T) > 0.5 (rpcanet "
+              "protocol: > 0.5 x each map's maximum). SIRST-Aug is built from SIRST images: its training set may "
+              "hold images of this test split (not checked). The authors' figures on their own test sets (targets "
+              "on other data, not comparable with these columns): {figures}. Best per column in bold. {prov}."),
+    "robustness": ("Robustness on {ds} ({n} images): mIoU (%), Pd (%) and Fa (printed in units of 1e-5) against the degradation "
+                   "(Gaussian noise sigma in gray levels of 0..255, salt-and-pepper density = fraction of pixels; "
+                   "noise seeded per cell, identical for every method). {protocol}. Segmentation rule: {rules}. "
+                   "{prov}."),
+    "runtime": ("Seconds per image (clean images): median of timed repeats of the whole set / number of images; "
+                "CPU threads {threads}. authors' code: the authors' IPI (Octave 7.3, OpenBLAS, 2-core machine; "
+                "data/istd/reference) mean seconds per image on the same images; ratio = authors / ours (> 1: "
+                "this port is faster). CPU GFLOP/s (learned networks): their convolutions' FLOPs per pass / CPU time; "
+                "precision and layout are in the method's label (bf16, channels_last; fp32 by default); roof ratio: "
+                "the network's forward pass against its convolutions run alone (same shapes, weights, precision, "
+                "layout), on one image after the timed pass, interleaved, median of 3 (bench/flops.py; also "
+                "tests/benchmarks/test_perf_istd.py). "
+                "– where not measured or no reference. {protocol}. {prov}."),
+    "rules": ("The same target maps (clean images) scored under each named segmentation rule: {rules}. "
+              "{protocol}. No bold: rules are not methods. {prov}."),
+    "stages": ("L-RPCANet ablation over the number of stages K on {ds} ({n} test images, clean): parameters and "
+               "detection ({protocol}; sigmoid output > 0.5). {budget}. train s: training seconds (one torch "
+               "thread, two trainings sharing a 2-core machine). {prov}."),
+    "se": ("L-RPCANet ablation of the squeeze-and-excitation blocks, switched on module by module (B background, "
+           "T target, N noise, D image; K = 6) on {ds} ({n} test images, clean). {protocol}. {budget}. {prov}."),
+    "bn": ("Diagnostic, not a published protocol: the learned networks on {ds} ({n} test images, clean) with "
+           "BatchNorm normalising by the running averages stored in the checkpoint (the papers' eval mode, the "
+           "main table's rows) and by the statistics of the image being segmented (bn=image, prediction-time BN, "
+           "Nado et al. 2020), one image per pass. {protocol}; mIoU, nIoU, F1, Pd in %, Fa printed in units of 1e-5 (stored in 1e-6). {prov}."),
+}
+
+
+def _main_table(v: _View, outdir: str) -> list[str]:
+    """Per dataset mIoU, F1, Pd, Fa (clean); learned parameters; CPU / GPU ms per image."""
+    from bench.report import caption, metric_cells, metric_table, parameter_counts, pivot, write_table
+
+    cols = [(ds, m) for ds in v.datasets for m in MAIN_METRICS] + [("", c) for c in TIMES]
+    values = pivot(v.acc, "method_label", lambda r: metric_cells(r, MAIN_METRICS, r["dataset"]), v.methods, cols)
+    params, ms = parameter_counts(v.frame), _ms_per_image(v.clean)
+    for m in v.methods:
+        if m in params:
+            values.at[m, ("", "params")] = params[m]
+        for dev, col in (("cpu", "CPU ms/img"), ("cuda", "GPU ms/img")):
+            if (m, dev) in ms:
+                values.at[m, ("", col)] = ms[(m, dev)]
+    cap = caption(CAPTIONS["main"], v.frame, protocol=protocol_text(v.frame), rules=v.rules,
+                  learned=_learned_note(v.frame),
+                  datasets="; ".join(f"{ds}: {v.n_images(ds)} test images" for ds in v.datasets))
+    table = metric_table(_fa_units(values), "istd", BRIEF["main"].format(protocols=_protocol_names(v.frame)),
+                         "tab:istd_main", metrics=MAIN_METRICS, fmt=TIMES, notes=cap, rows=v.frame, tex=TEX,
+                         directions={"params": None, "CPU ms/img": "min", "GPU ms/img": "min"})
+    return write_table(table, outdir, "istd_main")
+
+
+def _cross_dataset(frame):
+    """The rows of published weights trained on other data than SIRST tested on SIRST."""
+    def other(r):
+        w = (r["extras"] or {}).get("weights") or {}
+        return (w.get("source") == "published" and w.get("name") in CROSS_WEIGHTS
+                and str(r["dataset"]).startswith("sirst") and r["degradation"] == "clean")
+    return frame.apply(other, axis=1) if len(frame) else frame["dataset"].astype(bool)
+
+
+def _cross_dataset_table(frame, outdir: str) -> list[str]:
+    """The published weights of other training sets on SIRST (clean): one row per weight
+    set, mIoU/F1/Pd/Fa per protocol (a set and its protocol per column group)."""
+    from bench.report import caption, metric_cells, metric_table, parameter_counts, pivot, prefer_cpu, write_table
+
+    acc = prefer_cpu(frame, ["dataset", "method_label"])
+    order = sorted(acc["method_label"].unique())
+    sets = list(dict.fromkeys(acc.sort_values("protocol", key=lambda s: s.map(
+        lambda p: list(PROTOCOLS).index(p) if p in PROTOCOLS else 99))["dataset"]))
+    cols = [("", "trained on")] + [(ds, m) for ds in sets for m in MAIN_METRICS] + [("", "params")]
+    values = pivot(acc, "method_label", lambda r: metric_cells(r, MAIN_METRICS, r["dataset"]), order, cols)
+    params = parameter_counts(frame)
+    values[("", "trained on")] = values[("", "trained on")].astype(object)
+    figures = []
+    for m in order:
+        w = (acc[acc["method_label"] == m]["extras"].iloc[0] or {}).get("weights") or {}
+        values.at[m, ("", "trained on")] = str(w.get("trained_on"))
+        values.at[m, ("", "params")] = params.get(m, math.nan)
+        fig = w.get("published_figure") or {}
+        if fig:
+            figures.append(f"{m}: " + ", ".join(f"{k} {v:g}" for k, v in fig.items()))
+    n = int(acc["n_samples"].iloc[0]) if len(acc) else 0
+    cap = caption(CAPTIONS["cross"], frame, n=n, protocol=protocol_text(frame),
+                  figures="; ".join(figures) or "none recorded")
+    table = metric_table(_fa_units(values), "istd", BRIEF["cross"].format(n=n, protocols=_protocol_names(frame)),
+                         "tab:istd_cross_dataset", metrics={**MAIN_METRICS, **FA_METRIC}, notes=cap, rows=frame, tex=TEX,
+                         fmt={"trained on": "{}", "params": "{:,.0f}"}, directions={"trained on": None, "params": None})
+    return write_table(table, outdir, "istd_cross_dataset")
+
+
+def _robustness_tables(v: _View, outdir: str) -> list[str]:
+    """Per dataset: mIoU, Pd, Fa against the degradation, per method."""
+    from bench.report import header_text, caption, metric_cells, metric_table, pivot, prefer_cpu, slug, write_table
+
+    paths = []
+    for ds in v.datasets:
+        df = prefer_cpu(v.frame[v.frame["dataset"] == ds], ["degradation", "method_label"])
+        cols = [(d, m) for d in _degradation_order(df["degradation"].unique()) for m in ROBUSTNESS_METRICS]
+        values = pivot(df, "method_label", lambda r: metric_cells(r, ROBUSTNESS_METRICS, r["degradation"]),
+                       [m for m in v.methods if m in set(df["method_label"])], cols)
+        cap = caption(CAPTIONS["robustness"], v.frame, ds=ds, n=v.n_images(ds), protocol=protocol_text(df),
+                      rules=v.rules)
+        short = BRIEF["robustness"].format(ds=header_text(ds), n=v.n_images(ds), protocols=_protocol_names(df))
+        paths += write_table(metric_table(_fa_units(values), "istd", short, "tab:istd_robustness_" + slug(ds),
+                                          metrics={**ROBUSTNESS_METRICS, **FA_METRIC}, notes=cap, rows=df, tex=TEX),
+                             outdir, "istd_robustness_" + slug(ds))
+    return paths
+
+
+def _runtime_entry(rows, method: str) -> dict:
+    """Seconds per image on CPU and GPU, and the authors' IPI code beside ours."""
+    entry = {}
+    for dev, col in (("cpu", "CPU s/img"), ("cuda", "GPU s/img")):
+        rr = rows[rows["device"] == dev]
+        entry[col] = float(rr["time_s"].iloc[0] / rr["n_samples"].iloc[0]) if len(rr) else math.nan
+    authors = rows["extras"].map(lambda e: (e or {}).get("authors_ipi_s_per_image")).dropna()
+    entry["authors' code s/img"] = (float(authors.iloc[0]) if len(authors) and method.split("[")[0] == "ipi"
+                                    else math.nan)
+    cpu = entry["CPU s/img"]
+    entry["authors/ours (CPU)"] = entry["authors' code s/img"] / cpu if cpu == cpu and cpu > 0 else math.nan
+    # learned networks: the convolutions' FLOPs of one pass over the set (row extras) over the
+    # CPU time of that pass; the roof ratio is measured by tests/benchmarks/test_perf_istd.py
+    rr = rows[rows["device"] == "cpu"]
+    flops = rr["extras"].map(lambda e: (e or {}).get("conv_flops_per_run")).dropna()
+    entry["CPU GFLOP/s"] = (float(flops.iloc[0]) / float(rr["time_s"].iloc[0]) / 1e9
+                            if len(flops) and float(rr["time_s"].iloc[0]) > 0 else math.nan)
+    roof = rr["extras"].map(lambda e: ((e or {}).get("roof") or {}).get("ratio")).dropna()
+    entry["roof ratio"] = float(roof.iloc[0]) if len(roof) else math.nan
+    return entry
+
+
+def _runtime_table(v: _View, outdir: str) -> list[str]:
+    import pandas as pd
+
+    from bench.report import caption, metric_table, write_table
+
+    entries, index = [], []
+    for ds in v.datasets:
+        dfc = v.clean[v.clean["dataset"] == ds]
+        for m in v.methods:
+            rows = dfc[dfc["method_label"] == m]
+            if not rows.empty:
+                entries.append(_runtime_entry(rows, m))
+                index.append(f"{m} ({ds})")
+    if not entries:
+        return []
+    table = metric_table(pd.DataFrame(entries, index=index), "istd", BRIEF["runtime"], "tab:istd_runtime",
+                         notes=caption(CAPTIONS["runtime"], v.frame, protocol=protocol_text(v.clean)), rows=v.clean, directions={"CPU s/img": "min", "GPU s/img": "min"},
+                         fmt={"CPU s/img": "{:.3f}", "GPU s/img": "{:.3f}", "authors' code s/img": "{:.2f}",
+                              "authors/ours (CPU)": "{:.1f}x", "CPU GFLOP/s": "{:.1f}",
+                              "roof ratio": "{:.2f}"},
+                         index_name="method (dataset)")
+    return write_table(table, outdir, "istd_runtime")
+
+
+def _rules_table(v: _View, outdir: str) -> list[str]:
+    """The same maps (clean) scored under every named segmentation rule; no bold."""
+    from bench.report import caption, metric_table, pivot, write_table
+
+    acc = v.acc[v.acc["extras"].map(lambda e: bool((e or {}).get("by_rule")))]
+    if acc.empty:
+        return []
+
+    def label(r):
+        return f"{r['method_label']} ({r['dataset']})"
+
+    def order(s):
+        m = s.split(" (")[0]
+        return (s.split(" (")[1], v.methods.index(m) if m in v.methods else 99)
+
+    def cells(r):
+        for rl, sc in r["extras"]["by_rule"].items():
+            yield from (((rl, lab), sc.get(mk, math.nan)) for lab, mk in RULE_METRICS.items())
+
+    index = sorted({label(r) for _, r in acc.iterrows()}, key=order)
+    values = pivot(acc, label, cells, index, [(rl, m) for rl in RULE_TABLE for m in RULE_METRICS])
+    cap = caption(CAPTIONS["rules"], v.frame, rules="; ".join(describe_rule(r) for r in RULE_TABLE),
+                  protocol=protocol_text(acc))
+    return write_table(metric_table(_fa_units(values), "istd", BRIEF["rules"], "tab:istd_rules", bold=False, metrics=FA_METRIC,
+                                    index_name="method (dataset)", notes=cap, rows=acc, tex=TEX),
+                       outdir, "istd_rules")
+
+
+def _pd_fa_figure(v: _View, outdir: str) -> list[str]:
+    """Pd-Fa curves (threshold-free), one panel per dataset, clean images."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bench.report import header_text, save_figure
+
+    fig, axes = plt.subplots(1, len(v.datasets), figsize=(4.6 * len(v.datasets), 4.2), squeeze=False,
+                             layout="constrained")
+    for ax, ds in zip(axes[0], v.datasets):
+        for m in v.methods:
+            r = v.acc[(v.acc["dataset"] == ds) & (v.acc["method_label"] == m)]
+            c = (r["extras"].iloc[0] or {}).get("pd_fa_curve") if len(r) else None
+            if not c:
+                continue
+            pts = list(zip(c["fa"], c["pd"]))  # in threshold order (Pd is not monotone in Fa)
+            auc = r["metrics"].iloc[0].get("pd_fa_auc", math.nan)
+            st = v.style[m]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], color=st["color"], linestyle=st["linestyle"],
+                    marker=".", label=curve_label(st["label"], auc, c["fa"]))
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xlabel("Fa (x1e-6)")
+        ax.set_title(textwrap.fill(f"{header_text(ds)} ({v.n_images(ds)} images, clean)", 50), fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("Pd (%)")
+    pd_fa = {"basicirstd": "centroid matching, Fa over all pixels", "rpcanet": "any overlap, Fa over background"}
+    fig.suptitle(textwrap.fill(
+        "Pd-Fa curves: classical maps normalised (negatives to 0, / max), learned nets' sigmoid "
+        "maps as they are (dashed; normalised too under protocol rpcanet); thresholds 0.01..0.98 joined in "
+        "order; Pd/Fa of each panel's protocol ("
+        + ", ".join(f"{p}: {pd_fa[p]}" for p in PROTOCOLS if (v.frame["protocol"] == p).any())
+        + "); AUC under the best-Pd envelope, Fa <= 100e-6", int(24 * 4.6 * len(v.datasets))), fontsize=8)
+    return save_figure(fig, outdir, "istd_pd_fa")
+
+
+def _visual_figure(v: _View, outdir: str) -> list[str]:
+    """Images, ground truth, each method's map and mask (from the rows' artifact files, or
+    the base64 PNGs of older rows), on the first SIRST selection."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bench.report import header_text, row_arrays, save_figure
+
+    vis_ds = next((ds for ds in v.datasets if ds.startswith("sirst")), v.datasets[0])
+    vis = {}
+    for _, r in v.acc[v.acc["dataset"] == vis_ds].iterrows():
+        n, arrays = len((r["extras"] or {}).get("visual") or []), row_arrays(r)
+        if n and visual_panel(r, 0, "map", arrays) is not None:
+            vis[r["method_label"]] = (r, n, arrays)
+    if not vis:
+        return []
+    order = [m for m in v.methods if m in vis]
+    first, n_rows, first_arrays = vis[order[0]]
+    n_cols = 2 + 2 * len(order)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.9 * n_cols, 1.7 * n_rows + 0.4), squeeze=False,
+                             layout="constrained")
+    for i in range(n_rows):
+        panels = [(visual_panel(first, i, "image", first_arrays), first["extras"]["visual"][i]["name"]),
+                  (visual_panel(first, i, "truth", first_arrays), "ground truth")]
+        for m in order:
+            r, n, arrays = vis[m]
+            if i < n:
+                panels += [(visual_panel(r, i, "map", arrays), f"{v.style[m]['label']} map"),
+                           (visual_panel(r, i, "mask", arrays), f"{v.style[m]['label']} mask")]
+        for j, (img, title) in enumerate(panels):
+            axes[i][j].imshow(img, cmap="gray")
+            axes[i][j].set_xticks([]); axes[i][j].set_yticks([])
+            if i == 0 or j == 0:
+                axes[i][j].set_title(title, fontsize=7)
+    fig.suptitle(textwrap.fill(f"{header_text(vis_ds)}, clean: maps shown with negatives at 0 and divided by the "
+                               f"max; masks by rule {v.rules}", int(13 * 1.9 * n_cols)), fontsize=8)
+    return save_figure(fig, outdir, "istd_visual")
+
+
+#: the report's tables and figures, in the order written
+REPORT = (_main_table, _robustness_tables, _runtime_table, _rules_table, _pd_fa_figure, _visual_figure)
+
+
+def _ablation_budget() -> str:
+    from bench.methods.istd.learned import RECIPES
+    r = RECIPES["ablation"]
+    return (f"Every row trained with the same reduced recipe `ablation`: {r['steps']} Adam steps, batch "
+            f"{r['batch_size']} of {r['crop']}x{r['crop']} crops ({int(100 * r['positive_fraction'])}% "
+            f"around a target), lr {r['lr']:g} with poly decay, model kept by IoU on the first "
+            f"{r['val_limit']} val images, seed {r['seed']}; far below the shipped networks' budget, so "
+            f"differences of a few points are within training noise (one seed per row)")
+
+
+def _ablation_rows(df) -> tuple[dict, dict]:
+    """Stages K -> values, and SE modules -> values (K = 6), of one dataset's ablation rows."""
+    from bench.report import metric_cells
+
+    k_rows, se_rows = {}, {}
+    for _, row in df.iterrows():
+        e = row["extras"] or {}
+        pc = row["parameter_count"]
+        vals = {"params": float(pc) if pc == pc else math.nan, **dict(metric_cells(row, ABLATION_METRICS)),
+                "train s": float((e.get("training") or {}).get("seconds") or math.nan)}
+        ck, stages = str(e.get("checkpoint", "")), int(e.get("stages", 0) or 0)
+        if "_ablation_stages" in ck:
+            k_rows[stages] = vals
+        if ("_ablation_stages" in ck or "_ablation_se-" in ck) and stages == 6:
+            se_rows[tuple(e.get("se_modules") or ())] = vals
+    return k_rows, se_rows
+
+
+def _ablation_tables(frame, outdir: str) -> list[str]:
+    """The slides' ablations of L-RPCANet: stages K = 1..7, and SE blocks switched on
+    module by module; every row trained with the same reduced recipe (in the caption)."""
+    import pandas as pd
+
+    from bench.report import header_text, caption, metric_table, prefer_cpu, slug, write_table
+
+    paths: list[str] = []
+    frame = prefer_cpu(frame[frame["degradation"] == "clean"], ["dataset", "method_label"])
+    fmt = {"params": "{:,.0f}", "train s": "{:.0f}", **{m: "{}" for m in ("background", "target", "noise", "image")}}
+    for ds in dict.fromkeys(frame["dataset"]):
+        df = frame[frame["dataset"] == ds]
+        k_rows, se_rows = _ablation_rows(df)
+        fields = dict(ds=ds, n=int(df["n_samples"].iloc[0]), protocol=protocol_text(df), budget=_ablation_budget())
+        short = dict(ds=header_text(ds), n=fields["n"])
+        if k_rows:
+            kv = pd.DataFrame([k_rows[k] for k in sorted(k_rows)], index=[str(k) for k in sorted(k_rows)])
+            paths += write_table(metric_table(_fa_units(kv), "istd", BRIEF["stages"].format(**short),
+                                              "tab:istd_ablation_stages_" + slug(ds), fmt=fmt, index_name="K", metrics=FA_METRIC,
+                                              notes=caption(CAPTIONS["stages"], frame, **fields), tex=TEX),
+                                 outdir, "istd_ablation_stages_" + slug(ds))
+        if se_rows:
+            order = sorted(se_rows, key=len)
+            sv = pd.DataFrame([{**{m: "yes" if m in mods else "-" for m in ("background", "target", "noise", "image")},
+                                **se_rows[mods]} for mods in order],
+                              index=["+".join(SHORT[m] for m in mods) or "none" for mods in order])
+            paths += write_table(metric_table(_fa_units(sv), "istd", BRIEF["se"].format(**short),
+                                              "tab:istd_ablation_se_" + slug(ds), fmt=fmt, index_name="SE in", metrics=FA_METRIC,
+                                              notes=caption(CAPTIONS["se"], frame, **fields), tex=TEX),
+                                 outdir, "istd_ablation_se_" + slug(ds))
+    return paths
+
+
+def _bn_tables(frame, outdir: str) -> list[str]:
+    """The `bn` diagnostic: each learned network with its stored BatchNorm statistics
+    (the published protocol) and with each test image's own (`bn=image`), clean images."""
+    import pandas as pd
+
+    from bench.report import header_text, caption, metric_cells, metric_table, slug, write_table
+
+    paths: list[str] = []
+    frame = frame[(frame["degradation"] == "clean") & (frame["family"] == "learned") & (frame["device"] == "cpu")]
+    for ds in dict.fromkeys(frame["dataset"]):
+        df = frame[frame["dataset"] == ds].sort_values("method_label")
+        image_bn = _bn_image(df)
+        if not image_bn.any():
+            continue
+        # one row per label (unique here: `newest` kept one per label and device)
+        rows = [{"BN statistics": "this image" if image else "running (stored)",
+                 "checkpoint": os.path.basename(str((r["extras"] or {}).get("checkpoint", "?"))),
+                 **dict(metric_cells(r, ABLATION_METRICS))} for image, (_, r) in zip(image_bn, df.iterrows())]
+        cap = caption(CAPTIONS["bn"], df, ds=ds, n=int(df["n_samples"].iloc[0]), protocol=protocol_text(df))
+        short = BRIEF["bn"].format(ds=header_text(ds), n=int(df["n_samples"].iloc[0]))
+        paths += write_table(metric_table(_fa_units(pd.DataFrame(rows, index=list(df["method_label"]))), "istd", short,
+                                          "tab:istd_bn_" + slug(ds), fmt={"BN statistics": "{}", "checkpoint": "{}"},
+                                          metrics=FA_METRIC, notes=cap, rows=df, tex=TEX),
+                             outdir, "istd_bn_" + slug(ds))
+    return paths
+
+
+def _bn_image(frame):
+    """Rows run with prediction-time BatchNorm (`bn=image`), read from the method parameters."""
+    return frame["method_params"].map(lambda p: (p or {}).get("bn") == "image")
+
+
+def _learned_note(frame) -> str:
+    """What the learned rows are: checkpoint, training budget, timing rule (or nothing)."""
+    learned = frame[frame["family"] == "learned"]
+    if learned.empty:
+        return ""
+    budgets, published = {}, {}
+    for _, r in learned.iterrows():
+        tr = (r["extras"] or {}).get("training") or {}
+        w = (r["extras"] or {}).get("weights") or {}
+        if w.get("source") == "published":
+            published[r["method_label"]] = (f"{r['method_label']}: github.com/{w.get('repo')} @ {w.get('commit')}, "
+                                            f"trained on {w.get('trained_on')}")
+        if tr.get("steps") is not None:
+            budgets[r["method_label"]] = (f"{r['method_label']} {tr.get('steps')} steps / {float(tr.get('seconds') or 0):.0f} s"
+                                          f" on {tr.get('threads')} thread(s)")
+    return (LEARNED_NOTE + "Training (steps, seconds, threads): " + "; ".join(budgets.values())
+            + (". Published weights: " + "; ".join(published.values()) if published else "")
+            + ". Learned rows are timed once after a warm-up on one image. ")
+
+
+def _ms_per_image(frame) -> dict:
+    """(method_label, device) -> ms per image: on the full SIRST test split (``sirst``) where
+    measured, else another SIRST selection (``sirst[limit=20]``), else the first dataset."""
+    def preference(d):
+        return 0 if d == "sirst" else 1 if d.startswith("sirst") else 2
+
+    out = {}
+    frame = frame.sort_values("dataset", key=lambda s: s.map(preference), kind="stable")
+    for _, r in frame.iterrows():
+        k = (r["method_label"], r["device"])
+        if k not in out and r.get("time_s") == r.get("time_s") and r.get("n_samples"):
+            out[k] = 1000.0 * float(r["time_s"]) / float(r["n_samples"])
+    return out
+
+
+def _degradation_order(labels):
+    def key(lbl):
+        base = lbl.split("[")[0]
+        order = {"clean": 0, "gaussian_noise": 1, "salt_pepper": 2}.get(base, 9)
+        return (order, lbl)
+    return sorted(labels, key=key)
+
+
+def _fa_units(values):
+    """``values`` with its Fa columns (stored in units of 1e-6) in units of 1e-5, as the papers
+    print them, under the header :data:`FA`."""
+    def key(c):
+        return c[-1] if isinstance(c, tuple) else c
+    fa = [c for c in values.columns if key(c) == "Fa"]
+    if not fa:
+        return values
+    out = values.copy()
+    for c in fa:
+        out[c] = [x / 10 if isinstance(x, (int, float)) else x for x in out[c]]
+    ren = {c: (c[:-1] + (FA,) if isinstance(c, tuple) else FA) for c in fa}
+    out.columns = [ren.get(c, c) for c in out.columns]
+    if any(isinstance(c, tuple) for c in out.columns):
+        import pandas as pd
+        out.columns = pd.MultiIndex.from_tuples(list(out.columns))
+    return out
+
+
+def _protocol_names(frame) -> str:
+    """The protocols of the rows, named for a caption ("BasicIRSTD", "RPCANet authors'")."""
+    names = {"basicirstd": "BasicIRSTD", "rpcanet": "the RPCANet authors'"}
+    present = [p for p in PROTOCOLS if "protocol" in frame.columns and (frame["protocol"] == p).any()] or [DEFAULT_PROTOCOL]
+    return " / ".join(names.get(p, p) for p in present)
