@@ -117,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="the suite's reduced grid (minutes)")
     p.add_argument("--smoke", action="store_true", help="the suite's smoke grid (what `check` runs)")
     p.add_argument("--grid", default=None, metavar="NAME",
-                   help="one of the suite's named extra grids (e.g. istd's `ablation`; see `list`)")
+                   help="one of the suite's named grids: default (the paper's main table), full (every data set and "
+                        "noise case), or an extra one such as istd's `ablation` (see `list`)")
     p.add_argument("--protocol", action="append", metavar="NAME",
                    help="scoring protocol of a suite that has several (see `list`), repeatable, e.g. istd's "
                         "`rpcanet` (the RPCANet authors' test code); default: the grid's, else the suite's default")
@@ -190,12 +191,7 @@ def cmd_list(args) -> int:
             mt = R.METRICS[name]
             arrow = "lower is better" if mt.direction == "min" else "higher is better"
             print(f"    {mt.name:22s} [{mt.unit}] {arrow}; {mt.definition}")
-        print(f"  default grid: {len(s.grid.datasets)} dataset(s) x {len(s.grid.degradations)} degradation(s) "
-              f"x {len(s.grid.methods)} method(s)")
-        for gname, g in s.extra_grids.items():
-            print(f"  grid {gname} (run --grid {gname}): {len(g.datasets)} dataset(s) x {len(g.degradations)} "
-                  f"degradation(s) x {len(g.methods)} method selector(s)"
-                  + (f", protocol(s) {', '.join(g.protocols)}" if g.protocols else ""))
+        _print_grids(s)
         if s.protocols:
             print("  protocols (run --protocol NAME):")
             for name in s.protocols:
@@ -203,6 +199,30 @@ def cmd_list(args) -> int:
                 print(f"    {name + default:22s} {s.protocol_description(name)}")
         print()
     return 0
+
+
+def grid_cell_count(suite, spec) -> int:
+    """The cells of a grid on one device (datasets x noise cases x methods x protocols)."""
+    from bench.grid import resolve, resolve_protocols
+    from bench import registry as R
+    n = len(resolve_protocols(suite.name, spec.protocols))
+    for sel, reg, what in ((spec.datasets, R.DATASETS, "dataset"), (spec.degradations, R.DEGRADATIONS, "degradation"),
+                           (spec.methods, R.METHODS, "method")):
+        n *= len(resolve(sel, reg, suite.name, what))
+    return n
+
+
+def _print_grids(s) -> None:
+    """``bench list``: every grid of a suite with its size and, where measured, its time."""
+    from bench.grid_times import measured
+    print("  grids (run --grid NAME; `default` is what `bench run` runs, the paper's main table):")
+    for gname, g in s.named_grids().items():
+        same = gname == "full" and s.full is None
+        t = measured(s.name, gname)
+        print(f"    {gname:22s} {grid_cell_count(s, g):4d} cells (before skips): {len(g.datasets)} dataset(s) x "
+              f"{len(g.degradations)} degradation(s) x {len(g.methods)} method selector(s)"
+              + (f", protocol(s) {', '.join(g.protocols)}" if g.protocols else "")
+              + (" (the default grid)" if same else "") + (f"; {t.line()}" if t else ""))
 
 
 def _print_allowed(cls) -> None:
@@ -254,7 +274,7 @@ def cmd_run(args) -> int:
     suite = R.SUITES.get_or_fail(args.suite)
     spec = suite.smoke if args.smoke else (suite.quick if args.quick else suite.grid)
     if args.grid:
-        extra = suite.extra_grids
+        extra = suite.named_grids()
         if args.grid not in extra:
             from bench.errors import UnknownNameError
             raise UnknownNameError(f"suite {args.suite} has no grid {args.grid!r}", valid=sorted(extra), what="grid")
