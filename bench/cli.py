@@ -124,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "`rpcanet` (the RPCANet authors' test code); default: the grid's, else the suite's default")
     p.add_argument("--seed", type=int, default=0, help="base seed; every cell's seeds derive from it by hashing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-report", action="store_true",
+                   help="do not write the suite's report at the end (as `bench report` would)")
+    p.add_argument("--out", default=DEFAULT_REPORTS, help=f"report folder (default {DEFAULT_REPORTS}/)")
+    p.add_argument("--offline", action="store_true",
+                   help="fetch nothing (also $BENCH_OFFLINE=1): cells that need absent data or weights are skipped")
+    p.add_argument("--mirror", default=None, metavar="URL",
+                   help="fetch missing data and weights from this mirror (as `bench data fetch --mirror`)")
     _add_common(p)
 
     p = sub.add_parser("report", help="write LaTeX/Markdown tables and PNG/PDF figures from the store")
@@ -304,9 +311,13 @@ def cmd_run(args) -> int:
     cells = [c for c in cells if c.device in R.METHODS[c.method].devices]
     for name in sorted({(c.method, c.device) for c in unsupported}):
         print(f"{name[0]} does not run on {name[1]}: those cells are skipped (shown as '-')", file=sys.stderr)
-    reasons = {c.key: suite.skip_reason(c) for c in cells}
-    for note in sorted({r for r in reasons.values() if r}):
-        print(f"skipped: {note}", file=sys.stderr)
+    from bench.fetching import fetch_for_cells, offline_requested
+    fetched = fetch_for_cells(cells, data_root, args.weights_root, args.offline or offline_requested(), args.mirror)
+    not_fetched = {c.key for c, _ in fetched.failed}      # failed below, with the fetch's reason
+    cells = [c for c in cells if c.key not in not_fetched]
+    reasons = {c.key: fetched.reasons.get(c.key) or suite.skip_reason(c) for c in cells}
+    for line in group_skip_lines(reasons.values()):
+        print(line, file=sys.stderr)
     unsupported += [c for c in cells if reasons[c.key]]
     cells = [c for c in cells if not reasons[c.key]]
     repeat = args.repeat if args.repeat is not None else (1 if (args.quick or args.smoke) else 3)
@@ -350,10 +361,64 @@ def cmd_run(args) -> int:
                        jobs=args.jobs, progress=not args.no_progress, executor=args.executor,
                        scheduler=args.scheduler, cluster=cluster)
     summary.skipped = len(unsupported)
+    for cell, why in fetched.failed:   # a fetch that failed fails the cells that needed it
+        from bench.runner import failed_result, store_result
+        store_result(failed_result(cell, why), store)
+        summary.failed += 1
+        print(f"FAILED {cell.describe()}: {why}", file=sys.stderr)
     print(summary.text())
     if summary.interrupted:
         return 130
+    if not args.no_report:
+        report_after_run(suite, store, args.out)
     return 1 if summary.failed else 0
+
+
+def group_skip_lines(reasons) -> list[str]:
+    """One line per reason for the cells a run leaves out: reasons that differ only in what
+    they name before their first ": " (a method, a checkpoint) share a line that lists those."""
+    groups: dict[str, dict[str, int]] = {}
+    for r in reasons:
+        if not r:
+            continue
+        subject, sep, why = r.partition(": ")
+        if not sep:
+            subject, why = "", r
+        groups.setdefault(why, {})
+        groups[why][subject] = groups[why].get(subject, 0) + 1
+    lines = []
+    for why, subjects in groups.items():
+        n = sum(subjects.values())
+        named = [s for s in subjects if s]
+        lines.append(f"skipped {n} cell(s): {why}" + (f" [{'; '.join(named)}]" if named else ""))
+    return lines
+
+
+def report_after_run(suite, store, out: str) -> list[str]:
+    """``bench run``'s last step: the suite's report from every finished row of the store, as
+    ``bench report`` writes it; prints where the Markdown, LaTeX and HTML files went. A report
+    that fails is named (the stored rows are kept; `bench report` retries it)."""
+    frame = store.frame(suite.name)
+    if frame.empty:
+        print(f"report: no finished cell of suite {suite.name} in {store.path}; nothing written", file=sys.stderr)
+        return []
+    try:
+        paths = [str(p) for p in suite.report(frame, out, {})]
+    except Exception as e:  # noqa: BLE001 - the results are stored; only the report is missing
+        print(f"report: FAILED ({type(e).__name__}: {e}); the results are stored, retry with "
+              f"`python -m bench report --suite {suite.name} --results {store.path} --out {out}`", file=sys.stderr)
+        return []
+    kinds = {".md": "Markdown", ".tex": "LaTeX", ".html": "HTML", ".pdf": "PDF figures", ".png": "PNG figures"}
+    by_kind: dict[str, list[str]] = {}
+    for p in paths:
+        by_kind.setdefault(kinds.get(os.path.splitext(p)[1].lower(), "other"), []).append(p)
+    print(f"report of suite {suite.name} written to {out}/ ({len(paths)} file(s)):")
+    for kind in ("Markdown", "LaTeX", "HTML", "PDF figures", "PNG figures", "other"):
+        if kind in by_kind:
+            files = by_kind[kind]
+            first = next((f for f in files if os.path.basename(f).startswith("index")), files[0])
+            print(f"  {kind:12s} {len(files):3d}: {first}" + (" ..." if len(files) > 1 else ""))
+    return paths
 
 
 def cmd_report(args) -> int:

@@ -263,6 +263,21 @@ def run_and_store(cell: Cell, opts: RunOptions, store: Store | None = None) -> C
                        method_time, time.perf_counter() - t0)
 
 
+def expected_cost(cell: Cell) -> float:
+    """A cell's expected seconds per sample, from its method (``cost_of(params)`` where the
+    method has it, else its ``expected_seconds``); 0 when unknown."""
+    mcls = R.METHODS[cell.method]
+    cost_of = getattr(mcls, "cost_of", None)
+    return float(cost_of(cell.mparams) if cost_of else getattr(mcls, "expected_seconds", 0.0))
+
+
+def longest_first(cells: list[Cell]) -> list[Cell]:
+    """The order in which a pool of workers takes the cells: the costliest first (longest
+    processing time first: the workers finish together instead of one running a long cell
+    alone at the end), the grid's order among equals."""
+    return sorted(cells, key=lambda c: -expected_cost(c))
+
+
 @dataclass
 class RunSummary:
     total: int = 0
@@ -346,7 +361,7 @@ def run_grid(cells: list[Cell], store: Store, opts: RunOptions, jobs: int = 1,
             pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
                                           initargs=(store.path, threads))
             try:
-                futures = {pool.submit(run_and_store, c, opts): c for c in todo}
+                futures = {pool.submit(run_and_store, c, opts): c for c in longest_first(todo)}
                 for fut in cf.as_completed(futures):
                     account(fut.result())
             except KeyboardInterrupt:
