@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="base seed; every cell's seeds derive from it by hashing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-report", action="store_true",
-                   help="do not write the suite's report at the end (as `bench report` would)")
+                   help="do not write the suite's report at the end (as `bench report` would; also $BENCH_NO_REPORT=1)")
     p.add_argument("--out", default=DEFAULT_REPORTS, help=f"report folder (default {DEFAULT_REPORTS}/)")
     p.add_argument("--offline", action="store_true",
                    help="fetch nothing (also $BENCH_OFFLINE=1): cells that need absent data or weights are skipped")
@@ -369,7 +369,7 @@ def cmd_run(args) -> int:
     print(summary.text())
     if summary.interrupted:
         return 130
-    if not args.no_report:
+    if not (args.no_report or os.environ.get("BENCH_NO_REPORT", "").strip().lower() in ("1", "true", "yes", "on")):
         report_after_run(suite, store, args.out)
     return 1 if summary.failed else 0
 

@@ -46,6 +46,7 @@ def _rows(tmp_path):
 
 def test_missing_data_is_fetched_then_the_report_written(tmp_path, cs_mirror, capsys, monkeypatch):
     monkeypatch.delenv("BENCH_OFFLINE", raising=False)
+    monkeypatch.delenv("BENCH_NO_REPORT", raising=False)    # conftest turns the report off for other tests
     url, _ = cs_mirror
     assert main(["run", *CELL, *_args(tmp_path), "--mirror", url]) == 0
     out, err = capsys.readouterr()
@@ -59,6 +60,9 @@ def test_missing_data_is_fetched_then_the_report_written(tmp_path, cs_mirror, ca
     assert main(["run", *CELL, *_args(tmp_path), "--mirror", url, "--no-report"]) == 0
     out, err = capsys.readouterr()
     assert "fetching" not in err and "1 reused" in out and "report of suite" not in out
+    monkeypatch.setenv("BENCH_NO_REPORT", "1")
+    assert main(["run", *CELL, *_args(tmp_path), "--mirror", url]) == 0
+    assert "report of suite" not in capsys.readouterr()[0]
 
 
 @pytest.mark.slow   # pooch's retries of the missing files (~40 s)
