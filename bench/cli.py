@@ -208,6 +208,14 @@ def cmd_list(args) -> int:
     return 0
 
 
+def named_grids(suite) -> dict:
+    """Every grid ``bench run --grid NAME`` runs: ``default`` (what ``bench run`` runs without
+    ``--grid``: the suite's ``grid``, its paper's main table), ``full`` (the suite's ``full``:
+    every data set and noise case; the default grid where a suite has none) and the suite's
+    ``extra_grids``."""
+    return {"default": suite.grid, "full": getattr(suite, "full", None) or suite.grid, **suite.extra_grids}
+
+
 def grid_cell_count(suite, spec) -> int:
     """The cells of a grid on one device (datasets x noise cases x methods x protocols)."""
     from bench.grid import resolve, resolve_protocols
@@ -223,8 +231,8 @@ def _print_grids(s) -> None:
     """``bench list``: every grid of a suite with its size and, where measured, its time."""
     from bench.grid_times import measured
     print("  grids (run --grid NAME; `default` is what `bench run` runs, the paper's main table):")
-    for gname, g in s.named_grids().items():
-        same = gname == "full" and s.full is None
+    for gname, g in named_grids(s).items():
+        same = gname == "full" and getattr(s, "full", None) is None
         t = measured(s.name, gname)
         print(f"    {gname:22s} {grid_cell_count(s, g):4d} cells (before skips): {len(g.datasets)} dataset(s) x "
               f"{len(g.degradations)} degradation(s) x {len(g.methods)} method selector(s)"
@@ -281,7 +289,7 @@ def cmd_run(args) -> int:
     suite = R.SUITES.get_or_fail(args.suite)
     spec = suite.smoke if args.smoke else (suite.quick if args.quick else suite.grid)
     if args.grid:
-        extra = suite.named_grids()
+        extra = named_grids(suite)
         if args.grid not in extra:
             from bench.errors import UnknownNameError
             raise UnknownNameError(f"suite {args.suite} has no grid {args.grid!r}", valid=sorted(extra), what="grid")

@@ -35,3 +35,26 @@ MEASURED: dict[tuple[str, str], GridTime] = {
 
 def measured(suite: str, grid: str) -> GridTime | None:
     return MEASURED.get((suite, grid))
+
+
+#: seconds per sample of the costliest methods (one thread, AMD EPYC, measured in the grids
+#: above: docs/suite_hsi.md, docs/suite_cs.md, docs/speed.md): the order in which a pool of
+#: workers takes the cells (:func:`bench.runner.longest_first`), never a result. Kept here,
+#: outside the methods' modules, so that revising an estimate changes no cell key.
+EXPECTED_SECONDS: dict[tuple[str, str], float] = {
+    ("hsi", "star_net_s"): 240.0,      # the L update (t-SVT) runs: 5-6x SMDS-Net
+    ("hsi", "star_net"): 190.0,
+    ("hsi", "smds_net"): 40.0,
+    ("hsi", "bm4d"): 33.0,
+    ("hsi", "ngmeet"): 3.0,
+    ("hsi", "lrtdtv"): 1.0,
+    ("cs", "pnp_hqs"): 65.0,           # per Set11 image
+}
+
+
+def expected_seconds(suite: str, method: str, params) -> float:
+    """A cell's expected seconds per sample (0: unknown or negligible). STAR-Net without its
+    L update (``l_update=released``) costs what SMDS-Net does."""
+    if method in ("star_net", "star_net_s") and str(params.get("l_update", "slides")) == "released":
+        method = "smds_net"
+    return EXPECTED_SECONDS.get((suite, method), 0.0)

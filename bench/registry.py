@@ -137,10 +137,6 @@ class Method(Component):
     #: at most this many timed repeats whatever ``--repeat`` asks (None: no cap); a method
     #: that takes minutes per cell sets 1
     max_repeat: ClassVar[int | None] = None
-    #: seconds per sample the method takes, roughly (measured, one thread; 0: unknown or
-    #: negligible): a parallel run starts the costliest cells first so that no long cell is
-    #: left alone at the end (:func:`bench.runner.longest_first`); never a result
-    expected_seconds: ClassVar[float] = 0.0
     #: True: the method loads the authors' released weights with ``checkpoint=published:<name>``
     #: (:mod:`bench.weights`; ``bench weights`` says so beside each weight set it lists)
     loads_published: ClassVar[bool] = False

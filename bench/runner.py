@@ -264,11 +264,10 @@ def run_and_store(cell: Cell, opts: RunOptions, store: Store | None = None) -> C
 
 
 def expected_cost(cell: Cell) -> float:
-    """A cell's expected seconds per sample, from its method (``cost_of(params)`` where the
-    method has it, else its ``expected_seconds``); 0 when unknown."""
-    mcls = R.METHODS[cell.method]
-    cost_of = getattr(mcls, "cost_of", None)
-    return float(cost_of(cell.mparams) if cost_of else getattr(mcls, "expected_seconds", 0.0))
+    """A cell's expected seconds per sample (:func:`bench.grid_times.expected_seconds`; 0 when
+    unknown)."""
+    from bench.grid_times import expected_seconds
+    return expected_seconds(cell.suite, cell.method, cell.mparams)
 
 
 def longest_first(cells: list[Cell]) -> list[Cell]:

@@ -109,9 +109,6 @@ class Suite:
     #: named grids besides grid/quick/smoke (an ablation, a diagnostic), run with
     #: ``bench run --grid NAME`` and listed by ``bench list``
     extra_grids: ClassVar[Mapping[str, GridSpec]] = MappingProxyType({})
-    #: ``--grid full``: every dataset and noise case the suite has (None: the default grid
-    #: already is); ``grid``, the default, is the paper's main table
-    full: ClassVar[GridSpec | None] = None
     #: the named scoring protocols of the suite (``bench run --protocol NAME``); () : none
     protocols: ClassVar[tuple[str, ...]] = ()
     #: the protocol of a cell that names none (one of ``protocols``; None without protocols)
@@ -152,11 +149,6 @@ class Suite:
     def protocol_description(self, name: str) -> str:
         """One line on what protocol ``name`` (of :attr:`protocols`) does (``bench list``)."""
         return ""
-
-    def named_grids(self) -> dict[str, GridSpec]:
-        """Every grid ``bench run --grid NAME`` runs: ``default`` (what ``bench run`` runs
-        without ``--grid``: the paper's main table), ``full`` and :attr:`extra_grids`."""
-        return {"default": self.grid, "full": self.full or self.grid, **self.extra_grids}
 
     def skip_reason(self, cell) -> str | None:
         """Why a cell of a grid cannot run here and is left out (shown as '-'), or None."""

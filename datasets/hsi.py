@@ -404,10 +404,6 @@ class HsiSplit(Dataset):
             names += scene_names(member, data)
         return _finish(cubes, names, default_rgb(cubes[0].shape[-1]))
 
-    def member_datasets(self) -> tuple[str, ...]:
-        """The data sets this split reads (what `bench run` fetches for it)."""
-        return tuple(dict.fromkeys(dataset for dataset, _ in SPLITS[str(self.params["split"])]))
-
     def scene_ids(self) -> tuple[str, ...]:
         from bench import registry as R
         return tuple(s for dataset, params in SPLITS[str(self.params["split"])]

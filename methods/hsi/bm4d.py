@@ -21,7 +21,6 @@ from bench.registry import register_method
 @register_method
 class Bm4d(HsiMethod):
     name = "bm4d"
-    expected_seconds = 33.0   # per 64x64 test cube, one thread (AMD EPYC, docs/suite_hsi.md)
     devices = ("cpu",)
     description = "BM4D (bm4d package, profile 'np'), sigma on the [0,1] data scale; CPU only"
     parameters = {"profile": "np", "threads": 1}

@@ -499,16 +499,6 @@ class _HsiLearned(HsiMethod):
     def _config(self) -> NetConfig:
         return self.config
 
-    #: seconds per 64x64 test cube, one thread (AMD EPYC, docs/suite_hsi.md): the scheduling
-    #: order of a parallel run (bench.runner.longest_first), never a result
-    expected_seconds: ClassVar[float] = 40.0
-
-    @classmethod
-    def cost_of(cls, params) -> float:
-        """STAR-Net's L update (the t-SVT of every stage) makes a cell about 5x longer."""
-        low_rank = cls.config.low_rank and str(params.get("l_update", "slides")) != "released"
-        return (240.0 if cls.config.sparse else 190.0) if low_rank else cls.expected_seconds
-
     def setup(self, context) -> None:
         super().setup(context)
         if int(self.params["block_stride"]) > int(self.params["block"]):
