@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-report", action="store_true",
                    help="do not write the suite's report at the end (as `bench report` would; also $BENCH_NO_REPORT=1)")
-    p.add_argument("--out", default=DEFAULT_REPORTS, help=f"report folder (default {DEFAULT_REPORTS}/)")
+    p.add_argument("--out", default=None, help=f"report folder (default {DEFAULT_REPORTS}/<suite>)")
     p.add_argument("--offline", action="store_true",
                    help="fetch nothing (also $BENCH_OFFLINE=1): cells that need absent data or weights are skipped")
     p.add_argument("--mirror", default=None, metavar="URL",
@@ -378,7 +378,7 @@ def cmd_run(args) -> int:
     if summary.interrupted:
         return 130
     if not (args.no_report or os.environ.get("BENCH_NO_REPORT", "").strip().lower() in ("1", "true", "yes", "on")):
-        report_after_run(suite, store, args.out)
+        report_after_run(suite, store, args.out or os.path.join(DEFAULT_REPORTS, suite.name))
     return 1 if summary.failed else 0
 
 
