@@ -101,3 +101,18 @@ def test_skip_lines_are_grouped_by_reason():
     lines = group_skip_lines(["a[x=1]: not trained here", "b: not trained here", "a[x=1]: not trained here",
                               "plain reason", None, ""])
     assert lines == ["skipped 3 cell(s): not trained here [a[x=1]; b]", "skipped 1 cell(s): plain reason"]
+
+
+def test_what_the_default_grids_need():
+    """The items a run fetches for each suite's default grid: the data sets its data sets read
+    (the hsi test split's three) and the published weights its rows name."""
+    from bench import registry as R
+    from bench.fetching import needed_items
+    from bench.grid import build_cells
+    R.load_all()
+    want = {"hsi": {"abu_pavia", "cave", "paviau_sub50", "smds_net:icvl_sigma55", "star_net:sigma50_bandwise"},
+            "cs": {"set11", "cs_sampling_matrix"}, "istd": {"sirst", "rpcanet:sirst"}, "sparse": set()}
+    for name, items in want.items():
+        s = R.SUITES[name]
+        cells = build_cells(name, s.grid.datasets, s.grid.degradations, s.grid.methods, ["cpu"], 0, s.grid.protocols)
+        assert {i.name for c in cells for i in needed_items(c)} == items, name
