@@ -15,7 +15,6 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-from bench import paths
 from bench import registry as R
 
 OFFLINE_ENV = "BENCH_OFFLINE"

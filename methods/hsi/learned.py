@@ -440,7 +440,7 @@ class SubspaceCache:
     timed run (:meth:`_HsiLearned.reused_seconds`), so that a row's time does not depend on
     which row of its cell ran first."""
 
-    def __init__(self, size: int = 8):
+    def __init__(self, size: int = 32):   # a grid's cell is 1-3 cubes; 4 noise levels x 3 cubes fit
         self.size = size
         self.entries: dict[tuple, tuple[list[torch.Tensor], float]] = {}
         self.reused_s = 0.0
