@@ -41,11 +41,12 @@ def _dataset_names(name: str, params: dict) -> list[str]:
     return [name]
 
 
-def needed_items(cell):
-    """The manifest items (:func:`bench.data.items`) a cell reads: the data sets whose
-    ``uses`` names its data set (or a member of it), and its published weights file."""
+def needed_items(cell, every: dict | None = None):
+    """The manifest items (:func:`bench.data.items`, or ``every``: those by name) a cell
+    reads: the data sets whose ``uses`` names its data set (or a member of it), and its
+    published weights file."""
     from bench import data
-    every = {i.name: i for i in data.items()}
+    every = every if every is not None else {i.name: i for i in data.items()}
     from bench.data_manifest import DATASETS
     names = set(_dataset_names(cell.dataset, cell.dparams)) if R.DATASETS[cell.dataset].needs_data else set()
     out = [every[d.name] for d in DATASETS if d.uses and d.uses.split()[0] in names]
@@ -74,7 +75,15 @@ def fetch_for_cells(cells, data_root: str | None, weights_root: str | None, offl
     from bench import data
     echo = echo or (lambda m: print(m, file=sys.stderr))
     out = FetchOutcome()
-    need = {c.key: [i for i in needed_items(c) if _absent(i, data_root, weights_root)] for c in cells}
+    every = {i.name: i for i in data.items()}
+    absent = {}
+    need = {}
+    for c in cells:
+        items = needed_items(c, every)
+        for i in items:
+            if i.name not in absent:
+                absent[i.name] = _absent(i, data_root, weights_root)
+        need[c.key] = [i for i in items if absent[i.name]]
     missing = {i.name: i for items in need.values() for i in items}
     if not missing:
         return out
