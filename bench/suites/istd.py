@@ -184,10 +184,9 @@ class IstdSuite(Suite):
     description = "infrared small target detection: IPI, MPCM, PSTNN (and learned unfolding nets) on SIRST"
     metrics = ("iou", "niou", "precision", "recall", "f1", "pd", "fa", "pd_fa_auc")
     extras_type = IstdExtras
-    # the learned rows: the CPU-budget checkpoints trained here, and the RPCANet authors'
-    # published SIRST weights (under the weights root; skipped with a download line without it)
     #: the default grid, the paper's main table: SIRST's test split, clean, every row, under
-    #: both scoring protocols
+    #: both scoring protocols. The learned rows: the CPU-budget checkpoints trained here, and
+    #: the RPCANet authors' published SIRST weights (under the weights root; fetched on first use)
     grid = GridSpec(
         datasets=("sirst",),
         degradations=("clean",),
