@@ -133,13 +133,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="the suite's reduced grid (minutes)")
     p.add_argument("--smoke", action="store_true", help="the suite's smoke grid (what `check` runs)")
     p.add_argument("--grid", default=None, metavar="NAME",
-                   help="one of the suite's named extra grids (e.g. istd's `ablation`; see `list`)")
+                   help="one of the suite's named grids: default (the paper's main table), full (every data set and "
+                        "noise case), or an extra one such as istd's `ablation` (see `list`)")
     p.add_argument("--protocol", action="append", metavar="NAME",
                    help="scoring protocol of a suite that has several (see `list`), repeatable, e.g. istd's "
                         "`rpcanet` (the RPCANet authors' test code); default: the grid's, else the suite's default")
     p.add_argument("--seed", type=_seed, default=0,
                    help="base seed (a 64-bit integer); every cell's seeds derive from it by hashing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-report", action="store_true",
+                   help="do not write the suite's report at the end (as `bench report` would; also $BENCH_NO_REPORT=1)")
+    p.add_argument("--out", default=None, help=f"report folder (default {DEFAULT_REPORTS}/<suite>)")
+    p.add_argument("--offline", action="store_true",
+                   help="fetch nothing (also $BENCH_OFFLINE=1): cells that need absent data or weights are skipped")
+    p.add_argument("--mirror", default=None, metavar="URL",
+                   help="fetch missing data and weights from this mirror (as `bench data fetch --mirror`)")
     _add_common(p)
 
     p = sub.add_parser("report", help="write LaTeX/Markdown tables, PNG/PDF figures and the HTML page from the store",
@@ -235,12 +243,7 @@ def cmd_list(args) -> int:
             mt = R.METRICS[name]
             arrow = "lower is better" if mt.direction == "min" else "higher is better"
             print(f"    {mt.name:22s} [{mt.unit}] {arrow}; {mt.definition}")
-        print(f"  default grid: {len(s.grid.datasets)} dataset(s) x {len(s.grid.degradations)} degradation(s) "
-              f"x {len(s.grid.methods)} method(s)")
-        for gname, g in s.extra_grids.items():
-            print(f"  grid {gname} (run --grid {gname}): {len(g.datasets)} dataset(s) x {len(g.degradations)} "
-                  f"degradation(s) x {len(g.methods)} method selector(s)"
-                  + (f", protocol(s) {', '.join(g.protocols)}" if g.protocols else ""))
+        _print_grids(s)
         if s.protocols:
             print("  protocols (run --protocol NAME):")
             for name in s.protocols:
@@ -248,6 +251,38 @@ def cmd_list(args) -> int:
                 print(f"    {name + default:22s} {s.protocol_description(name)}")
         print()
     return 0
+
+
+def named_grids(suite) -> dict:
+    """Every grid ``bench run --grid NAME`` runs: ``default`` (what ``bench run`` runs without
+    ``--grid``: the suite's ``grid``, its paper's main table), ``full`` (the suite's ``full``:
+    every data set and noise case; the default grid where a suite has none) and the suite's
+    ``extra_grids``."""
+    return {"default": suite.grid, "full": getattr(suite, "full", None) or suite.grid, **suite.extra_grids}
+
+
+def grid_cell_count(suite, spec) -> int:
+    """The cells of a grid on one device (datasets x noise cases x methods x protocols)."""
+    from bench.grid import resolve, resolve_protocols
+    from bench import registry as R
+    n = len(resolve_protocols(suite.name, spec.protocols))
+    for sel, reg, what in ((spec.datasets, R.DATASETS, "dataset"), (spec.degradations, R.DEGRADATIONS, "degradation"),
+                           (spec.methods, R.METHODS, "method")):
+        n *= len(resolve(sel, reg, suite.name, what))
+    return n
+
+
+def _print_grids(s) -> None:
+    """``bench list``: every grid of a suite with its size and, where measured, its time."""
+    from bench.grid_times import measured
+    print("  grids (run --grid NAME; `default` is what `bench run` runs, the paper's main table):")
+    for gname, g in named_grids(s).items():
+        same = gname == "full" and getattr(s, "full", None) is None
+        t = measured(s.name, gname)
+        print(f"    {gname:22s} {grid_cell_count(s, g):4d} cells (before skips): {len(g.datasets)} dataset(s) x "
+              f"{len(g.degradations)} degradation(s) x {len(g.methods)} method selector(s)"
+              + (f", protocol(s) {', '.join(g.protocols)}" if g.protocols else "")
+              + (" (the default grid)" if same else "") + (f"; {t.line()}" if t else ""))
 
 
 def _print_allowed(cls) -> None:
@@ -299,7 +334,7 @@ def cmd_run(args) -> int:
     suite = R.SUITES.get_or_fail(args.suite)
     spec = suite.smoke if args.smoke else (suite.quick if args.quick else suite.grid)
     if args.grid:
-        extra = suite.extra_grids
+        extra = named_grids(suite)
         if args.grid not in extra:
             from bench.errors import UnknownNameError
             raise UnknownNameError(f"suite {args.suite} has no grid {args.grid!r}", valid=sorted(extra), what="grid")
@@ -330,9 +365,13 @@ def cmd_run(args) -> int:
     cells = [c for c in cells if c.device in R.METHODS[c.method].devices]
     for name in sorted({(c.method, c.device) for c in unsupported}):
         print(f"{name[0]} does not run on {name[1]}: those cells are skipped (shown as '-')", file=sys.stderr)
-    reasons = {c.key: suite.skip_reason(c) for c in cells}
-    for note in sorted({r for r in reasons.values() if r}):
-        print(f"skipped: {note}", file=sys.stderr)
+    from bench.fetching import fetch_for_cells, offline_requested
+    fetched = fetch_for_cells(cells, data_root, args.weights_root, args.offline or offline_requested(), args.mirror)
+    not_fetched = {c.key for c, _ in fetched.failed}      # failed below, with the fetch's reason
+    cells = [c for c in cells if c.key not in not_fetched]
+    reasons = {c.key: fetched.reasons.get(c.key) or suite.skip_reason(c) for c in cells}
+    for line in group_skip_lines(reasons.values()):
+        print(line, file=sys.stderr)
     unsupported += [c for c in cells if reasons[c.key]]
     cells = [c for c in cells if not reasons[c.key]]
     repeat = args.repeat if args.repeat is not None else (1 if (args.quick or args.smoke) else 3)
@@ -381,10 +420,70 @@ def cmd_run(args) -> int:
     summary = run_grid(cells, store, RunOptions(data_root=data_root, repeat=repeat, threads=per_cell),
                        jobs=args.jobs, progress=not args.no_progress, executor=executor)
     summary.skipped = len(unsupported)
+    for cell, why in fetched.failed:   # a fetch that failed fails the cells that needed it
+        from bench.runner import failed_result, store_result
+        store_result(failed_result(cell, why), store)
+        summary.failed += 1
+        print(f"FAILED {cell.describe()}: {why}", file=sys.stderr)
     print(summary.text())
     if summary.interrupted:
         return 130
+    if not (args.no_report or os.environ.get("BENCH_NO_REPORT", "").strip().lower() in ("1", "true", "yes", "on")):
+        report_after_run(suite, store, args.out or os.path.join(DEFAULT_REPORTS, suite.name))
     return 1 if summary.failed else 0
+
+
+def group_skip_lines(reasons) -> list[str]:
+    """One line per reason for the cells a run leaves out: reasons that differ only in what
+    they name before their first ": " (a method, a checkpoint) share a line that lists those."""
+    groups: dict[str, dict[str, int]] = {}
+    for r in reasons:
+        if not r:
+            continue
+        subject, sep, why = r.partition(": ")
+        if not sep:
+            subject, why = "", r
+        groups.setdefault(why, {})
+        groups[why][subject] = groups[why].get(subject, 0) + 1
+    lines = []
+    for why, subjects in groups.items():
+        n = sum(subjects.values())
+        named = [s for s in subjects if s]
+        lines.append(f"skipped {n} cell(s): {why}" + (f" [{'; '.join(named)}]" if named else ""))
+    return lines
+
+
+def report_after_run(suite, store, out: str) -> list[str]:
+    """``bench run``'s last step: the suite's report from every finished row of the store, as
+    ``bench report`` writes it; prints where the Markdown, LaTeX and HTML files went. A report
+    that fails is named (the stored rows are kept; `bench report` retries it)."""
+    frame = store.frame(suite.name)
+    if frame.empty:
+        print(f"report: no finished cell of suite {suite.name} in {store.path}; nothing written", file=sys.stderr)
+        return []
+    try:
+        paths = [str(p) for p in suite.report(frame, out, {})]
+    except Exception as e:  # noqa: BLE001 - the results are stored; only the report is missing
+        print(f"report: FAILED ({type(e).__name__}: {e}); the results are stored, retry with "
+              f"`python -m bench report --suite {suite.name} --results {store.path} --out {out}`", file=sys.stderr)
+        return []
+    kinds = {".md": "Markdown", ".tex": "LaTeX", ".html": "HTML", ".pdf": "PDF figures", ".png": "PNG figures"}
+    by_kind: dict[str, list[str]] = {}
+    for p in paths:
+        by_kind.setdefault(kinds.get(os.path.splitext(p)[1].lower(), "other"), []).append(p)
+    print(f"report of suite {suite.name} written to {out}/ ({len(paths)} file(s)):")
+    for kind in ("Markdown", "LaTeX", "HTML", "PDF figures", "PNG figures", "other"):
+        if kind in by_kind:
+            files = by_kind[kind]
+            first = next((f for f in files if os.path.basename(f).startswith("index")), files[0])
+            print(f"  {kind:12s} {len(files):3d}: {first}" + (" ..." if len(files) > 1 else ""))
+    try:
+        from bench.html import write_index
+        print(f"  {'HTML':12s} page: {write_index(_html_root(out))}")
+    except Exception as e:  # noqa: BLE001 - the tables and figures are written; only the page is missing
+        print(f"report: the results page was not written ({type(e).__name__}: {e}); "
+              f"`python -m bench report --suite {suite.name} --results {store.path}` retries it", file=sys.stderr)
+    return paths
 
 
 def _report_options(items) -> dict:

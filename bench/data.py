@@ -192,14 +192,15 @@ def _pooch_quiet():
     return pooch
 
 
-def fetch_file(url: str, root: str, relpath: str, sha: str, retries: int = RETRIES, timeout: float = 60) -> str:
+def fetch_file(url: str, root: str, relpath: str, sha: str, retries: int = RETRIES, timeout: float = 60,
+               progress: bool = False) -> str:
     """Download ``url`` to ``root/relpath`` with pooch, checked against ``sha``; the path.
     Pooch downloads to a temporary file beside it and moves it into place only when the
     hash matches (else ValueError, after ``retries`` further tries)."""
     pooch = _pooch_quiet()
     p = pooch.create(path=root, base_url="", registry={relpath: f"sha256:{sha}"}, urls={relpath: url},
                      retry_if_failed=retries, allow_updates=True)
-    return p.fetch(relpath, downloader=pooch.HTTPDownloader(timeout=timeout, progressbar=False))
+    return p.fetch(relpath, downloader=pooch.HTTPDownloader(timeout=timeout, progressbar=progress))
 
 
 def mirror_url(mirror: str, item: Item, relpath: str) -> str:
@@ -207,7 +208,7 @@ def mirror_url(mirror: str, item: Item, relpath: str) -> str:
 
 
 def fetch(names: list[str], data_root: str | None = None, weights_root: str | None = None,
-          mirror: str | None = None, retries: int = RETRIES, echo=print) -> int:
+          mirror: str | None = None, retries: int = RETRIES, echo=print, progress: bool = False) -> int:
     """``bench data fetch``: download what ``names`` select; the number of items that could
     not be completed (a file that failed its checksum or its download, or a set with no
     direct download)."""
@@ -238,7 +239,7 @@ def fetch(names: list[str], data_root: str | None = None, weights_root: str | No
                 continue
             src = mirror_url(mirror, it, path) if mirror else url
             try:
-                fetch_file(src, root, path, sha, retries)
+                fetch_file(src, root, path, sha, retries, progress=progress)
                 got += 1
             except Exception as e:  # noqa: BLE001 - a failed file is reported, the others go on
                 msg = str(e).splitlines()[0] if str(e) else ""

@@ -232,6 +232,12 @@ class Method(Component):
         """Number of learned parameters (None for classical methods)."""
         return None
 
+    def reused_seconds(self) -> float:
+        """Seconds of work the last :meth:`run` reused from an earlier cell instead of doing
+        it (work shared between the rows of a cell); the runner adds them to the run's time,
+        so that a row's time does not depend on the order the rows ran in. 0 by default."""
+        return 0.0
+
     def row_extras(self) -> dict[str, Any]:
         """Stored in the row's ``extras`` after a run (checkpoint, training cost, ...)."""
         return {}

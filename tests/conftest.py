@@ -8,6 +8,9 @@ import pytest
 import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# `bench run` writes the suite's report at its end, by default into ./reports (the committed
+# reports): tests' runs (and their subprocesses) skip it unless a test asks for it
+os.environ["BENCH_NO_REPORT"] = "1"
 
 
 def pytest_generate_tests(metafunc):

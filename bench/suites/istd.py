@@ -143,9 +143,17 @@ class IstdSuite(Suite):
     metrics = ("iou", "niou", "precision", "recall", "f1", "pd", "fa", "pd_fa_auc")
     extras_type = IstdExtras
     train_dataset = "sirst"   # `bench train --dataset sirst`: the shipped checkpoints' training set
-    # the learned rows: the CPU-budget checkpoints trained here, and the RPCANet authors'
-    # published SIRST weights (under the weights root; skipped with a download line without it)
+    #: the default grid, the paper's main table: SIRST's test split, clean, every row, under
+    #: both scoring protocols. The learned rows: the CPU-budget checkpoints trained here, and
+    #: the RPCANet authors' published SIRST weights (under the weights root; fetched on first use)
     grid = GridSpec(
+        datasets=("sirst",),
+        degradations=("clean",),
+        methods=("ipi", "mpcm", "pstnn", "rpcanet", "l_rpcanet", *PUBLISHED_ROWS),
+        protocols=("basicirstd", "rpcanet"),
+    )
+    #: ``--grid full``: SIRST and the synthetic set under every degradation (default protocol)
+    full = GridSpec(
         datasets=("sirst", "istd_synthetic"),
         degradations=DEGRADATIONS,
         methods=("ipi", "mpcm", "pstnn", "rpcanet", "l_rpcanet", *PUBLISHED_ROWS),

@@ -66,8 +66,10 @@ rounding only).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import os
+import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -429,18 +431,68 @@ def denoise_blocks(net: CubeNet, blocks: torch.Tensor, bases: list[torch.Tensor]
     return out
 
 
+class SubspaceCache:
+    """The blocks' subspace bases of the noisy cubes seen last, shared by the learned rows of
+    a cell: the NLM prefilter and HySime depend only on the noisy cube, the block geometry,
+    ``chunk`` (HySime runs batched per chunk) and ``max_rank``, not on the network, so every
+    row of a cell gets the same bases, bit for bit, whether computed or reused. A reuse
+    records the seconds the computation took (``reused_s``): the method adds them to its
+    timed run (:meth:`_HsiLearned.reused_seconds`), so that a row's time does not depend on
+    which row of its cell ran first."""
+
+    def __init__(self, size: int = 32):   # a grid's cell is 1-3 cubes; 4 noise levels x 3 cubes fit
+        self.size = size
+        self.entries: dict[tuple, tuple[list[torch.Tensor], float]] = {}
+        self.reused_s = 0.0
+
+    @staticmethod
+    def key(cube: torch.Tensor, block: int, stride: int, chunk: int, max_rank: int) -> tuple:
+        arr = cube.detach().cpu().contiguous().numpy()
+        return (hashlib.sha256(arr.tobytes()).hexdigest(), arr.shape, str(arr.dtype), str(cube.device),
+                block, stride, chunk, max_rank)
+
+    def get(self, key):
+        return self.entries.get(key)
+
+    def put(self, key, bases: list[torch.Tensor], seconds: float) -> None:
+        if len(self.entries) >= self.size:
+            self.entries.pop(next(iter(self.entries)))
+        self.entries[key] = (bases, seconds)
+
+
+#: the cache of this process (a grid worker runs many cells of the same noisy cubes)
+SUBSPACES = SubspaceCache()
+
+
 def denoise_cube(net: CubeNet, cube: torch.Tensor, block: int = BLOCK, stride: int = BLOCK_STRIDE,
-                 chunk: int = 2, max_rank: int = 0) -> torch.Tensor:
+                 chunk: int = 2, max_rank: int = 0, cache: SubspaceCache | None = None) -> torch.Tensor:
     """The whole pipeline on one (H, W, B) cube: blocks, subspaces, cubes, stages, merge.
     ``chunk`` blocks go through the network at once (memory: about 7 MB per block and
-    tensor held; 2 was the fastest of 1-16 measured on one core)."""
+    tensor held; 2 was the fastest of 1-16 measured on one core). With ``cache`` the blocks'
+    subspace bases are reused where the same noisy cube was seen (:class:`SubspaceCache`)."""
     x = cube.to(torch.float32)
     blocks, geometry = make_blocks(x, block, stride)
     out = torch.empty_like(blocks)
+    key = cache.key(x, block, stride, chunk, max_rank) if cache is not None else None
+    hit = cache.get(key) if cache is not None else None
+    computed: list[torch.Tensor] = []
+    spent = 0.0
     with torch.no_grad():
         for start in range(0, blocks.shape[0], chunk):
             part = blocks[start:start + chunk]
-            out[start:start + chunk] = denoise_blocks(net, part, subspace_bases(part, max_rank))
+            if hit is not None:
+                bases = hit[0][start:start + chunk]
+            else:
+                t0 = time.perf_counter()
+                bases = subspace_bases(part, max_rank)
+                spent += time.perf_counter() - t0
+                computed += bases
+            out[start:start + chunk] = denoise_blocks(net, part, bases)
+    if cache is not None:
+        if hit is not None:
+            cache.reused_s += hit[1]
+        else:
+            cache.put(key, computed, spent)
     return merge_blocks(out, geometry, stride).to(cube.dtype)
 
 
@@ -545,11 +597,19 @@ class _HsiLearned(HsiMethod):
     def denoise(self, noisy, sigma, sigma_bands):
         p = self.params
         return denoise_cube(self._net, noisy, int(p["block"]), int(p["block_stride"]), int(p["chunk"]),
-                            int(p["max_rank"])).to(noisy.dtype)
+                            int(p["max_rank"]), cache=SUBSPACES).to(noisy.dtype)
 
     def run(self, inputs: HsiInput):
         # one thread setting for the whole call: the cubes are batched blocks, not small cubes
-        return tuple(self.denoise(y, s, sb) for y, s, sb in zip(inputs.noisy, inputs.sigma, inputs.sigma_bands))
+        before = SUBSPACES.reused_s
+        out = tuple(self.denoise(y, s, sb) for y, s, sb in zip(inputs.noisy, inputs.sigma, inputs.sigma_bands))
+        self._reused_s = SUBSPACES.reused_s - before
+        return out
+
+    def reused_seconds(self) -> float:
+        """Seconds of the last run's subspace bases that were reused from another row of the
+        cell (:class:`SubspaceCache`): the runner adds them to the run's time."""
+        return float(getattr(self, "_reused_s", 0.0))
 
     def parameter_count(self) -> int | None:
         net = getattr(self, "_net", None)

@@ -33,10 +33,11 @@ def test_every_parameter_declares_a_spec_that_its_default_passes(kind, name):
 
 
 def test_every_grid_of_every_suite_passes_the_checks():
-    """The selectors the suites ship (default, quick, smoke and extra grids, with their
+    """The selectors the suites ship (default, full, quick, smoke and extra grids, with their
     protocols) are all valid."""
     for suite in R.SUITES.values():
-        for spec in [suite.grid, suite.quick, suite.smoke, *suite.smoke_extra, *suite.extra_grids.values()]:
+        full = [suite.full] if getattr(suite, "full", None) else []   # `--grid full`
+        for spec in [suite.grid, *full, suite.quick, suite.smoke, *suite.smoke_extra, *suite.extra_grids.values()]:
             build_cells(suite.name, spec.datasets, spec.degradations, spec.methods, ["cpu"], 0, spec.protocols)
 
 

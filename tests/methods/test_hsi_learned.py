@@ -418,3 +418,47 @@ def test_subspace_floor_reaches_a_low_rank_cube_and_drops_when_capped_below_its_
     ref = clean.double().numpy()
     assert M.psnr(floors[9], ref) > 45.0
     assert M.psnr(floors[1], ref) < M.psnr(floors[9], ref) - 5.0
+
+
+# --------------------------------------------------------------------------- shared subspaces
+def test_subspaces_shared_between_rows_give_the_same_output_bit_for_bit():
+    """The learned rows of a cell reuse the blocks' subspace bases of the same noisy cube
+    (SubspaceCache): each row's output is exactly what it computes alone, and the reuse is
+    counted in seconds (added to the row's time by the runner)."""
+    _, noisy = _cube(5, h=20, w=20, b=12, k=3, sigma=0.1)
+    y = torch.from_numpy(noisy.astype(np.float32))
+    smds, star = L.CubeNet(L.SMDS_NET), L.CubeNet(L.STAR_NET)
+    cache = L.SubspaceCache()
+    a = L.denoise_cube(smds, y, block=16, stride=4, cache=cache)
+    assert cache.reused_s == 0 and len(cache.entries) == 1
+    b = L.denoise_cube(star, y, block=16, stride=4, cache=cache)
+    assert cache.reused_s > 0 and len(cache.entries) == 1
+    assert torch.equal(a, L.denoise_cube(smds, y, block=16, stride=4))
+    assert torch.equal(b, L.denoise_cube(star, y, block=16, stride=4))
+    # another cube, geometry or rank cap is another entry, computed
+    reused = cache.reused_s
+    L.denoise_cube(smds, y + 0.01, block=16, stride=4, cache=cache)
+    L.denoise_cube(smds, y, block=16, stride=8, cache=cache)
+    L.denoise_cube(smds, y, block=16, stride=4, max_rank=2, cache=cache)
+    assert cache.reused_s == reused and len(cache.entries) == 4
+
+
+@pytest.mark.slow   # three learned cells (~1 min on a loaded core)
+def test_a_row_that_reuses_the_subspace_is_timed_as_if_alone(tmp_path):
+    """Two learned rows of one cell in one process: the second reuses the subspace; its
+    metrics are those of a run without reuse and its time includes the reused seconds."""
+    from bench.grid import build_cells
+    from bench.runner import RunOptions, execute
+    cells = build_cells("hsi", ["hsi_synthetic[n_cubes=1,size=24]"], ["hsi_gaussian[sigma=30]"],
+                        ["smds_net[checkpoint=none,block=16,block_stride=8]",
+                         "star_net[checkpoint=none,block=16,block_stride=8,l_update=released]"], ["cpu"], 0)
+    opts = RunOptions(repeat=1, warmup=False)
+    L.SUBSPACES.entries.clear()
+    first, _ = execute(cells[0], opts)
+    second, _ = execute(cells[1], opts)
+    assert first.status == second.status == "ok"
+    assert "reused_s" not in first.extras.other and second.extras.other["reused_s"] > 0
+    assert second.time_s >= second.extras.other["reused_s"]
+    L.SUBSPACES.entries.clear()
+    alone, _ = execute(cells[1], opts)
+    assert alone.metrics == second.metrics and "reused_s" not in alone.extras.other
