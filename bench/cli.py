@@ -353,20 +353,32 @@ def cmd_run(args) -> int:
     data_root = args.data_root or default_data_root()
     # --smoke: the smoke grid and the suite's further smoke specs (what `check` runs)
     specs = [spec, *suite.smoke_extra] if args.smoke and not args.grid else [spec]
-    cells, seen = [], set()
-    for sp in specs:
-        for c in build_cells(args.suite, args.dataset or sp.datasets, args.degradation or sp.degradations,
-                             args.method or sp.methods, devices, args.seed, args.protocol or sp.protocols,
-                             data_root=data_root):
-            if c.key not in seen:
-                seen.add(c.key)
-                cells.append(c)
+
+    def planned():
+        out, seen = [], set()
+        for sp in specs:
+            for c in build_cells(args.suite, args.dataset or sp.datasets, args.degradation or sp.degradations,
+                                 args.method or sp.methods, devices, args.seed, args.protocol or sp.protocols,
+                                 data_root=data_root):
+                if c.key not in seen:
+                    seen.add(c.key)
+                    out.append(c)
+        return out
+
+    cells = all_cells = planned()
     unsupported = [c for c in cells if c.device not in R.METHODS[c.method].devices]
     cells = [c for c in cells if c.device in R.METHODS[c.method].devices]
     for name in sorted({(c.method, c.device) for c in unsupported}):
         print(f"{name[0]} does not run on {name[1]}: those cells are skipped (shown as '-')", file=sys.stderr)
     from bench.fetching import fetch_for_cells, offline_requested
     fetched = fetch_for_cells(cells, data_root, args.weights_root, args.offline or offline_requested(), args.mirror)
+    if fetched.fetched:
+        # a cell's key holds the SHA-256 of the data files it reads: plan again with the files
+        # now on disk (same cells, same order), so that a rerun finds the rows stored now
+        again = dict(zip((c.key for c in all_cells), planned()))
+        cells = [again[c.key] for c in cells]
+        fetched.failed = [(again[c.key], why) for c, why in fetched.failed]
+        fetched.reasons = {again[k].key: why for k, why in fetched.reasons.items()}
     not_fetched = {c.key for c, _ in fetched.failed}      # failed below, with the fetch's reason
     cells = [c for c in cells if c.key not in not_fetched]
     reasons = {c.key: fetched.reasons.get(c.key) or suite.skip_reason(c) for c in cells}

@@ -170,12 +170,12 @@ def test_sparse_report_draws_the_layer_figure_and_table(tmp_path):
     out = tmp_path / "rep"
     assert main(["report", "--suite", "sparse", "--results", store, "--out", str(out)]) == 0
     md = next(out.glob("sparse_layers*.md")).read_text()
-    assert "lista_cp[checkpoint=None]" in md and "params" in md and "CPU s/1000" in md
+    assert "LISTA-CP°" in md and "° untrained" in md and "params" in md and "CPU s/1000" in md
     assert next(out.glob("sparse_nmse_layers*.png")).stat().st_size > 0
     # untrained LISTA-CP = ISTA: the same NMSE at layer 16 in the table
     row = {line.split("|")[1].strip(): line for line in md.splitlines() if line.startswith("| ")}
-    assert row["ista[n_iter=20]"].split("|")[2].strip().strip("*") == \
-        row["lista_cp[checkpoint=None]"].split("|")[2].strip().strip("*")
+    assert row["ISTA (K=20)"].split("|")[2].strip().strip("*") == \
+        row["LISTA-CP°"].split("|")[2].strip().strip("*")
 
 
 def test_shipped_checkpoint_cells_without_a_checkpoint_are_skipped_with_the_train_command():
