@@ -63,6 +63,7 @@ EXCLUDED = frozenset({
     "bench.results",     # the typed rows (CellResult, extras types): their shape, not their numbers
     "bench.report", "bench.cli", "bench.check",            # reading rows back, commands
     "bench.suites.hsi_report",                             # a suite's tables and figures (rows read back)
+    "bench.suites.hsi_realworld",                          # the hsi report's real-data part (rows read back)
     "bench.train",       # shapes numbers only through checkpoint files (weights digest)
     # where cells run (the same bench.runner.execute on a Dask worker), where files come
     # from (the files themselves are checksummed) and how stored rows are exported
