@@ -7,6 +7,8 @@ import pytest
 import scipy.io
 
 from bench import registry as R
+
+R.load_all()
 from bench.datasets.hsi_downloads import ICVL_TEST, qrnn3d_icvl
 from bench.errors import DataError
 
