@@ -151,6 +151,9 @@ class HsiSuite(Suite):
     extra_grids = {
         "real": GridSpec(datasets=("indian_pines",), degradations=("hsi_real",),
                          methods=(*METHODS, REFERENCE_SMOOTHING)),
+        # `--grid icvl`: the slides' headline table (ICVL, mean over sigma 10/30/50/70) on a user's
+        # copy of the 50 QRNN3D test cubes under <data_root>/hsi/icvl (datasets/hsi_downloads.py)
+        "icvl": GridSpec(datasets=("icvl",), degradations=("hsi_gaussian[sigma=[10,30,50,70]]",), methods=METHODS),
         "test_split": GridSpec(datasets=("hsi_split[split=test]",),
                                degradations=("hsi_gaussian[sigma=[10,30,50,70]]",), methods=METHODS),
         "learned": GridSpec(datasets=("hsi_split[split=test]",), degradations=("hsi_gaussian[sigma=[10,30,50,70]]",),
