@@ -147,5 +147,5 @@ def _figure(d, ds: str, outdir: str) -> list[str]:
     axes[0][0].set_ylabel(f"bands {one} (1-based) as RGB", fontsize=7)
     axes[1][0].set_ylabel(f"band {one[2]} alone", fontsize=7)
     fig.suptitle(f"{ds}: real noise, before and after denoising (each band stretched to the input's 99.5th "
-                 "percentile; OA: RBF SVM)", fontsize=9)
+                 "percentile; OA: RBF SVM)", fontsize=9, y=1.0 + 0.04 / nrow)
     return save_figure(fig, outdir, f"hsi_real_{slug(ds)}_false_colour")
