@@ -125,7 +125,7 @@ def _figure(d, ds: str, outdir: str) -> list[str]:
             panels.append((_col(m, tags), img, oa))
     if not panels:
         return []
-    ncol = min(6, len(panels))
+    ncol = min(8, len(panels))
     nrow = math.ceil(len(panels) / ncol)
     fig, axes = plt.subplots(2 * nrow, ncol, figsize=(2.3 * ncol, 4.8 * nrow), squeeze=False)
     for k, (title, img, oa) in enumerate(panels):
