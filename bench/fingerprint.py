@@ -64,6 +64,7 @@ EXCLUDED = frozenset({
     "bench.report", "bench.report_style", "bench.cli", "bench.check",          # reading rows back, commands
     # a suite's tables and figures (rows read back)
     "bench.suites.hsi_report", "bench.suites.istd_report", "bench.suites.cs_report", "bench.suites.sparse_report",
+    "bench.suites.hsi_realworld",                          # the hsi report's real-data part (rows read back)
     "bench.train",       # shapes numbers only through checkpoint files (weights digest)
     # where cells run (the same bench.runner.execute on a Dask worker), where files come
     # from (the files themselves are checksummed) and how stored rows are exported

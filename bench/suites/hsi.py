@@ -10,6 +10,11 @@ computed for every cell, per cube, and averaged over the cubes; the report write
 table per dataset and metric set and names the set in the caption. The seconds per cube
 are the cell's time divided by its number of cubes. ``noisy`` (family ``reference``) is the
 tables' "Noisy" column.
+
+Real noisy cubes without a clean reference (``indian_pines``, :mod:`bench.datasets.hsi_realworld`)
+run under the ``hsi_real`` degradation only (nothing added, sigma estimated): their rows hold
+the no-reference index and the RBF SVM classification scores of
+:mod:`bench.metrics.hsi_realworld` instead of the reference metrics.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from bench.results import Extras, Record, nested
 from bench.datasets.hsi import HsiData, synthetic_cube
 from bench.datasets.hsi_noise import HsiGaussian, estimate_sigma
 from bench.metrics.hsi import HSI_METRICS
+from bench.metrics.hsi_realworld import REALWORLD_METRICS, score_real
 from bench.methods.hsi.common import HsiInput
 from bench.suite import GridSpec, Problem, Suite, Task, check_finite_tensors
 from bench.suites.hsi_constants import CLASSICAL
@@ -54,9 +60,11 @@ LEARNED = ("noisy", "bm4d", "ngmeet", *PUBLISHED, *TRAINED, "smds_net[checkpoint
            "smds_net[checkpoint=none,max_rank=9]", "star_net[checkpoint=none,max_rank=9]",
            "star_net_s[checkpoint=none,max_rank=9]")
 #: the default grid's data sets: the test split (CAVE chart_and_stuffed_toy, Pavia, Pavia
-#: University). The real-world Indian Pines case joins here by its registered name
-#: ("indian_pines") once that data set exists.
-PAPER_DATASETS = ("hsi_split[split=test]",)
+#: University) under Gaussian noise, and the real-world Indian Pines cube under its own noise
+#: (hsi_real; skip_reason pairs each set with its degradations)
+PAPER_DATASETS = ("hsi_split[split=test]", "indian_pines")
+#: the real-data reference row: a 3x3 mean per band (smoothing alone lifts the classification)
+REFERENCE_SMOOTHING = "box_filter[size=3]"
 PREVIEW_MAX = 128  # edge of the stored false-colour previews (pixels)
 
 
@@ -70,6 +78,8 @@ class HsiProblem(Problem):
     sigma_used: tuple[float, ...]           # per cube: the sigma the method gets (true or estimated)
     sigma_source: str                       # "true" (Gaussian cases) or "estimated" (MAD; blind, mixed)
     shapes: tuple[tuple[int, ...], ...]     # per cube: (H, W, B)
+    has_reference: bool = True              # False: real noisy cubes, no clean cube (scored without one)
+    labels: tuple = ()                      # real cubes: per cube its ground-truth class map (H, W) or None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,7 +102,8 @@ class HsiExtras(Extras):
     sigma_used: list[float] | None = None   # per cube: the sigma the method got
     sigma_source: str | None = None         # "true" or "estimated"
     preview: Preview | None = nested(Preview)            # the first output cube's
-    reference_preview: Preview | None = nested(Preview)  # the first clean cube's
+    reference_preview: Preview | None = nested(Preview)  # the first clean cube's (real cubes: the noisy input's)
+    per_seed: dict[str, list[float]] | None = None  # real cubes: classification metric -> value per split seed
 
 
 class HsiSuite(Suite):
@@ -102,16 +113,19 @@ class HsiSuite(Suite):
     metrics = HSI_METRICS
     extras_type = HsiExtras
     #: the default grid, the paper's main table (the slides' table): every row on the test
-    #: split's cubes, no scene of which any row was trained on, at the four sigmas
-    grid = GridSpec(datasets=PAPER_DATASETS, degradations=("hsi_gaussian[sigma=[10,30,50,70]]",), methods=METHODS)
+    #: split's cubes, no scene of which any row was trained on, at the four sigmas; and the
+    #: paper's real-world study: every row and the 3x3 mean on Indian Pines under its own noise
+    grid = GridSpec(datasets=PAPER_DATASETS, degradations=("hsi_gaussian[sigma=[10,30,50,70]]", "hsi_real"),
+                    methods=(*METHODS, REFERENCE_SMOOTHING))
     #: ``--grid full``: every shipped scene and noise case. The test split's scenes (cave, pavia,
     #: pavia_university) and the synthetic set get every row; on the training split's
     #: (simu_indian, jasper_ridge, samson, abu) the trained-here rows are left out (skip_reason)
     full = GridSpec(
         datasets=("hsi_synthetic", "cave", "simu_indian", "pavia", "pavia_university", "jasper_ridge", "samson",
-                  "abu"),
-        degradations=("hsi_gaussian[sigma=[10,30,50,70]]", "hsi_blind", "hsi_mixed"),
-        methods=METHODS,
+                  "abu", "indian_pines"),
+        # hsi_real runs only on real cubes (indian_pines), the others only on clean ones (skip_reason)
+        degradations=("hsi_gaussian[sigma=[10,30,50,70]]", "hsi_blind", "hsi_mixed", "hsi_real"),
+        methods=(*METHODS, REFERENCE_SMOOTHING),
     )
     quick = GridSpec(
         datasets=("hsi_synthetic[n_cubes=1]", "cave[size=64]"),
@@ -130,12 +144,23 @@ class HsiSuite(Suite):
         GridSpec(datasets=("cave[size=32]",), degradations=("hsi_gaussian[sigma=50]",),
                  methods=("star_net[checkpoint=published:sigma50_bandwise,l_update=released,block=16,block_stride=8]",
                           "smds_net[checkpoint=none,block=16,block_stride=8]")),
+        # the real-data study: a 32x32 crop of Indian Pines, scored without a reference
+        GridSpec(datasets=("indian_pines[size=32]",), degradations=("hsi_real",),
+                 methods=("noisy", REFERENCE_SMOOTHING, "subspace_tv")),
     )
     # every learned variant on the test split of the shipped cubes (hsi_split, see
     # datasets/hsi.py) at the four sigmas: `bench run --suite hsi --grid learned`
     # `--grid test_split`: the slides' table where no row has seen a scene: every row of the
     # default grid on the test split at the four sigmas (docs/suite_hsi.md, reports/hsi_test_split)
+    # `--grid real`: the real-data study (Indian Pines, real noise, no clean reference): every
+    # row of the default grid and the 3x3 mean reference row, scored by the no-reference index
+    # and the RBF SVM classification (docs/suite_hsi.md, "Real data: Indian Pines")
     extra_grids = {
+        "real": GridSpec(datasets=("indian_pines",), degradations=("hsi_real",),
+                         methods=(*METHODS, REFERENCE_SMOOTHING)),
+        # `--grid icvl`: the slides' headline table (ICVL, mean over sigma 10/30/50/70) on a user's
+        # copy of the 50 QRNN3D test cubes under <data_root>/hsi/icvl (datasets/hsi_downloads.py)
+        "icvl": GridSpec(datasets=("icvl",), degradations=("hsi_gaussian[sigma=[10,30,50,70]]",), methods=METHODS),
         "test_split": GridSpec(datasets=("hsi_split[split=test]",),   # the default grid without real-world sets
                                degradations=("hsi_gaussian[sigma=[10,30,50,70]]",), methods=METHODS),
         "learned": GridSpec(datasets=("hsi_split[split=test]",), degradations=("hsi_gaussian[sigma=[10,30,50,70]]",),
@@ -160,12 +185,14 @@ class HsiSuite(Suite):
                 sigma.append(s)
                 sigma_bands.append(sb)
         source = "true" if all(known) else "estimated"
+        has_reference = getattr(data, "has_reference", True)
         inputs = HsiInput(noisy=tuple(y.to(device, self.dtype) for y in noisy), sigma=tuple(sigma),
                           sigma_bands=tuple(sb.to(device, self.dtype) for sb in sigma_bands),
                           sigma_source=source)
         problem = HsiProblem(names=tuple(data.names), rgb_bands=tuple(data.rgb_bands), sigma_true=tuple(sigma_true),
                              sigma_used=tuple(sigma), sigma_source=source,
-                             shapes=tuple(tuple(c.shape) for c in data.cubes))
+                             shapes=tuple(tuple(c.shape) for c in data.cubes), has_reference=has_reference,
+                             labels=tuple(getattr(data, "labels", ()) or ()))
         return Task(inputs=inputs, reference=tuple(data.cubes), n_samples=len(data.cubes),
                     problem_id=data.instance_id, problem=problem)
 
@@ -173,6 +200,8 @@ class HsiSuite(Suite):
         check_finite_tensors(output, task.reference, "cube")
 
     def score(self, task: Task, output):
+        if not task.problem.has_reference:
+            return self._score_real(task, output)
         per_cube = {m: [] for m in HSI_METRICS}
         for out, ref in zip(output, task.reference):
             est = out.detach().cpu().to(torch.float64)
@@ -194,11 +223,51 @@ class HsiSuite(Suite):
         )
         return metrics, extras
 
+    def _score_real(self, task: Task, output):
+        """A real noisy cube (no clean one): the no-reference index and the classification
+        (:func:`bench.metrics.hsi_realworld.score_real`), averaged over the cubes; the previews
+        are the output's and the noisy input's, each band stretched to the input's 99.5th
+        percentile."""
+        p = task.problem
+        per_cube, per_seed = {m: [] for m in REALWORLD_METRICS}, {}
+        for i, (out, y) in enumerate(zip(output, task.inputs.noisy)):
+            labels = p.labels[i] if i < len(p.labels) else None
+            m, seeds = score_real(y.detach().cpu().to(torch.float64), out.detach().cpu().to(torch.float64), labels)
+            for k, v in m.items():
+                per_cube[k].append(v)
+            for k, v in seeds.items():
+                per_seed.setdefault(k, []).extend(v)
+        per_cube = {k: v for k, v in per_cube.items() if v}
+        metrics = {k: float(np.mean(v)) for k, v in per_cube.items()}
+        rgb = list(p.rgb_bands)
+        noisy0 = task.inputs.noisy[0].detach().cpu()
+        scale = np.percentile(noisy0[..., rgb].to(torch.float64).numpy().reshape(-1, 3), 99.5, axis=0)
+        scale = np.where(scale > 0, scale, 1.0)
+        prev, in_prev = preview(output[0].detach().cpu(), rgb, scale), preview(noisy0, rgb, scale)
+        extras = HsiExtras(
+            per_cube=per_cube, names=list(p.names), sigma_true=list(p.sigma_true), sigma_used=list(p.sigma_used),
+            sigma_source=p.sigma_source, per_seed=per_seed or None,
+            preview=Preview(shape=list(prev.shape), bands=[int(b) for b in rgb]),
+            reference_preview=Preview(shape=list(in_prev.shape), bands=[int(b) for b in rgb]),
+            arrays={"preview": prev, "reference_preview": in_prev},
+        )
+        return metrics, extras
+
     def skip_reason(self, cell) -> str | None:
-        """A learned cell whose weights are not here is left out with one line
+        """A real cube without a clean reference runs under ``hsi_real`` only, and ``hsi_real``
+        (nothing added) only on such a cube; the smoothing reference row runs on real cubes only.
+        A learned cell whose weights are not here is left out with one line
         (:meth:`~bench.suite.Suite.missing_weights`: where to download a published file, the
         command that makes a project checkpoint; a corrupt file is not skipped: its cells fail
         naming it), and a network trained here on a cell's scene is not scored on it."""
+        real = not getattr(R.DATASETS[cell.dataset], "has_reference", True)
+        if real and cell.degradation != "hsi_real":
+            return (f"{cell.dataset} is a real noisy cube without a clean reference: it runs under hsi_real only "
+                    "(its own noise, sigma estimated)")
+        if not real and cell.degradation == "hsi_real":
+            return "hsi_real adds no noise: it runs only on real noisy cubes (indian_pines), not on clean ones"
+        if not real and cell.method == "box_filter":
+            return "box_filter is the real-data study's reference row: it runs on real cubes (indian_pines) only"
         missing = self.missing_weights(cell)
         if missing or R.METHODS[cell.method].family != "learned":
             return missing
@@ -209,7 +278,7 @@ class HsiSuite(Suite):
         return _seen_in_training(cell, weights.resolve(self.name, cell.method, ckpt))
 
     def check_values(self, row) -> dict[str, float]:
-        return {k: v for k, v in row["metrics"].items() if k in HSI_METRICS}
+        return {k: v for k, v in row["metrics"].items() if k in HSI_METRICS or k in REALWORLD_METRICS}
 
     def tiny_task(self, method_name: str, device: str, seed: int):
         clean = torch.from_numpy(synthetic_cube(16, 16, 8, 3, seed))
@@ -252,10 +321,10 @@ def _seen_in_training(cell, source) -> str | None:
             "pavia_university)")
 
 
-def preview(cube: torch.Tensor, bands, scale: float) -> np.ndarray:
+def preview(cube: torch.Tensor, bands, scale) -> np.ndarray:
     """Three bands of a cube as uint8 (stride-subsampled to at most PREVIEW_MAX pixels): what
     the report's false-colour figure shows (reports never rerun methods); the row's
-    artifact file holds it (:mod:`bench.artifacts`)."""
+    artifact file holds it (:mod:`bench.artifacts`). ``scale``: one value, or one per band."""
     x = cube.to(torch.float64).numpy()[..., list(bands)]
     step = max(1, math.ceil(max(x.shape[:2]) / PREVIEW_MAX))
     x = x[::step, ::step]

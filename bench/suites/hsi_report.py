@@ -32,6 +32,11 @@ def write_report(frame, outdir: str, options) -> list[str]:
     for s in sets:
         if s not in METRIC_SETS:
             raise UnknownNameError(f"unknown metric set {s!r}", valid=sorted(METRIC_SETS), what="metric set")
+    from bench.suites.hsi_realworld import split_real, write_real_report  # real cubes: their own module
+    frame, real = split_real(frame)
+    real_paths = write_real_report(real, outdir, options)
+    if frame.empty:
+        return real_paths
     view = _View(newest(frame), options)
     paths: list[str] = []
     per_cube = str(options.get("per_cube", "1")).lower() not in ("0", "false", "no")
@@ -43,7 +48,7 @@ def write_report(frame, outdir: str, options) -> list[str]:
                     paths += _result_table(view, ds, mset, outdir, cube=(i, name))
     for part in REPORT:
         paths += part(view, outdir)
-    return paths
+    return paths + real_paths
 
 
 # --------------------------------------------------------------------------- report parts
