@@ -52,7 +52,7 @@ from torch import nn
 
 from bench import weights as W
 from bench.errors import BenchError, CheckpointError
-from bench.methods.istd.common import IstdInput, TargetMaps, groups_by_shape
+from bench.methods.istd.common import IstdInput, TargetMaps, shape_batches
 from bench.params import Param
 from bench.precision import PRECISIONS, autocast, check_precision, memory_format
 from bench.registry import Method, register_method
@@ -563,7 +563,7 @@ class _IstdLearned(Method):
             # one image per pass: a stacked batch would share its statistics across images
             groups = [[i] for i in range(len(inputs.images))]
         else:
-            groups = list(groups_by_shape(inputs.images).values())
+            groups = shape_batches(inputs.images)
         self._conv_flops = self._flops_per_pixel * sum(int(im.shape[-1]) * int(im.shape[-2]) for im in inputs.images)
         with torch.no_grad(), image_batch_norm(self._net, self.params["bn"] == "image"):
             for idx in groups:
