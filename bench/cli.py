@@ -94,6 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
                          "sources (default: $BENCH_MIRROR)")
     dp.add_argument("--retries", type=int, default=2, help="further tries of a failed download (default 2)")
     _add_weights_root(dp)
+    dp = dsub.add_parser("verify", help="check a manual download file by file against the shipped hashes",
+                         description="Check a user's copy of a data set that is a manual download (irstd1k) file "
+                                     "by file against the SHA-256 shipped with the project, and report the mask "
+                                     "binarisation rule the loader applies; exit 1 when a file differs or is "
+                                     "missing.")
+    dp.add_argument("name", metavar="NAME", help="irstd1k")
+    dp.add_argument("--path", default=None, help="the copy's folder (default: <data root>/istd/IRSTD-1k)")
+    dp.add_argument("--data-root", default=None, help="the data root (default: $BENCH_DATA, else "
+                                                      "~/.cache/imaging-bench/data)")
 
     p = sub.add_parser("run", help="run a suite's grid and store every finished cell",
                        description="Run the grid (datasets x degradations x methods x devices) of a suite. "
@@ -316,7 +325,10 @@ def cmd_data(args) -> int:
             return 2
         bad = data.fetch(args.names, args.data_root, args.weights_root, args.mirror, args.retries)
         return 1 if bad else 0
-    print("usage: python -m bench data {list,fetch} ...", file=sys.stderr)
+    if args.data_command == "verify":
+        from bench.data_verify import verify
+        return verify(args.name, args.path, args.data_root)
+    print("usage: python -m bench data {list,fetch,verify} ...", file=sys.stderr)
     return 2
 
 

@@ -67,6 +67,10 @@ class Item:
     source: str
     cite: str
     manual: str | None = None    # no direct download: what to do instead
+    #: files whose source has CRLF line ends where the root's copy has LF (converted, then checked)
+    crlf_paths: frozenset = frozenset()
+    #: a data set the user downloads by hand: no hashes in the manifest; its folders under the root
+    by_hand: tuple[str, ...] = ()
 
     @property
     def size(self) -> int:
@@ -87,8 +91,10 @@ def _weights_items() -> list[Item]:
 def _data_item(d: DataSet) -> Item:
     files = tuple((p, size, sha, (d.source_of(p).url(p) if d.source_of(p) else None)) for p, size, sha in d.files)
     source = "; ".join(dict.fromkeys(s.where for s in d.sources)) if d.sources else "no public download"
-    return Item(d.name, "data", d.title + (f"; read by: {d.uses}" if d.uses else ""), files, source, d.cite,
-                d.manual)
+    crlf = frozenset(p for p, _, _ in d.files if d.source_of(p) is not None and d.source_of(p).crlf)
+    return Item(d.name, "data", d.title + (f"; read by: {d.uses}" if d.uses else ""), files,
+                source if not d.by_hand else "manual download (see below)", d.cite, d.manual, crlf,
+                d.prefixes if d.by_hand else ())
 
 
 def items() -> list[Item]:
@@ -156,6 +162,8 @@ def listing(data_root: str | None = None, weights_root: str | None = None, names
         lines.append(f"{label}: {root} ({_origin(given, env)}{there})")
     corrupt = 0
     totals = {"present": 0, "missing": 0, "corrupt": 0}
+    by_hand = [it for it in chosen if it.by_hand]
+    chosen = [it for it in chosen if not it.by_hand]
     for it in chosen:
         root = droot if it.kind == "data" else wroot
         counts = item_status(it, root)
@@ -176,8 +184,17 @@ def listing(data_root: str | None = None, weights_root: str | None = None, names
             lines.append(f"    CORRUPT  sha256 differs from the manifest: {', '.join(bad[:5])}"
                          + (f" and {len(bad) - 5} more" if len(bad) > 5 else "") + f"; `{FETCH} {it.name}` "
                          f"downloads them again")
+    for it in by_hand:
+        there = [p for p in it.by_hand if os.path.exists(os.path.join(droot, p))]
+        word = "copy found" if there else "not there"
+        lines.append(f"{it.name:24s} {it.kind:7s} {'manual: ' + word:24s} {'':>10s}  downloaded by hand")
+        lines.append(f"    what     {it.title}")
+        lines.append(f"    cite     {it.cite}")
+        lines.append(f"    get it   manual download: {it.manual}")
+        lines.append(f"    put it   {', '.join(os.path.join(droot, p) for p in it.by_hand)}")
     lines.append(f"{len(chosen)} item(s): {totals['present']} present, {totals['missing']} missing, "
-                 f"{totals['corrupt']} corrupt")
+                 f"{totals['corrupt']} corrupt" + (f"; {len(by_hand)} manual download(s), listed above"
+                                                   if by_hand else ""))
     return "\n".join(lines), corrupt
 
 
@@ -193,14 +210,46 @@ def _pooch_quiet():
 
 
 def fetch_file(url: str, root: str, relpath: str, sha: str, retries: int = RETRIES, timeout: float = 60,
-               progress: bool = False) -> str:
+               progress: bool = False, crlf: bool = False) -> str:
     """Download ``url`` to ``root/relpath`` with pooch, checked against ``sha``; the path.
     Pooch downloads to a temporary file beside it and moves it into place only when the
-    hash matches (else ValueError, after ``retries`` further tries)."""
+    hash matches (else ValueError, after ``retries`` further tries). ``crlf``: the source is
+    a text file with CRLF line ends and ``sha`` that of its LF copy: the download (into a
+    temporary folder beside the target) is converted first, then checked, then moved."""
     pooch = _pooch_quiet()
+    if crlf:
+        return _fetch_text_lf(pooch, url, root, relpath, sha, retries, timeout)
     p = pooch.create(path=root, base_url="", registry={relpath: f"sha256:{sha}"}, urls={relpath: url},
                      retry_if_failed=retries, allow_updates=True)
     return p.fetch(relpath, downloader=pooch.HTTPDownloader(timeout=timeout, progressbar=progress))
+
+
+def _fetch_text_lf(pooch, url: str, root: str, relpath: str, sha: str, retries: int, timeout: float) -> str:
+    import tempfile
+    target = os.path.join(root, relpath)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    error: Exception = ValueError(f"{url}: not downloaded")
+    for _ in range(retries + 1):
+        with tempfile.TemporaryDirectory(dir=os.path.dirname(target), prefix=".fetch-") as tmp:
+            try:
+                got = pooch.retrieve(url, known_hash=None, fname="download", path=tmp,
+                                     downloader=pooch.HTTPDownloader(timeout=timeout, progressbar=False))
+                with open(got, "rb") as f:
+                    data = f.read().replace(b"\r\n", b"\n")
+            except Exception as e:  # noqa: BLE001 - retried, then reported
+                error = e
+                continue
+            digest = hashlib.sha256(data).hexdigest()
+            if digest != sha:
+                error = ValueError(f"SHA256 hash of the downloaded file (CRLF -> LF) ({digest}) does not match the "
+                                   f"known hash ({sha})")
+                continue
+            part = os.path.join(tmp, "converted")
+            with open(part, "wb") as f:
+                f.write(data)
+            os.replace(part, target)
+            return target
+    raise error
 
 
 def mirror_url(mirror: str, item: Item, relpath: str) -> str:
@@ -218,6 +267,13 @@ def fetch(names: list[str], data_root: str | None = None, weights_root: str | No
     bad = 0
     for it in chosen:
         root = root_of(it, data_root, weights_root)
+        if it.by_hand:  # no file of it can be fetched, not even from a mirror
+            if it.name in named:
+                echo(f"{it.name}: cannot be fetched: a manual download. {it.manual}")
+                bad += 1
+            else:
+                echo(f"{it.name}: skipped, a manual download (`python -m bench data list {it.name}` says how)")
+            continue
         if it.manual and not mirror:
             counts = item_status(it, root)
             if counts["present"] == len(it.files):
@@ -239,7 +295,7 @@ def fetch(names: list[str], data_root: str | None = None, weights_root: str | No
                 continue
             src = mirror_url(mirror, it, path) if mirror else url
             try:
-                fetch_file(src, root, path, sha, retries, progress=progress)
+                fetch_file(src, root, path, sha, retries, progress=progress, crlf=path in it.crlf_paths)
                 got += 1
             except Exception as e:  # noqa: BLE001 - a failed file is reported, the others go on
                 msg = str(e).splitlines()[0] if str(e) else ""

@@ -11,12 +11,20 @@ Layouts read by :func:`read_folder`:
   ``<split>/<subset>.txt`` (github YimianDai/sirst), split ``idx_427`` or ``50_50``;
 * ``basicirstd``: ``<NAME>/{images,masks}/<id>.png`` with ``img_idx/<subset>_<NAME>.txt``;
 * ``dnanet``: ``<NAME>/{images,masks}/<id>.png`` with ``50_50/<subset>.txt`` (or
-  ``<split>/<subset>.txt``).
+  ``<split>/<subset>.txt``);
+* ``isnet``: IRSTD-1k as its authors distribute it (github RuiZhang97/ISNet),
+  ``IRSTD1k_Img/<id>.png`` with ``IRSTD1k_Label/<id>.png`` and ``<subset>.txt`` (``test``,
+  ``trainval``) at the top;
+* ``sirst_aug``: SIRST-Aug as its authors distribute it (github Tianfang-Zhang/AGPCNet),
+  ``<subset>/images/<id>.png`` with ``<subset>/masks/<id>.png`` (``trainval``, ``test``), no
+  split file: every image of the subset folder, in name order.
 
 Conversions: RGB and RGBA images become gray with the ITU-R BT.601 weights of the first
 three channels, rounded to integers as MATLAB's/Octave's ``rgb2gray`` does on uint8;
 palette images are expanded through their palette first; 16-bit images are scaled to
-0..255. Masks are binarised at half their range (> 127 for 8-bit masks).
+0..255. Masks are binarised at half their range (> 127 for 8-bit masks); a mask with other
+values than 0 and its maximum (85 of IRSTD-1k's official masks hold values such as 64) is
+named in the notes with the rule (:data:`MASK_RULE`).
 
 Image/mask size mismatch: ``mask_mismatch`` names the policy. ``resize`` (default) resizes
 the mask to the image with nearest-neighbour sampling and records a note (SIRST's
@@ -45,6 +53,9 @@ from bench.params import Ordered, Param
 from bench.registry import Dataset, register_dataset
 
 IMAGE_EXTENSIONS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
+LAYOUTS = ("sirst", "basicirstd", "dnanet", "isnet", "sirst_aug")
+#: how a mask becomes binary (read_mask), in words
+MASK_RULE = "target where the mask is > half its range (> 127 for 8-bit masks; 64 is background)"
 MISMATCH_POLICIES = ("resize", "error", "skip")
 
 
@@ -155,9 +166,16 @@ def read_image(path: str, manifest: dict[str, str] | None = None) -> tuple[np.nd
 
 
 def read_mask(path: str, manifest: dict[str, str] | None = None) -> np.ndarray:
+    return read_mask_checked(path, manifest)[0]
+
+
+def read_mask_checked(path: str, manifest: dict[str, str] | None = None) -> tuple[np.ndarray, bool]:
+    """The binary mask (:data:`MASK_RULE`) and whether the file was binary already (its
+    values 0 and at most one other)."""
     gray, _ = read_image(path, manifest)
     top = 255.0 if gray.max() <= 255 else float(gray.max())
-    return gray > top / 2
+    values = np.unique(gray)
+    return gray > top / 2, len(values) <= 2 and float(values[0]) in (0.0, float(values[-1]))
 
 
 def resize_nearest(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -189,6 +207,10 @@ def read_split(path: str, manifest: dict[str, str] | None = None) -> list[str]:
 def detect_layout(root: str) -> str:
     if os.path.isdir(os.path.join(root, "img_idx")):
         return "basicirstd"
+    if os.path.isdir(os.path.join(root, "IRSTD1k_Img")):
+        return "isnet"
+    if any(os.path.isdir(os.path.join(root, sub, "images")) for sub in ("trainval", "test")):
+        return "sirst_aug"
     masks = os.path.join(root, "masks")
     if os.path.isdir(masks) and any(f.endswith("_pixels0.png") for f in os.listdir(masks)):
         return "sirst"
@@ -202,6 +224,8 @@ def split_file(root: str, layout: str, split: str, subset: str) -> str:
         idx = os.path.join(root, "img_idx")
         if os.path.isdir(idx):
             candidates += sorted(os.path.join(idx, f) for f in os.listdir(idx) if f.startswith(subset + "_"))
+    elif layout == "isnet":
+        candidates = [os.path.join(root, f"{subset}.txt"), os.path.join(root, split, f"{subset}.txt")]
     else:
         candidates = [os.path.join(root, "splits", split, f"{subset}.txt"),
                       os.path.join(root, split, f"{subset}.txt")]
@@ -213,22 +237,32 @@ def split_file(root: str, layout: str, split: str, subset: str) -> str:
 
 
 def select_samples(root: str, layout: str, split: str, subset: str, limit: int, max_pixels: int,
-                   data_root: str | None, manifest: dict[str, str] | None = None) -> tuple[str, str, list[str]]:
+                   data_root: str | None, manifest: dict[str, str] | None = None
+                   ) -> tuple[str, str | None, list[str]]:
     """(layout, split file, names) of the samples :func:`read_folder` reads: the split's
-    names, those of at most ``max_pixels`` pixels (> 0), the first ``limit`` (> 0)."""
+    names (sirst_aug, which has no split file: the subset folder's images), those of at most
+    ``max_pixels`` pixels (> 0), the first ``limit`` (> 0)."""
     if not os.path.isdir(root):
         rel = os.path.relpath(root, data_root) if data_root and os.path.isabs(root) else root
         raise DataError(f"no ISTD data folder at {root}: " + missing_data(rel, data_root))
     layout = detect_layout(root) if layout == "auto" else layout
-    if layout not in ("sirst", "basicirstd", "dnanet"):
-        raise DataError(f"unknown layout {layout!r}: use sirst, basicirstd, dnanet or auto")
-    split_path = split_file(root, layout, split, subset)
-    names = read_split(split_path, manifest)
+    if layout not in LAYOUTS:
+        raise DataError(f"unknown layout {layout!r}: use {', '.join(LAYOUTS)} or auto")
+    image_dir, _ = layout_folders(root, layout, subset)
+    if layout == "sirst_aug":
+        if not os.path.isdir(image_dir):
+            raise DataError(f"no {subset}/images folder under {root} (layout sirst_aug: trainval/ and test/, each "
+                            f"with images/ and masks/)")
+        split_path = None
+        names = sorted(os.path.splitext(f)[0] for f in os.listdir(image_dir) if f.lower().endswith(IMAGE_EXTENSIONS))
+    else:
+        split_path = split_file(root, layout, split, subset)
+        names = read_split(split_path, manifest)
     if max_pixels and max_pixels > 0:
         from PIL import Image
         small = []
         for n in names:
-            ip = _find_file(os.path.join(root, "images"), n)
+            ip = _find_file(image_dir, n)
             if ip is None:
                 raise DataError(f"{n}: missing image file under {root} (layout {layout})")
             with Image.open(ip) as im:
@@ -240,11 +274,11 @@ def select_samples(root: str, layout: str, split: str, subset: str, limit: int, 
     return layout, split_path, names
 
 
-def sample_files(root: str, layout: str, names) -> list[tuple[str, str | None, str | None]]:
+def sample_files(root: str, layout: str, names, subset: str = "test") -> list[tuple[str, str | None, str | None]]:
     """(name, image file, mask file) of each sample (None: not found)."""
+    image_dir, mask_dir = layout_folders(root, layout, subset)
     mask_stem = (lambda n: f"{n}_pixels0") if layout == "sirst" else (lambda n: n)
-    return [(n, _find_file(os.path.join(root, "images"), n), _find_file(os.path.join(root, "masks"), mask_stem(n)))
-            for n in names]
+    return [(n, _find_file(image_dir, n), _find_file(mask_dir, mask_stem(n))) for n in names]
 
 
 def folder_files(root: str, layout: str = "auto", split: str = "idx_427", subset: str = "test", limit: int = 0,
@@ -252,9 +286,10 @@ def folder_files(root: str, layout: str = "auto", split: str = "idx_427", subset
     """The files :func:`read_folder` reads (the split file, each sample's image and mask;
     a sample's missing file as the folder it is looked for in), read without checks."""
     layout, split_path, names = select_samples(root, layout, split, subset, limit, max_pixels, data_root)
-    out = [split_path]
-    for n, ip, mp in sample_files(root, layout, names):
-        out += [ip or os.path.join(root, "images", n), mp or os.path.join(root, "masks", n)]
+    image_dir, mask_dir = layout_folders(root, layout, subset)
+    out = [split_path] if split_path else []
+    for n, ip, mp in sample_files(root, layout, names, subset):
+        out += [ip or os.path.join(image_dir, n), mp or os.path.join(mask_dir, n)]
     return out
 
 
@@ -268,14 +303,16 @@ def read_folder(root: str, layout: str = "auto", split: str = "idx_427", subset:
     manifest = checksum_manifest(data_root)
     layout, _, names = select_samples(root, layout, split, subset, limit, max_pixels, data_root, manifest)
     images, masks, kept, notes = [], [], [], []
-    for n, ip, mp in sample_files(root, layout, names):
+    for n, ip, mp in sample_files(root, layout, names, subset):
         if ip is None or mp is None:
             raise DataError(f"{n}: missing {'image' if ip is None else 'mask'} file under {root} "
                             f"(layout {layout})")
         img, mode = read_image(ip, manifest)
-        mask = read_mask(mp, manifest)
+        mask, binary = read_mask_checked(mp, manifest)
         if mode not in ("L", "I;16", "I", "1"):
             notes.append(f"{n}: {mode} converted to gray")
+        if not binary:
+            notes.append(f"{n}: mask not strictly binary, binarised: {MASK_RULE}")
         if mask.shape != img.shape:
             msg = (f"size mismatch: mask {mp} is {mask.shape[1]}x{mask.shape[0]} but image {ip} is "
                    f"{img.shape[1]}x{img.shape[0]}")
@@ -298,6 +335,15 @@ def read_folder(root: str, layout: str = "auto", split: str = "idx_427", subset:
                     instance_id=data_hash(images, masks), notes=tuple(notes))
 
 
+def layout_folders(root: str, layout: str, subset: str) -> tuple[str, str]:
+    """The image and mask folders of a layout (sirst_aug: those of the subset)."""
+    if layout == "isnet":
+        return os.path.join(root, "IRSTD1k_Img"), os.path.join(root, "IRSTD1k_Label")
+    if layout == "sirst_aug":
+        return os.path.join(root, subset, "images"), os.path.join(root, subset, "masks")
+    return os.path.join(root, "images"), os.path.join(root, "masks")
+
+
 def _root(data_root: str | None, path: str) -> str:
     if os.path.isabs(path):
         return path
@@ -310,7 +356,7 @@ class _Folder(Dataset):
     suite = "istd"
     needs_data = True
     parameter_specs = {"path": Param(str, help="relative to the data root, or absolute"),
-                       "layout": Param(str, choices=("auto", "sirst", "basicirstd", "dnanet")),
+                       "layout": Param(str, choices=("auto", *LAYOUTS)),
                        "split": Param(str, help="a split folder of the data set, e.g. idx_427 or 50_50"),
                        "subset": Param(str, help="a split file: train, val or test"),
                        "limit": Param(int, min=0, help="0: every image"),
@@ -357,6 +403,57 @@ class Sirst(_Folder):
     description = ("SIRST / NUAA-SIRST, 427 real IR images (<data_root>/istd/sirst-v1); split idx_427 "
                    "(test 86) or 50_50 (test 214); limit>0 keeps the first images of the split")
     parameters = {"path": "istd/sirst-v1", "layout": "sirst", "split": "idx_427", "subset": "test",
+                  "limit": 0, "mask_mismatch": "resize", "max_pixels": 0}
+
+
+@register_dataset
+class NudtSirst(_Folder):
+    """NUDT-SIRST (Li et al., "Dense Nested Attention Network for Infrared Small Target
+    Detection", IEEE TIP 2023): 1,327 synthetic-target infrared images of 256x256 in the DNANet
+    layout (``images/``, ``masks/``, ``50_50/{train,test}.txt``; ``bench data fetch
+    nudt_sirst``). The official 50_50 split has 663 train and 664 test images; the RPCANet and
+    L-RPCANet papers quote 662 test images, but no 662-name list is public: the scores here are
+    over the 664 of the official list. Two images (``001110``, ``001111``) are stored as RGB
+    with unequal channels: they are converted to gray (BT.601 weights, rounded) and the
+    conversion is recorded in the row's notes."""
+
+    name = "nudt_sirst"
+    description = ("NUDT-SIRST, 1,327 synthetic-target IR images of 256x256 (<data_root>/istd/NUDT-SIRST, "
+                   "`bench data fetch nudt_sirst`); the official 50_50 split: train 663, test 664 (the papers "
+                   "quote 662; no 662-name list is public, so 664 are scored); limit>0 keeps the first images")
+    parameters = {"path": "istd/NUDT-SIRST", "layout": "dnanet", "split": "50_50", "subset": "test",
+                  "limit": 0, "mask_mismatch": "resize", "max_pixels": 0}
+
+
+@register_dataset
+class Irstd1k(_Folder):
+    """IRSTD-1k (Zhang et al., "ISNet: Shape Matters for Infrared Small Target Detection", CVPR
+    2022): 1,001 real infrared images of 512x512, test 201, trainval 800. The images are only on
+    the authors' cloud drive (github RuiZhang97/ISNet's README): a manual download, unpacked to
+    ``<data_root>/istd/IRSTD-1k`` in the authors' layout (``IRSTD1k_Img/``, ``IRSTD1k_Label/``,
+    ``test.txt``, ``trainval.txt``; the BasicIRSTD layout is read too). ``python -m bench data
+    verify irstd1k`` checks the test files against the SHA-256 shipped with the project. 85 of
+    the official masks are not strictly 0/255: binarised at > 127 (named in the notes)."""
+
+    name = "irstd1k"
+    description = ("IRSTD-1k, 1,001 real IR images of 512x512 (manual download to <data_root>/istd/IRSTD-1k, see "
+                   "`bench data list irstd1k`; check it with `bench data verify irstd1k`); test 201, trainval 800")
+    parameters = {"path": "istd/IRSTD-1k", "layout": "auto", "split": "", "subset": "test",
+                  "limit": 0, "mask_mismatch": "resize", "max_pixels": 0}
+
+
+@register_dataset
+class SirstAug(_Folder):
+    """SIRST-Aug (the AGPCNet authors' augmented SIRST: Zhang et al., "AGPCNet: Attention-Guided
+    Pyramid Context Networks for Infrared Small Target Detection", IEEE TAES 2023): images of
+    256x256 in ``trainval/`` and ``test/``, each with ``images/`` and ``masks/``. Only on the
+    authors' cloud drive (github Tianfang-Zhang/AGPCNet's README): a manual download, unpacked
+    to ``<data_root>/istd/SIRST-Aug``."""
+
+    name = "sirst_aug"
+    description = ("SIRST-Aug, the AGPCNet authors' augmented SIRST (manual download to <data_root>/istd/SIRST-Aug, "
+                   "see `bench data list sirst_aug`); subsets trainval and test, every image of the folder")
+    parameters = {"path": "istd/SIRST-Aug", "layout": "sirst_aug", "split": "", "subset": "test",
                   "limit": 0, "mask_mismatch": "resize", "max_pixels": 0}
 
 

@@ -42,6 +42,9 @@ ABLATION_CHECKPOINTS = tuple([f"l_rpcanet_ablation_stages{k}" for k in ABLATION_
 #: NUDT-SIRST weights (`bench train ... --recipe finetune --init published:nudt_sirst`; stored as
 #: a delta from that file); both skipped, with the download line, without the weights root
 PUBLISHED_ROWS = ("rpcanet[checkpoint=published:sirst]", "l_rpcanet[checkpoint=shipped:l_rpcanet_sirst_from_nudt_sirst]")
+#: the NUDT-SIRST rows of both networks: the authors' own NUDT-SIRST files (the L-RPCANet one is
+#: the paper's K=6 configuration with all four SE modules)
+NUDT_PUBLISHED_ROWS = ("rpcanet[checkpoint=published:nudt_sirst]", "l_rpcanet[checkpoint=published:nudt_sirst]")
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,8 @@ def random_crop(img: torch.Tensor, mask: torch.Tensor, targets: torch.Tensor, si
 
 class IstdSuite(Suite):
     name = "istd"
-    description = "infrared small target detection: IPI, MPCM, PSTNN (and learned unfolding nets) on SIRST"
+    description = ("infrared small target detection: IPI, MPCM, PSTNN (and learned unfolding nets) on SIRST and "
+                   "NUDT-SIRST (664 official test images; the papers quote 662)")
     metrics = ("iou", "niou", "precision", "recall", "f1", "pd", "fa", "pd_fa_auc")
     extras_type = IstdExtras
     train_dataset = "sirst"   # `bench train --dataset sirst`: the shipped checkpoints' training set
@@ -185,6 +189,11 @@ class IstdSuite(Suite):
         GridSpec(datasets=("sirst[limit=3]",), degradations=("clean",),
                  methods=("mpcm", "rpcanet[checkpoint=published:sirst]"), protocols=("basicirstd", "rpcanet")),
         GridSpec(datasets=("sirst[limit=3]",), degradations=("clean",), methods=("rpcanet",), protocols=("rpcanet",)),
+        # NUDT-SIRST, the papers' first set: its first 3 test images under the authors' protocol,
+        # a classical row and the L-RPCANet authors' NUDT-SIRST weights (not compared, with a
+        # note, where the weights root lacks the file)
+        GridSpec(datasets=("nudt_sirst[limit=3]",), degradations=("clean",),
+                 methods=("mpcm", "l_rpcanet[checkpoint=published:nudt_sirst]"), protocols=("rpcanet",)),
     )
     # the slides' ablations of L-RPCANet, each row trained with the reduced `ablation` recipe
     # (`python -m bench train --suite istd --method l_rpcanet --recipe ablation --set stages=K`)
@@ -209,6 +218,32 @@ class IstdSuite(Suite):
             methods=tuple(f"{m}[checkpoint=[" + ",".join(f"published:{n}" for n in CROSS_WEIGHTS) + "]]"
                           for m in ("rpcanet", "l_rpcanet")),
             protocols=("basicirstd", "rpcanet"),
+        ),
+        # NUDT-SIRST's main-table rows (the papers' first set; its 664 official test images):
+        # the classical rows and the authors' NUDT-SIRST weights of both networks, both protocols
+        "nudt": GridSpec(
+            datasets=("nudt_sirst",),
+            degradations=("clean",),
+            methods=("ipi", "mpcm", "pstnn", *NUDT_PUBLISHED_ROWS),
+            protocols=("basicirstd", "rpcanet"),
+        ),
+        # cross-data-set rows on NUDT-SIRST: networks trained on SIRST (the RPCANet authors'
+        # SIRST file, the CPU-budget checkpoints, L-RPCANet fine-tuned on SIRST) and the authors'
+        # IRSTD-1k and SIRST-Aug files, tested on NUDT-SIRST (the reverse, NUDT-SIRST weights
+        # on SIRST, is the `cross` grid)
+        "nudt_cross": GridSpec(
+            datasets=("nudt_sirst",),
+            degradations=("clean",),
+            methods=("rpcanet", "l_rpcanet", *PUBLISHED_ROWS,
+                     *(f"{m}[checkpoint=[published:irstd_1k,published:sirst_aug]]" for m in ("rpcanet", "l_rpcanet"))),
+            protocols=("basicirstd", "rpcanet"),
+        ),
+        # the robustness study on NUDT-SIRST: Gaussian noise sigma 10 and 20, salt-and-pepper
+        # 1 % and 5 % (and clean), the classical rows and the authors' NUDT-SIRST weights
+        "nudt_robust": GridSpec(
+            datasets=("nudt_sirst",),
+            degradations=DEGRADATIONS,
+            methods=("ipi", "mpcm", "pstnn", *NUDT_PUBLISHED_ROWS),
         ),
         # the main table's second protocol: clean SIRST under the RPCANet authors' test code,
         # the default grid's methods (the published weights skipped where their file is missing)

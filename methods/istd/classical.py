@@ -54,7 +54,7 @@ import torch.nn.functional as F
 from bench.metrics.istd import SEGMENTATION_RULES
 from bench.params import Param, iterations
 from bench.methods.istd.common import (IstdInput, TargetMaps, covering_positions, extract_patches,
-                                       groups_by_shape, mat2gray, reassemble, sliding_positions)
+                                       mat2gray, reassemble, shape_batches, sliding_positions)
 from bench.registry import Method, register_method
 
 CORNER_STRENGTH_EPS = 1e-12
@@ -83,7 +83,7 @@ class _IstdClassical(Method):
             raise ValueError(f"{self.name}: unknown segmentation rule {rule!r}; valid: "
                              f"{', '.join(SEGMENTATION_RULES)}")
         maps: list = [None] * len(inputs.images)
-        for shape, idx in groups_by_shape(inputs.images).items():
+        for idx in shape_batches(inputs.images):
             batch = torch.stack([inputs.images[i] for i in idx]).to(self.compute_dtype())
             out = self.detect(batch)
             for k, i in enumerate(idx):

@@ -34,6 +34,23 @@ def groups_by_shape(images) -> dict[tuple[int, int], list[int]]:
     return out
 
 
+#: the most pixels one batched pass holds: a set of many same-size images (NUDT-SIRST's 664
+#: test images of 256x256) runs in passes of at most this many pixels (32 such images), so
+#: that a network's activations stay near 1 GB instead of growing with the set (one pass of
+#: all 664 went past 18 GB). No SIRST group comes near it (the largest: 9 images of 320x240)
+MAX_BATCH_PIXELS = 1 << 21
+
+
+def shape_batches(images, max_pixels: int = MAX_BATCH_PIXELS) -> list[list[int]]:
+    """The images' indices in batches of one size each (in :func:`groups_by_shape` order),
+    each of at most ``max_pixels`` pixels (at least one image)."""
+    out = []
+    for (h, w), idx in groups_by_shape(images).items():
+        per = max(1, int(max_pixels) // max(1, h * w))
+        out.extend(idx[k:k + per] for k in range(0, len(idx), per))
+    return out
+
+
 def sliding_positions(length: int, patch: int, step: int) -> list[int]:
     """0-based starts ``0, step, ...`` of the patches that fit (IPI's winRPCA_median)."""
     return list(range(0, length - patch + 1, step))

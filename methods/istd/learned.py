@@ -20,7 +20,7 @@ import torch
 
 from bench import weights as W
 from bench.errors import BenchError, CheckpointError
-from bench.methods.istd.common import IstdInput, TargetMaps, groups_by_shape
+from bench.methods.istd.common import IstdInput, TargetMaps, groups_by_shape, shape_batches
 # the network, the published weights and the training, re-exported: `learned.build`, ...
 from bench.methods.istd.network import (CONFIGS, L_RPCANET, MODULES, NET_KEYS, RPCANET, ConvModule,  # noqa: F401
                                         ModuleSpec, NetConfig, SqueezeExcite, Stage, UnfoldingNet, build,
@@ -137,7 +137,7 @@ class _IstdLearned(Method):
             # one image per pass: a stacked batch would share its statistics across images
             groups = [[i] for i in range(len(inputs.images))]
         else:
-            groups = list(groups_by_shape(inputs.images).values())
+            groups = shape_batches(inputs.images)
         self._conv_flops = self._flops_per_pixel * sum(int(im.shape[-1]) * int(im.shape[-2]) for im in inputs.images)
         with torch.no_grad(), image_batch_norm(self._net, self.params["bn"] == "image"):
             for idx in groups:

@@ -146,8 +146,8 @@ def test_list_works_without_any_root(tmp_path, capsys, monkeypatch):
     assert main(["data", "list"]) == 0
     out = capsys.readouterr().out
     assert f"data root: {tmp_path / 'nowhere' / 'data'} ($BENCH_DATA, does not exist yet)" in out
-    n = len(DATASETS) + len(MANIFEST)
-    assert f"{n} item(s): 0 present, {n} missing, 0 corrupt" in out
+    n, hand = len([d for d in DATASETS if not d.by_hand]) + len(MANIFEST), sum(d.by_hand for d in DATASETS)
+    assert f"{n} item(s): 0 present, {n} missing, 0 corrupt; {hand} manual download(s), listed above" in out
     assert "python -m bench data fetch sirst" in out
     assert "Dai, Wu, Zhou, Barnard" in out  # what to cite
     assert not (tmp_path / "nowhere").exists()  # listing creates nothing
@@ -155,8 +155,14 @@ def test_list_works_without_any_root(tmp_path, capsys, monkeypatch):
 
 def test_list_with_the_shared_roots_says_present(data_root, weights_root, capsys):
     assert main(["data", "list", "--data-root", data_root, "--weights-root", weights_root]) == 0
-    n = len(DATASETS) + len(MANIFEST)
-    assert f"{n} item(s): {n} present, 0 missing, 0 corrupt" in capsys.readouterr().out
+    n = len([d for d in DATASETS if not d.by_hand]) + len(MANIFEST)
+    out = capsys.readouterr().out
+    assert f"{n} item(s): {n} present, 0 missing, 0 corrupt" in out
+    # the sets users download by hand: how, from where and where to put them
+    for name, words in (("irstd1k", "RuiZhang97/ISNet"), ("sirst_aug", "Tianfang-Zhang/AGPCNet"),
+                        ("icvl", "icvl.cs.bgu.ac.il"), ("paviau", "PaviaU.mat"), ("dc_mall", "MultiSpec")):
+        block = out.split(f"\n{name} ", 1)[1].split("\n    put it", 1)[0]
+        assert "manual download" in block and words in block, block
 
 
 def test_unknown_name_and_manual_sources(tmp_path, capsys):
@@ -189,7 +195,7 @@ def test_fetch_all_from_a_mirror_of_the_shared_roots(tmp_path, data_root, weight
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "FAILED" not in out
-    n = len(DATASETS) + len(MANIFEST)
+    n = len([d for d in DATASETS if not d.by_hand]) + len(MANIFEST)
     assert main(["data", "list", *_roots(tmp_path)]) == 0
     assert f"{n} item(s): {n} present, 0 missing, 0 corrupt" in capsys.readouterr().out
     assert sum(handler.hits.values()) == len(ALL_FILES) + len(ALL_WEIGHT_FILES)
@@ -205,6 +211,48 @@ def test_fetch_all_notes_the_set_without_a_download(tmp_path, capsys, monkeypatc
     monkeypatch.setattr(D, "select", lambda names: [i for i in D.items() if i.name == "istd_reference"])
     assert main(["data", "fetch", "data", *_roots(tmp_path)]) == 0  # within a group: a note only
     assert "istd_reference: skipped, no direct download" in capsys.readouterr().out
+
+
+def test_nudt_sirst_from_a_loopback_mirror_with_crlf_split_lists(tmp_path, data_root, capsys, monkeypatch):
+    """`fetch nudt_sirst` (a few of its files, to stay quick): images and masks arrive as served;
+    the split lists are served with CRLF line ends, as in the official repository, and arrive
+    as the LF files the manifest's hashes describe."""
+    import dataclasses
+
+    import bench.data as D
+    root = tmp_path / "mirror" / "data" / "istd" / "NUDT-SIRST"
+    for sub in ("images", "masks"):
+        (root / sub).mkdir(parents=True)
+        for n in ("000001", "000002"):
+            shutil.copy(os.path.join(data_root, "istd", "NUDT-SIRST", sub, f"{n}.png"), root / sub)
+    (root / "50_50").mkdir()
+    for sub in ("test", "train"):
+        text = open(os.path.join(data_root, "istd", "NUDT-SIRST", "50_50", f"{sub}.txt"), "rb").read()
+        assert b"\r" not in text
+        (root / "50_50" / f"{sub}.txt").write_bytes(text.replace(b"\n", b"\r\n"))
+    handler = type("H", (_Handler,), {"faults": {}, "hits": {}})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: handler(*a, directory=str(tmp_path / "mirror")))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    (full,) = select(["nudt_sirst"])
+    few = tuple(f for f in full.files if f[0].split("/")[-1] in ("000001.png", "000002.png", "test.txt", "train.txt"))
+    monkeypatch.setattr(D, "select", lambda names: [dataclasses.replace(full, files=few)])
+    # a corrupt split list is refused, never used
+    handler.faults["data/istd/NUDT-SIRST/50_50/test.txt"] = ["corrupt"] * 3
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        assert main(["data", "fetch", "nudt_sirst", "--mirror", url, *_roots(tmp_path)]) == 1
+        out = capsys.readouterr().out
+        assert "nudt_sirst: 5 downloaded, 0 already present, 1 FAILED" in out and "50_50/test.txt" in out
+        assert not (tmp_path / "d" / "istd" / "NUDT-SIRST" / "50_50" / "test.txt").exists()
+        assert os.listdir(tmp_path / "d" / "istd" / "NUDT-SIRST" / "50_50") == ["train.txt"]  # no temporary files
+        assert main(["data", "fetch", "nudt_sirst", "--mirror", url, *_roots(tmp_path)]) == 0
+        assert "nudt_sirst: 1 downloaded, 5 already present; 6 file(s) verified" in capsys.readouterr().out
+    finally:
+        server.shutdown()
+        server.server_close()
+    for path, size, sha, _ in few:
+        got = tmp_path / "d" / path
+        assert got.stat().st_size == size and _sha(got) == sha, path
 
 
 def test_manifest_matches_the_checksum_files_and_the_weights_manifest(data_root, weights_root):

@@ -230,3 +230,73 @@ def test_inverted_size_range_of_the_synthetic_set_is_refused():
     from bench.errors import BadParameterError
     with pytest.raises(BadParameterError, match="min_size=100 is not allowed; min_size must be at most max_size=50"):
         IstdSynthetic(min_size=100, max_size=50)
+
+
+# --------------------------------------------------------------------------- the papers' sets
+def _write_isnet(root):
+    """IRSTD-1k as its authors distribute it: IRSTD1k_Img/, IRSTD1k_Label/, test.txt, trainval.txt;
+    the second test mask holds 64 beside 255 (as 85 official masks do)."""
+    base = os.path.join(root, "IRSTD-1k")
+    for i in range(3):
+        img, mask = _scene(i)
+        if i == 2:
+            mask[0, 0] = 64  # background under the > 127 rule
+        _save(os.path.join(base, "IRSTD1k_Img", f"XDU{i}.png"), img)
+        _save(os.path.join(base, "IRSTD1k_Label", f"XDU{i}.png"), mask)
+    open(os.path.join(base, "trainval.txt"), "w").write("XDU0\n")
+    open(os.path.join(base, "test.txt"), "w").write("XDU1\nXDU2\n")
+    return base
+
+
+def _write_sirst_aug(root):
+    base = os.path.join(root, "SIRST-Aug")
+    for sub, ids in (("trainval", (0,)), ("test", (2, 1))):
+        for i in ids:
+            img, mask = _scene(i)
+            _save(os.path.join(base, sub, "images", f"{i:06d}.png"), img)
+            _save(os.path.join(base, sub, "masks", f"{i:06d}.png"), mask)
+    return base
+
+
+def test_irstd1k_in_the_authors_layout_binarises_and_names_odd_masks(tmp_path):
+    from bench.datasets.istd import MASK_RULE, Irstd1k
+    base = _write_isnet(str(tmp_path))
+    data = Irstd1k(path=base).load(str(tmp_path))
+    assert data.names == ("XDU1", "XDU2") and "(isnet," in data.source
+    _, mask = _scene(2)
+    assert torch.equal(data.masks[1], torch.from_numpy(mask == 255))  # 64 -> background
+    assert data.notes == (f"XDU2: mask not strictly binary, binarised: {MASK_RULE}",)
+    assert Irstd1k(path=base, subset="trainval").load(str(tmp_path)).names == ("XDU0",)
+
+
+def test_sirst_aug_layout_reads_the_subset_folder_in_name_order(tmp_path):
+    from bench.datasets.istd import SirstAug
+    base = _write_sirst_aug(str(tmp_path))
+    data = SirstAug(path=base).load(str(tmp_path))
+    assert data.names == ("000001", "000002")
+    img, mask = _scene(1)
+    assert torch.equal(data.images[0], torch.from_numpy(img.astype(np.float32)))
+    assert torch.equal(data.masks[0], torch.from_numpy(mask > 0))
+    assert read_folder(base, layout="auto", subset="trainval").names == ("000000",)
+    with pytest.raises(DataError, match="no val/images folder"):
+        SirstAug(path=base, subset="val").load(str(tmp_path))
+
+
+def test_manual_downloads_say_how_to_get_them(tmp_path):
+    from bench.datasets.istd import Irstd1k, SirstAug
+    for cls, words in ((Irstd1k, "RuiZhang97/ISNet"), (SirstAug, "Tianfang-Zhang/AGPCNet")):
+        with pytest.raises(DataError) as e:
+            cls().load(str(tmp_path))
+        assert "manual download" in str(e.value) and words in str(e.value), str(e.value)
+
+
+def test_nudt_sirst_official_split(data_root):
+    from bench.datasets.istd import NudtSirst
+    for subset, n in (("test", 664), ("train", 663)):
+        with open(os.path.join(data_root, "istd", "NUDT-SIRST", "50_50", f"{subset}.txt")) as f:
+            assert len([x for x in f if x.strip()]) == n
+    data = NudtSirst(limit=4).load(data_root)
+    assert data.names == ("000541", "000832", "000710", "000316")  # the official list's order
+    assert all(tuple(im.shape) == (256, 256) for im in data.images)
+    assert all(m.any() for m in data.masks)  # none empty
+    assert "664" in NudtSirst.description and "662" in NudtSirst.description

@@ -210,3 +210,20 @@ def test_ipi_limits_scipys_blas_to_torchs_threads(monkeypatch):
         torch.set_num_threads(n)
     assert seen and all(all(k == 1 for k in threads) for threads in seen), seen
     assert after == before
+
+
+def test_a_large_set_of_one_size_runs_in_bounded_passes_with_the_same_maps(monkeypatch):
+    """Many same-size images (NUDT-SIRST: 664 of 256x256) are run in passes of at most
+    MAX_BATCH_PIXELS pixels; the maps are those of one pass (each image is computed alone)."""
+    import bench.methods.istd.common as C
+    from bench.methods.istd.common import shape_batches
+    g = torch.Generator().manual_seed(3)
+    images = tuple(torch.rand(24, 20, generator=g) * 255 for _ in range(5)) + (torch.rand(10, 12, generator=g) * 255,)
+    assert shape_batches(images, max_pixels=2 * 24 * 20) == [[0, 1], [2, 3], [4], [5]]
+    assert shape_batches(images, max_pixels=1) == [[0], [1], [2], [3], [4], [5]]  # at least one image a pass
+    assert shape_batches(images) == [[0, 1, 2, 3, 4], [5]]
+    whole = Mpcm().run(IstdInput(images))
+    monkeypatch.setattr(C, "MAX_BATCH_PIXELS", 2 * 24 * 20)
+    monkeypatch.setattr(shape_batches, "__defaults__", (2 * 24 * 20,))
+    parts = Mpcm().run(IstdInput(images))
+    assert all(torch.equal(a, b) for a, b in zip(whole.maps, parts.maps))
