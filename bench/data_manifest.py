@@ -190,7 +190,7 @@ DATASETS: tuple[DataSet, ...] = (
                     "<data root>/hsi/icvl/ under their own names (<scene>.mat); the test names and the protocol "
                     "(rotate 90 degrees, centre 512x512 crop, min-max normalisation) are those of QRNN3D (Wei, Fu, "
                     "Huang, IEEE TNNLS 2021, github Vandermode/QRNN3D)"),
-            uses="the hsi loaders of ICVL", by_hand=True),
+            uses="icvl (hsi; --grid icvl)", by_hand=True),
     DataSet("paviau", "hsi", "ROSIS Pavia University, the whole scene (610x340, 103 bands)",
             ("hsi/pavia_university/PaviaU.mat",),
             "ROSIS Pavia University (P. Gamba, University of Pavia), distributed by the Grupo de Inteligencia "
@@ -198,13 +198,13 @@ DATASETS: tuple[DataSet, ...] = (
             manual=("download PaviaU.mat (MATLAB v5, variable paviaU) from the Grupo de Inteligencia Computacional's "
                     "page 'Hyperspectral Remote Sensing Scenes' (www.ehu.eus/ccwintco/index.php/"
                     "Hyperspectral_Remote_Sensing_Scenes) to <data root>/hsi/pavia_university/PaviaU.mat"),
-            uses="the hsi loader of PaviaU.mat", by_hand=True),
+            uses="pavia_u (hsi)", by_hand=True),
     DataSet("dc_mall", "hsi", "HYDICE Washington DC Mall (1280x307, 191 bands)", ("hsi/dc_mall/",),
             "Landgrebe, \"Signal Theory Methods in Multispectral Remote Sensing\", Wiley 2003 (the DC Mall image of "
             "Purdue's MultiSpec)",
             manual=("download the DC Mall cube (dc.tif, 191 bands) from Purdue's MultiSpec page "
                     "(engineering.purdue.edu/~biehl/MultiSpec/hyperspectral.html) to <data root>/hsi/dc_mall/"),
-            uses="the hsi loader of the DC Mall cube", by_hand=True),
+            uses="dc_mall (hsi)", by_hand=True),
     DataSet("paviau_sub50", "hsi", "a 50x50x103 subset of ROSIS Pavia University", ("hsi/pavia_university/",),
             "GatorSense hsi_toolkit (MIT); ROSIS Pavia University",
             (Source("hsi/pavia_university/paviaU_sub50.mat", "GatorSense/hsi_toolkit", "ef546dc",
