@@ -11,6 +11,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # `bench run` writes the suite's report at its end, by default into ./reports (the committed
 # reports): tests' runs (and their subprocesses) skip it unless a test asks for it
 os.environ["BENCH_NO_REPORT"] = "1"
+# `bench run` fetches missing data on first use: tests never reach the network (a test of the
+# fetch itself removes this and serves the files from a loopback mirror)
+os.environ["BENCH_OFFLINE"] = "1"
 
 
 def pytest_generate_tests(metafunc):

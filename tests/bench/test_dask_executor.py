@@ -199,18 +199,19 @@ def test_client_interrupt_keeps_finished_cells(tmp_path, bench_env):
 
 
 def test_a_failing_cell_is_stored_as_failed_with_its_reason(tmp_path, capsys):
-    """A cell that raises on a worker (here: its data set is not under the data root) is a
-    failed row with the reason, as with the local runner; the run goes on and exits 1."""
+    """A cell that raises on a worker (here: its data folder does not exist, and no download
+    provides it) is a failed row with the reason, as with the local runner; the run goes on
+    and exits 1."""
     res = str(tmp_path / "r.sqlite")
-    rc = main(["run", "--suite", "istd", "--dataset", "sirst", "--degradation", "clean", "--method", "ipi",
-               "--method", "mpcm", "--no-progress", "--repeat", "1", "--threads", "1", "--results", res,
-               "--data-root", str(tmp_path / "empty"), "--executor", "dask", "--jobs", "1"])
+    rc = main(["run", "--suite", "istd", "--dataset", f"istd_folder[path={tmp_path / 'nowhere'}]", "--degradation",
+               "clean", "--method", "ipi", "--method", "mpcm", "--no-progress", "--repeat", "1", "--threads", "1",
+               "--results", res, "--data-root", str(tmp_path / "empty"), "--executor", "dask", "--jobs", "1"])
     out = capsys.readouterr().out
     assert rc == 1
-    assert "2 failed" in out and "FAILED" in out
+    assert "4 failed" in out and "FAILED" in out  # two methods under both of the default grid's protocols
     failed = Store(res).frame("istd", status="failed")
-    assert len(failed) == 2
-    assert all("DataError" in e and "bench data fetch sirst" in e for e in failed["error"])
+    assert len(failed) == 4
+    assert all("DataError" in e and "no ISTD data folder" in e for e in failed["error"])
 
 
 def test_a_malformed_scheduler_address_is_refused_at_once(tmp_path, capsys):
