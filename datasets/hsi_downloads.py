@@ -100,6 +100,9 @@ class Icvl(Dataset):
     def scene_ids(self) -> tuple[str, ...]:
         return tuple(f"icvl:{n}" for n in self.names())
 
+    def files(self, data_root=None) -> tuple[str, ...]:
+        return tuple(os.path.join(data_root, self.params["folder"], n + ".mat") for n in self.names()) if data_root else ()
+
     def load(self, data_root=None) -> HsiData:
         root = _root(data_root, self.name)
         folder = os.path.join(root, self.params["folder"])
@@ -141,6 +144,9 @@ class PaviaU(Dataset):
 
     def scene_ids(self) -> tuple[str, ...]:
         return ("pavia_u",)
+
+    def files(self, data_root=None) -> tuple[str, ...]:
+        return (os.path.join(data_root, self.relpath),) if data_root else ()
 
     def load(self, data_root=None) -> HsiData:
         path = _single_file(data_root, self.name, self.relpath, self.source)
@@ -184,6 +190,9 @@ class DcMall(Dataset):
 
     def scene_ids(self) -> tuple[str, ...]:
         return ("dc_mall",)
+
+    def files(self, data_root=None) -> tuple[str, ...]:
+        return (os.path.join(data_root, str(self.params["file"])),) if data_root else ()
 
     def load(self, data_root=None) -> HsiData:
         rel = str(self.params["file"])

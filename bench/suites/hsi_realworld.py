@@ -19,6 +19,10 @@ import numpy as np
 
 from bench.metrics.hsi_realworld import CLASSIFICATION, PROTOCOL
 
+#: the table's caption (task, data, protocol, what bold marks); the long CAPTION goes to the sidecar's notes
+SHORT = ("Real-noise hyperspectral denoising on {ds} (no clean reference), then {protocol_short}: residual noise "
+         "index, removed RMS, OA / AA / kappa mean and std over the splits. Lowest noise index and best accuracies "
+         "in bold.")
 CAPTION = ("{ds}: real noisy cube, no clean reference ({n} cube(s): {names}; {shape}); methods get the noise level "
            "estimated by the wavelet MAD per band ({sigma:.2f} on the [0,255] scale, root mean square over bands). Noise σ (MAD): the "
            "no-reference index, the mean over bands of the wavelet-MAD noise std of the output (Donoho & Johnstone "
@@ -69,18 +73,17 @@ def _mean_std(extras, metric, fallback) -> tuple[float, float]:
 def _table(d, ds: str, frame, outdir: str) -> list[str]:
     import pandas as pd
 
-    from bench.report import Table, caption, slug, write_table
-    from bench.suites.hsi_report import _col, _training_note, _weights_tags
+    from bench.report import Table, caption, header_text, slug, write_table
+    from bench.suites.hsi_report import _training_note
 
-    tags = _weights_tags(d)
     methods = _order(d)
     acc = [("OA (%)", "svm_oa"), ("AA (%)", "svm_aa"), ("κ (%)", "svm_kappa")]
     cols = ["noise σ (MAD)", "removed RMS"] + [c for name, _ in acc for c in (name, "± " + name.split()[0])] + ["s / cube"]
-    values = pd.DataFrame(math.nan, index=[_col(m, tags) for m in methods], columns=cols)
+    values = pd.DataFrame(math.nan, index=list(methods), columns=cols)   # method labels: the table names them
     for m in methods:
         r = d[d["method_label"] == m].iloc[0]
         met, ex = r["metrics"] or {}, r["extras"] if isinstance(r["extras"], dict) else {}
-        label = _col(m, tags)
+        label = m
         values.at[label, "noise σ (MAD)"] = met.get("nr_sigma", math.nan)
         values.at[label, "removed RMS"] = met.get("nr_removed", math.nan)
         for name, metric in acc:
@@ -97,7 +100,11 @@ def _table(d, ds: str, frame, outdir: str) -> list[str]:
     cap = caption(CAPTION, d, ds=ds, n=int(d["n_samples"].iloc[0]), names=", ".join(first.get("names") or []),
                   shape=shape, sigma=sigma, protocol=PROTOCOL,
                   training=_training_note(d))
-    table = Table(values, directions, cap, f"tab:hsi_real_{slug(ds)}", fmt=fmt, index_name="method")
+    short = SHORT.format(ds=header_text(ds), protocol_short="an RBF SVM on 10 % of each class's labelled pixels")
+    table = Table(values, directions, short, f"tab:hsi_real_{slug(ds)}", fmt=fmt, index_name="method", notes=cap,
+                  rows=d, tex={"noise σ (MAD)": r"noise $\sigma$ (MAD)", "κ (%)": r"$\kappa$ (\%)",
+                               "± κ": r"$\pm$ $\kappa$", "± OA": r"$\pm$ OA", "± AA": r"$\pm$ AA",
+                               "OA (%)": r"OA (\%)", "AA (%)": r"AA (\%)"})
     return write_table(table, outdir, f"hsi_real_{slug(ds)}")
 
 
@@ -107,9 +114,10 @@ def _figure(d, ds: str, outdir: str) -> list[str]:
     import matplotlib.pyplot as plt
 
     from bench.report import row_arrays, save_figure, slug
-    from bench.suites.hsi_report import _col, _weights_tags, decode_preview
+    from bench.report_style import display_labels
+    from bench.suites.hsi_report import decode_preview
 
-    tags = _weights_tags(d)
+    labels = display_labels(d)
     panels = []
     for m in _order(d):
         r = d[d["method_label"] == m].iloc[0]
@@ -122,7 +130,7 @@ def _figure(d, ds: str, outdir: str) -> list[str]:
         img = decode_preview(ex.get("preview"), arrays, "preview")
         if img is not None:
             oa = _mean_std(ex, "svm_oa", (r["metrics"] or {}).get("svm_oa"))[0]
-            panels.append((_col(m, tags), img, oa))
+            panels.append((labels[m].md if m in labels else m, img, oa))
     if not panels:
         return []
     ncol = min(8, len(panels))

@@ -16,6 +16,7 @@ from bench.registry import register_method
 @register_method
 class BoxFilter(HsiMethod):
     name = "box_filter"
+    display_name = "Mean filter"
     family = "reference"
     description = "size x size spatial mean per band (the real-data reference row; not a denoiser)"
     parameters = {"size": 3}

@@ -13,11 +13,13 @@ from bench.runner import expected_cost, longest_first
 def test_hsi_default_grid_is_the_test_split_table():
     R.load_all()
     s = R.SUITES["hsi"]
-    assert s.grid.datasets == ("hsi_split[split=test]",)
-    assert s.grid.degradations == ("hsi_gaussian[sigma=[10,30,50,70]]",)
-    assert s.grid == s.extra_grids["test_split"]          # the same cells, so the same keys and stores
+    # the test split at the four sigmas, and the real-world study on Indian Pines (its own noise)
+    assert s.grid.datasets == ("hsi_split[split=test]", "indian_pines")
+    assert s.grid.degradations == ("hsi_gaussian[sigma=[10,30,50,70]]", "hsi_real")
+    split = s.extra_grids["test_split"]
+    assert split.datasets == ("hsi_split[split=test]",) and set(split.methods) <= set(s.grid.methods)
     assert "cave" in s.full.datasets and "hsi_mixed" in s.full.degradations
-    assert grid_cell_count(s, s.grid) == 40
+    assert grid_cell_count(s, split) == 40
 
 
 def test_istd_default_grid_is_sirst_clean_both_protocols():
@@ -42,9 +44,9 @@ def test_every_suite_has_default_and_full():
 def test_list_shows_grid_sizes(capsys):
     assert main(["list", "--suite", "hsi"]) == 0
     out = capsys.readouterr().out
-    assert "    default                  40 cells" in out
+    assert "    test_split               40 cells" in out
     assert "measured 61 min wall" in out
-    assert "    full                    480 cells" in out
+    assert "    default                 110 cells" in out
 
 
 def test_unknown_grid_names_the_valid_ones(capsys):
@@ -56,7 +58,7 @@ def test_unknown_grid_names_the_valid_ones(capsys):
 def test_longest_cells_first():
     R.load_all()
     s = R.SUITES["hsi"]
-    cells = build_cells("hsi", s.grid.datasets, ("hsi_gaussian[sigma=50]",), s.grid.methods, ["cpu"], 0)
+    cells = build_cells("hsi", ("hsi_split[split=test]",), ("hsi_gaussian[sigma=50]",), s.grid.methods, ["cpu"], 0)
     order = longest_first(cells)
     costs = [expected_cost(c) for c in order]
     assert costs == sorted(costs, reverse=True)

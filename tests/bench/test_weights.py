@@ -160,7 +160,9 @@ def test_a_missing_published_file_is_skipped_by_bench_run(tmp_path, capsys):
                "--weights-root", str(tmp_path / "none"), "--threads", "1"])
     assert rc == 0
     err = capsys.readouterr().err
-    assert "skipped: rpcanet[checkpoint=published:sirst]: published weights not found" in err
+    # offline (as in every test): one grouped line with the command that fetches the file
+    assert ("skipped 2 cell(s): data or weights not present and fetching is off" in err
+            and "bench data fetch rpcanet:sirst` [rpcanet[checkpoint=published:sirst]]" in err)
     assert os.environ.get("BENCH_WEIGHTS") != os.path.abspath(str(tmp_path / "none"))  # restored after the command
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 
 import numpy as np
@@ -261,17 +262,21 @@ def test_the_report_keeps_protocols_apart_and_every_caption_names_them(tmp_path)
     out = tmp_path / "out"
     paths = SUITE.report(store.frame("istd"), str(out), {})
     tables = {os.path.basename(p): open(p).read() for p in paths if p.endswith(".md")}
+    sidecars = {os.path.basename(p)[:-5] + ".md": json.load(open(p)) for p in paths if p.endswith(".json")}
     for name in ("istd_main.md", "istd_runtime.md", "istd_rules.md"):  # rows of both protocols
-        assert "Protocol basicirstd" in tables[name] and "Protocol rpcanet" in tables[name], name
+        # each protocol's definition in the table's provenance file, the caption names them briefly
+        assert set(sidecars[name]["protocols"]) == {"basicirstd", "rpcanet"}, name
+        assert sidecars[name]["protocols"]["rpcanet"].startswith("Protocol rpcanet"), name
     robustness = {n: t for n, t in tables.items() if n.startswith("istd_robustness_")}
     assert len(robustness) == 2  # one per (dataset, protocol), each naming its own
     for name, text in robustness.items():
-        assert ("Protocol rpcanet" in text) == name.endswith("_rpcanet_protocol.md"), name
-        assert ("Protocol basicirstd" in text) != name.endswith("_rpcanet_protocol.md"), name
+        theirs = name.endswith("_rpcanet_protocol.md")
+        assert set(sidecars[name]["protocols"]) == ({"rpcanet"} if theirs else {"basicirstd"}), name
+        assert ("RPCANet authors' protocol" in text) == theirs and ("BasicIRSTD protocol" in text) != theirs, name
     main_md = open(out / "istd_main.md").read()
     header = next(line for line in main_md.splitlines() if line.startswith("|") and "mIoU" in line)
-    assert "istd_synthetic[max_size=64,min_size=64,n_images=2] mIoU" in header
-    assert "istd_synthetic[max_size=64,min_size=64,n_images=2], rpcanet protocol mIoU" in header
+    assert "| synthetic (max size 64, min size 64, n images 2) mIoU" in header
+    assert "synthetic (max size 64, min size 64, n images 2), rpcanet protocol mIoU" in header
 
 
 # --------------------------------------------------------------------------- command line
