@@ -241,7 +241,12 @@ def select_samples(root: str, layout: str, split: str, subset: str, limit: int, 
                    ) -> tuple[str, str | None, list[str]]:
     """(layout, split file, names) of the samples :func:`read_folder` reads: the split's
     names (sirst_aug, which has no split file: the subset folder's images), those of at most
-    ``max_pixels`` pixels (> 0), the first ``limit`` (> 0)."""
+    ``max_pixels`` pixels (> 0), the first ``limit`` (> 0).
+
+    A cell's planning (its data identity, :meth:`_Folder.files`) and its load both ask: the
+    selection is memoised per folder, split and filters while the split file and the image
+    folder are unchanged (size and modification time); ``manifest``, when given, is still
+    checked against the split file on every call."""
     if not os.path.isdir(root):
         rel = os.path.relpath(root, data_root) if data_root and os.path.isabs(root) else root
         raise DataError(f"no ISTD data folder at {root}: " + missing_data(rel, data_root))
@@ -249,15 +254,40 @@ def select_samples(root: str, layout: str, split: str, subset: str, limit: int, 
     if layout not in LAYOUTS:
         raise DataError(f"unknown layout {layout!r}: use {', '.join(LAYOUTS)} or auto")
     image_dir, _ = layout_folders(root, layout, subset)
+    split_path = None if layout == "sirst_aug" else split_file(root, layout, split, subset)
+    if manifest and split_path:
+        verify_file(split_path, manifest)
+    memo = (root, layout, split, subset, int(limit or 0), int(max_pixels or 0), _stamp(split_path), _stamp(image_dir))
+    if memo not in _SELECTED:
+        if len(_SELECTED) >= 64:
+            _SELECTED.clear()
+        _SELECTED[memo] = _select(root, layout, image_dir, split_path, subset, limit, max_pixels)
+    return layout, split_path, list(_SELECTED[memo])
+
+
+#: :func:`select_samples`'s memo: (folder, filters, split file and image folder stamps) -> names
+_SELECTED: dict[tuple, tuple[str, ...]] = {}
+
+
+def _stamp(path: str | None) -> tuple[int, int] | None:
+    """(size, mtime in ns) of a file or folder (None: no path, or absent)."""
+    try:
+        st = os.stat(path) if path else None
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns) if st else None
+
+
+def _select(root: str, layout: str, image_dir: str, split_path: str | None, subset: str, limit: int,
+            max_pixels: int) -> tuple[str, ...]:
+    """The names :func:`select_samples` returns, read from the files."""
     if layout == "sirst_aug":
         if not os.path.isdir(image_dir):
             raise DataError(f"no {subset}/images folder under {root} (layout sirst_aug: trainval/ and test/, each "
                             f"with images/ and masks/)")
-        split_path = None
         names = sorted(os.path.splitext(f)[0] for f in os.listdir(image_dir) if f.lower().endswith(IMAGE_EXTENSIONS))
     else:
-        split_path = split_file(root, layout, split, subset)
-        names = read_split(split_path, manifest)
+        names = read_split(split_path)
     if max_pixels and max_pixels > 0:
         from PIL import Image
         small = []
@@ -271,7 +301,7 @@ def select_samples(root: str, layout: str, split: str, subset: str, limit: int, 
         names = small
     if limit and limit > 0:
         names = names[: int(limit)]
-    return layout, split_path, names
+    return tuple(names)
 
 
 def sample_files(root: str, layout: str, names, subset: str = "test") -> list[tuple[str, str | None, str | None]]:

@@ -139,6 +139,26 @@ def test_max_pixels_and_limit(tmp_path):
         read_folder(base, split="50_50", subset="test", max_pixels=100)
 
 
+def test_the_sample_selection_is_read_once_per_folder_and_again_when_it_changes(tmp_path, monkeypatch):
+    from bench.datasets import istd
+    base = _write_dnanet(str(tmp_path))
+    reads = []
+    real = istd.read_split
+    monkeypatch.setattr(istd, "read_split", lambda path, manifest=None: reads.append(path) or real(path, manifest))
+    first = istd.select_samples(base, "auto", "50_50", "test", 0, 20 * 24, None)
+    assert istd.select_samples(base, "auto", "50_50", "test", 0, 20 * 24, None) == first
+    assert len(reads) == 1                                   # planning and load: one read
+    split = os.path.join(base, "50_50", "test.txt")
+    open(split, "w").write("000002\n")
+    os.utime(split, ns=(1, 1))                               # a new stamp, even on a coarse clock
+    assert istd.select_samples(base, "auto", "50_50", "test", 0, 20 * 24, None)[2] == ["000002"]
+    assert len(reads) == 2
+    # a memoised selection still checks the split file against the checksums it is given
+    with pytest.raises(DataError, match="checksum mismatch"):
+        istd.select_samples(base, "auto", "50_50", "test", 0, 20 * 24, None,
+                            {os.path.normpath(os.path.abspath(split)): "0" * 64})
+
+
 def test_real_sirst_split_sizes_and_misc_111(data_root):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
