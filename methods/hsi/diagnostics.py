@@ -20,23 +20,23 @@ import sys
 import numpy as np
 import torch
 
-from bench.methods.hsi import learned as L
+from bench.methods.hsi import blocks as hb
 
 
 def subspace_floor(clean: torch.Tensor, noisy: torch.Tensor, max_ranks=(9, 0),
-                   block: int = L.BLOCK, stride: int = L.BLOCK_STRIDE) -> dict[int, np.ndarray]:
+                   block: int = hb.BLOCK, stride: int = hb.BLOCK_STRIDE) -> dict[int, np.ndarray]:
     """(H, W, B) clean and noisy cubes -> {max_rank: the merged projection of the clean cube}
     (0: every HySime dimension, the authors' code; 9: the grids' cap)."""
-    nb, geometry = L.make_blocks(noisy.to(torch.float32), block, stride)
-    cb, _ = L.make_blocks(clean.to(torch.float32), block, stride)
-    bases = L.subspace_bases(nb, 0)     # every HySime dimension, in HySime's order (zero columns up to 9)
+    nb, geometry = hb.make_blocks(noisy.to(torch.float32), block, stride)
+    cb, _ = hb.make_blocks(clean.to(torch.float32), block, stride)
+    bases = hb.subspace_bases(nb, 0)     # every HySime dimension, in HySime's order (zero columns up to 9)
     out = {}
     for cap in max_ranks:
         proj = torch.empty_like(cb)
         for i, e in enumerate(bases):
             e = e[:, :cap] if cap else e
             proj[i] = torch.einsum("hwb,bc,dc->hwd", cb[i], e, e)
-        out[cap] = L.merge_blocks(proj, geometry, stride).double().numpy()
+        out[cap] = hb.merge_blocks(proj, geometry, stride).double().numpy()
     return out
 
 

@@ -33,6 +33,8 @@ import torch
 
 from bench import weights as W
 from bench.errors import BenchError, UnknownNameError
+from bench.methods.hsi.blocks import denoise_blocks, subspace_bases
+from bench.methods.hsi.network import L_UPDATES, CubeNet
 from bench.train import Stage, TrainingJob
 
 #: the training split's scenes held out for validation: (dataset, params)
@@ -107,7 +109,6 @@ class HsiTrainingJob(TrainingJob):
                  overrides: dict[str, Any], device: str = "cpu", data_root: str | None = None):
         from bench import registry as R
         from bench.datasets.hsi import SPLITS
-        from bench.methods.hsi.learned import CubeNet, L_UPDATES
 
         if recipe not in RECIPES:
             raise UnknownNameError(f"unknown recipe {recipe!r}", valid=sorted(RECIPES), what="recipe")
@@ -167,7 +168,6 @@ class HsiTrainingJob(TrainingJob):
     def _validation_set(self, cubes, size, per_cube):
         """Fixed crops (seeded, not the training generator) of the held-out scenes at each
         of :data:`VAL_SIGMAS`, with their subspaces computed once."""
-        from bench.methods.hsi.learned import subspace_bases
         g = torch.Generator().manual_seed(12345)
         out = []
         for cube in cubes:
@@ -189,7 +189,6 @@ class HsiTrainingJob(TrainingJob):
         """``batch_size`` crops of one training cube (a data set of the split drawn uniformly,
         then one of its cubes; a batch shares the band count), each
         with its own sigma, and their subspaces (HySime on the NLM-prefiltered noisy crop)."""
-        from bench.methods.hsi.learned import subspace_bases
         c = self.recipe
         group = self.groups[int(torch.randint(len(self.groups), (1,), generator=generator))]
         cube = self.train_cubes[group[int(torch.randint(len(group), (1,), generator=generator))]]
@@ -202,12 +201,10 @@ class HsiTrainingJob(TrainingJob):
         return clean, noisy, subspace_bases(noisy, int(c["max_rank"]))
 
     def loss(self, batch, stage):
-        from bench.methods.hsi.learned import denoise_blocks
         clean, noisy, bases = batch
         return torch.mean((denoise_blocks(self.model, noisy, bases) - clean) ** 2)
 
     def validate(self, stage):
-        from bench.methods.hsi.learned import denoise_blocks
         psnr = []
         for clean, noisy, bases in self._val:
             mse = float(torch.mean((denoise_blocks(self.model, noisy, bases).clamp(0, 1) - clean) ** 2))
@@ -222,7 +219,6 @@ class HsiTrainingJob(TrainingJob):
                 "val_scenes": self.val_names, "val_hash": self.val_hash, "how_to_reproduce": self.command()}
 
     def reference_state(self):
-        from bench.methods.hsi.learned import CubeNet
         return CubeNet(self.net_config).state_dict()
 
     def command(self) -> str:

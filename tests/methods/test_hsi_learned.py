@@ -16,7 +16,7 @@ import torch
 from bench import registry as R
 from bench import weights as W
 from bench.errors import CheckpointError
-from bench.methods.hsi import learned as L
+from bench.methods.hsi import blocks as hb, network as hn, published as hp
 
 R.load_all()
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -24,11 +24,11 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 # --------------------------------------------------------------------------- sizes
 def test_parameter_counts_equal_the_published_ones():
-    assert L.CubeNet(L.SMDS_NET).parameter_count() == 5_103      # SMDS-Net, the slides' count
-    assert L.CubeNet(L.STAR_NET).parameter_count() == 27_702     # STAR-Net, the slides' and checkpoint's
-    released = dataclasses.replace(L.STAR_NET, low_rank=False)
-    assert L.CubeNet(released).parameter_count() == 27_702       # the released behaviour has the same tensors
-    assert L.CubeNet(L.STAR_NET_S).parameter_count() == 27_702 + 729
+    assert hn.CubeNet(hn.SMDS_NET).parameter_count() == 5_103      # SMDS-Net, the slides' count
+    assert hn.CubeNet(hn.STAR_NET).parameter_count() == 27_702     # STAR-Net, the slides' and checkpoint's
+    released = dataclasses.replace(hn.STAR_NET, low_rank=False)
+    assert hn.CubeNet(released).parameter_count() == 27_702       # the released behaviour has the same tensors
+    assert hn.CubeNet(hn.STAR_NET_S).parameter_count() == 27_702 + 729
     # and the methods report them (untrained, no file needed)
     for name, n in (("smds_net", 5_103), ("star_net", 27_702), ("star_net_s", 28_431)):
         m = R.METHODS[name](checkpoint="none")
@@ -41,7 +41,7 @@ def test_tucker_is_the_kronecker_product():
     g = torch.Generator().manual_seed(0)
     m = [torch.randn(9, 9, generator=g, dtype=torch.float64) for _ in range(3)]
     x = torch.randn(50, 729, generator=g, dtype=torch.float64)
-    assert torch.allclose(L.tucker(x, *m), x @ L.kron3(*m).T, atol=1e-10)
+    assert torch.allclose(hn.tucker(x, *m), x @ hn.kron3(*m).T, atol=1e-10)
 
 
 def test_soft_threshold_is_the_authors_formula_for_any_sign():
@@ -51,15 +51,15 @@ def test_soft_threshold_is_the_authors_formula_for_any_sign():
     for t in (0.3 * torch.randn(729, generator=g, dtype=torch.float64), torch.full((729,), 0.2, dtype=torch.float64),
               0.1, -0.1, 0.0):
         ref = torch.relu(x - t) - torch.relu(-x - t)
-        assert torch.allclose(L.soft(x, t), ref, atol=1e-12)
-        assert torch.allclose(L.soft_(x.clone(), t), ref, atol=1e-12)
+        assert torch.allclose(hn.soft(x, t), ref, atol=1e-12)
+        assert torch.allclose(hn.soft_(x.clone(), t), ref, atol=1e-12)
 
 
 def test_dct_dictionary_and_initial_dictionaries():
-    d = L.dct_dictionary(9)
+    d = hn.dct_dictionary(9)
     assert torch.allclose(d.norm(dim=0), torch.ones(9, dtype=torch.float64))
     assert torch.allclose(d[:, 1:].sum(dim=0), torch.zeros(8, dtype=torch.float64), atol=1e-12)  # mean removed
-    net = L.CubeNet(L.SMDS_NET)
+    net = hn.CubeNet(hn.SMDS_NET)
     scaled = (d / torch.linalg.eigvalsh(d.T @ d).max().sqrt()).float()
     for i in range(3):
         assert torch.allclose(net.synthesis[i], scaled) and torch.allclose(net.output[i], scaled)
@@ -101,7 +101,7 @@ def _cube(seed=0, h=24, w=24, b=20, k=4, sigma=0.05):
 
 def test_hysime_matches_the_band_by_band_code():
     blocks = np.stack([_cube(s)[1] for s in range(3)])
-    batched = L.hysime(blocks)
+    batched = hb.hysime(blocks)
     for blk, e in zip(blocks, batched):
         ref = _hysime_loop(blk)
         assert e.shape == ref.shape and e.shape[1] >= 1
@@ -112,7 +112,7 @@ def test_subspace_projection_is_orthonormal():
     """E_k has orthonormal columns (the zero columns appended up to 9 aside), so projecting
     a cube that lies in its span and mapping back returns it."""
     clean, noisy = _cube(1, b=31, k=5, sigma=0.02)
-    bases = L.subspace_bases(torch.from_numpy(noisy[None].astype(np.float32)))
+    bases = hb.subspace_bases(torch.from_numpy(noisy[None].astype(np.float32)))
     e = bases[0].double()
     assert e.shape[1] >= 9
     k = int((e.abs().sum(dim=0) > 0).sum())
@@ -131,8 +131,8 @@ def test_max_rank_caps_the_subspace(data_root):
     cube = R.DATASETS["pavia"](size=40).load(data_root).cubes[0]
     noisy = cube + 10 / 255 * torch.randn(cube.shape, generator=torch.Generator().manual_seed(0), dtype=cube.dtype)
     block = noisy[None].float()
-    full = L.subspace_bases(block)[0]
-    capped = L.subspace_bases(block, max_rank=3)[0]
+    full = hb.subspace_bases(block)[0]
+    capped = hb.subspace_bases(block, max_rank=3)[0]
     assert full.shape[1] > 9                     # this cube's subspace is wider than one cube
     assert capped.shape[1] == 9 and int((capped.abs().sum(dim=0) > 0).sum()) == 3
     assert torch.equal(capped[:, :3], full[:, :3])
@@ -142,18 +142,18 @@ def test_max_rank_caps_the_subspace(data_root):
 @pytest.mark.parametrize("shape", [(40, 33, 5), (16, 16, 3), (96, 96, 2)])
 def test_block_aggregation_is_exact_on_a_constant_cube(shape):
     cube = torch.full(shape, 0.375, dtype=torch.float64)
-    blocks, geometry = L.make_blocks(cube, L.BLOCK, L.BLOCK_STRIDE)
-    assert blocks.shape[1:3] == (L.BLOCK, L.BLOCK)
-    assert torch.equal(L.merge_blocks(blocks, geometry, L.BLOCK_STRIDE), cube)
+    blocks, geometry = hb.make_blocks(cube, hb.BLOCK, hb.BLOCK_STRIDE)
+    assert blocks.shape[1:3] == (hb.BLOCK, hb.BLOCK)
+    assert torch.equal(hb.merge_blocks(blocks, geometry, hb.BLOCK_STRIDE), cube)
     # and any cube comes back from its own blocks (weights normalised per pixel)
     rnd = torch.rand(shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    b2, g2 = L.make_blocks(rnd, L.BLOCK, L.BLOCK_STRIDE)
-    assert torch.allclose(L.merge_blocks(b2, g2, L.BLOCK_STRIDE), rnd, atol=1e-12)
+    b2, g2 = hb.make_blocks(rnd, hb.BLOCK, hb.BLOCK_STRIDE)
+    assert torch.allclose(hb.merge_blocks(b2, g2, hb.BLOCK_STRIDE), rnd, atol=1e-12)
 
 
 def test_block_padding_follows_the_authors_pad_even_rule():
-    assert L.block_padding(96, 56, 12) == (55, 61)    # (206 - 56) % 12 = 6 -> 6 more
-    assert L.block_padding(90, 56, 12) == (55, 67)    # (200 - 56) % 12 = 0: a full stride more
+    assert hb.block_padding(96, 56, 12) == (55, 61)    # (206 - 56) % 12 = 6 -> 6 more
+    assert hb.block_padding(90, 56, 12) == (55, 67)    # (200 - 56) % 12 = 0: a full stride more
 
 
 class _Identity(torch.nn.Module):
@@ -166,9 +166,9 @@ def test_cube_aggregation_is_exact_on_a_constant_cube(channels):
     """Cubes averaged back (also sliding along the channels when k > 9): a constant block
     is returned exactly by an identity network, any block to rounding."""
     g = torch.full((2, channels, 20, 20), 0.625, dtype=torch.float64)
-    assert torch.equal(L.denoise_subspace(_Identity(), g), g)
+    assert torch.equal(hb.denoise_subspace(_Identity(), g), g)
     r = torch.rand(2, channels, 20, 20, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    assert torch.allclose(L.denoise_subspace(_Identity(), r), r, atol=1e-12)
+    assert torch.allclose(hb.denoise_subspace(_Identity(), r), r, atol=1e-12)
 
 
 # --------------------------------------------------------------------------- the stages
@@ -178,24 +178,24 @@ def _rows(n=2 * 36, seed=0):
     return y - y.mean(dim=1, keepdim=True)
 
 
-def _analytic_first_stage(net: L.CubeNet, y: torch.Tensor, t0) -> torch.Tensor:
+def _analytic_first_stage(net: hn.CubeNet, y: torch.Tensor, t0) -> torch.Tensor:
     """B_1 = soft(B_0 - (B_0 kron(D)^T - Y) kron(A)^T, theta_1), B_0 = soft(Y pinv(kron DCT)^T, t0),
     with the dense 729x729 matrices in float64."""
     y = y.double()
-    dct = L.dct_dictionary(9)
-    b0 = L.soft(y @ torch.linalg.pinv(L.kron3(dct, dct, dct)).T, t0)
-    kd = L.kron3(*[m.double() for m in net.synthesis])
-    ka = L.kron3(*[m.double() for m in net.analysis])
-    return L.soft(b0 - (b0 @ kd.T - y) @ ka.T, net.stage_threshold(0).double())
+    dct = hn.dct_dictionary(9)
+    b0 = hn.soft(y @ torch.linalg.pinv(hn.kron3(dct, dct, dct)).T, t0)
+    kd = hn.kron3(*[m.double() for m in net.synthesis])
+    ka = hn.kron3(*[m.double() for m in net.analysis])
+    return hn.soft(b0 - (b0 @ kd.T - y) @ ka.T, net.stage_threshold(0).double())
 
 
 def test_untrained_smds_first_stage_is_the_analytic_update():
-    net = L.CubeNet(L.SMDS_NET)
+    net = hn.CubeNet(hn.SMDS_NET)
     y = _rows()
     with torch.no_grad():
         got = net.codes(y, slab=36, stages=1).double()
     with torch.no_grad():
-        ref = _analytic_first_stage(net, y, L.FIXED_INIT_THRESHOLD)
+        ref = _analytic_first_stage(net, y, hn.FIXED_INIT_THRESHOLD)
     assert ref.abs().max() > 0.1 and (ref == 0).any()     # the threshold acts, the update is not trivial
     assert torch.allclose(got, ref, atol=2e-5)
 
@@ -204,8 +204,8 @@ def test_untrained_star_net_first_stage_is_the_analytic_update():
     """Released behaviour: the B update only. Slides' model: then L = t-SVT(B - P/beta) with
     P = 0, per frequency of the orthonormal FFT along the codes, by numpy's SVD."""
     y = _rows(seed=2)
-    released = L.CubeNet(dataclasses.replace(L.STAR_NET, low_rank=False))
-    slides = L.CubeNet(L.STAR_NET)
+    released = hn.CubeNet(dataclasses.replace(hn.STAR_NET, low_rank=False))
+    slides = hn.CubeNet(hn.STAR_NET)
     slides.load_state_dict(released.state_dict())
     with torch.no_grad():
         b = released.codes(y, slab=36, stages=1).double()
@@ -232,32 +232,32 @@ def test_the_second_stage_carries_the_multiplier(sign):
     """Stage 2 of the slides' model (sign +1) and of the public code's lines (sign -1):
     L_2 = t-SVT(B_2 - P_1 / beta_2), P_1 = sign * beta_1 (L_1 - B_1), B_2 from Z = L_1."""
     y = _rows(seed=5)
-    net = L.CubeNet(dataclasses.replace(L.STAR_NET, dual_sign=sign))
+    net = hn.CubeNet(dataclasses.replace(hn.STAR_NET, dual_sign=sign))
     with torch.no_grad():
         for k in range(2):   # thresholds that make the SVT act
             net.gamma_low_rank[k].fill_(0.5)
         AD = [a @ d for a, d in zip(net.analysis, net.synthesis)]
-        ya = L.tucker(y, *net.analysis)
+        ya = hn.tucker(y, *net.analysis)
         tau = [net.gamma_low_rank[k] * net.threshold[k] / net.penalty[k] for k in range(2)]
         z0 = net.initial_codes(y)
-        b1 = L.soft(z0 - L.tucker(z0, *AD) + ya, net.stage_threshold(0))
-        l1 = L.tsvt(b1, tau[0], 36)
+        b1 = hn.soft(z0 - hn.tucker(z0, *AD) + ya, net.stage_threshold(0))
+        l1 = hn.tsvt(b1, tau[0], 36)
         p1 = sign * net.penalty[0] * (l1 - b1)
         assert p1.abs().max() > 1e-4
-        b2 = L.soft(l1 - L.tucker(l1, *AD) + ya, net.stage_threshold(1))
-        l2 = L.tsvt(b2 - p1 / net.penalty[1], tau[1], 36)
+        b2 = hn.soft(l1 - hn.tucker(l1, *AD) + ya, net.stage_threshold(1))
+        l2 = hn.tsvt(b2 - p1 / net.penalty[1], tau[1], 36)
         assert torch.allclose(net.codes(y, slab=36, stages=2), l2, atol=1e-5)
-        other = L.CubeNet(dataclasses.replace(L.STAR_NET, dual_sign=-sign))
+        other = hn.CubeNet(dataclasses.replace(hn.STAR_NET, dual_sign=-sign))
         other.load_state_dict(net.state_dict())
         assert not torch.allclose(other.codes(y, slab=36, stages=2), l2, atol=1e-4)
 
 
-@pytest.mark.parametrize("cfg", [L.SMDS_NET, L.STAR_NET, L.STAR_NET_S], ids=["smds", "star", "star_s"])
+@pytest.mark.parametrize("cfg", [hn.SMDS_NET, hn.STAR_NET, hn.STAR_NET_S], ids=["smds", "star", "star_s"])
 def test_the_stages_are_differentiable_and_match_inference(cfg):
     """With gradients on (training) the stages run out of place and give what inference gives;
     every parameter gets a gradient from ||net(Y) - X||^2."""
     y, x = _rows(seed=6), _rows(seed=7)
-    net = L.CubeNet(cfg)
+    net = hn.CubeNet(cfg)
     with torch.no_grad():
         ref = net(y, slab=36)
     out = net(y, slab=36)
@@ -270,8 +270,8 @@ def test_the_stages_are_differentiable_and_match_inference(cfg):
 def test_star_net_s_with_a_large_sparse_threshold_is_star_net():
     """mu large: S = 0, so STAR-Net-S's stages are STAR-Net's."""
     y = _rows(seed=3)
-    s_net = L.CubeNet(L.STAR_NET_S)
-    net = L.CubeNet(L.STAR_NET)
+    s_net = hn.CubeNet(hn.STAR_NET_S)
+    net = hn.CubeNet(hn.STAR_NET)
     net.load_state_dict({k: v for k, v in s_net.state_dict().items() if k != "sparse_threshold"})
     with torch.no_grad():
         assert torch.allclose(s_net(y, slab=36, stages=2), net(y, slab=36, stages=2), atol=1e-6)
@@ -281,7 +281,7 @@ def test_star_net_s_with_a_large_sparse_threshold_is_star_net():
 
 def test_the_untrained_pipeline_denoises_a_small_cube():
     clean, noisy = _cube(4, h=20, w=20, b=12, k=3, sigma=0.1)
-    out = L.denoise_cube(L.CubeNet(L.SMDS_NET), torch.from_numpy(noisy.astype(np.float32)), block=16, stride=4)
+    out = hb.denoise_cube(hn.CubeNet(hn.SMDS_NET), torch.from_numpy(noisy.astype(np.float32)), block=16, stride=4)
     assert out.shape == noisy.shape and torch.isfinite(out).all()
     err_out = float(((out.double().numpy() - clean) ** 2).mean())
     assert err_out < 0.5 * float(((noisy - clean) ** 2).mean())
@@ -309,7 +309,7 @@ def test_every_hsi_file_loads_strictly(published_root, method, name):
     ours = m._net.state_dict()
     assert len(ours) == len(state)
     for k, v in ours.items():   # every value in its place, bit for bit
-        assert torch.equal(v, state[L.authors_key(k)].reshape(v.shape)), k
+        assert torch.equal(v, state[hp.authors_key(k)].reshape(v.shape)), k
 
 
 def test_a_file_that_does_not_fit_is_refused_naming_the_key(published_root):
@@ -317,16 +317,16 @@ def test_a_file_that_does_not_fit_is_refused_naming_the_key(published_root):
     state = W.load_published(entry)
     renamed = {("lmbda_x.3" if k == "lmbda.3" else k): v for k, v in state.items()}
     with pytest.raises(CheckpointError, match="lmbda_x.3"):
-        L.published_network(L.STAR_NET, renamed, "test")
+        hp.published_network(hn.STAR_NET, renamed, "test")
     reshaped = dict(state, **{"apply_D.1": state["apply_D.1"][:8]})
     with pytest.raises(CheckpointError, match=r"apply_D\.1.*\(8, 9\)"):
-        L.published_network(L.STAR_NET, reshaped, "test")
+        hp.published_network(hn.STAR_NET, reshaped, "test")
     # SMDS-Net's file is not STAR-Net's (its per-stage tensors are missing) and vice versa
     smds = W.load_published(W.find_published("smds_net", "icvl_sigma55"))
     with pytest.raises(CheckpointError, match="missing|no place"):
-        L.published_network(L.STAR_NET, smds, "test")
+        hp.published_network(hn.STAR_NET, smds, "test")
     with pytest.raises(CheckpointError, match="no place"):
-        L.published_network(L.SMDS_NET, state, "test")
+        hp.published_network(hn.SMDS_NET, state, "test")
 
 
 def test_unknown_checkpoint_values_are_refused():
@@ -378,7 +378,7 @@ def test_star_net_penalty_is_used_as_a_positive_value():
     zero beta gives a finite output (free, beta went negative in training here)."""
     g = torch.Generator().manual_seed(0)
     rows = torch.randn(2 * 16, 729, generator=g) * 0.1
-    net = L.CubeNet(L.STAR_NET)
+    net = hn.CubeNet(hn.STAR_NET)
     with torch.no_grad():
         ref = net(rows, slab=16)
         for p in net.penalty:
@@ -396,9 +396,9 @@ def test_nlm_prefilter_gives_the_same_blocks_with_more_threads():
     previous = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        one = L.nlm_prefilter(blocks)
+        one = hb.nlm_prefilter(blocks)
         torch.set_num_threads(2)
-        two = L.nlm_prefilter(blocks)
+        two = hb.nlm_prefilter(blocks)
     finally:
         torch.set_num_threads(previous)
     assert one.dtype == np.float32 and one.shape == blocks.shape
@@ -427,19 +427,19 @@ def test_subspaces_shared_between_rows_give_the_same_output_bit_for_bit():
     counted in seconds (added to the row's time by the runner)."""
     _, noisy = _cube(5, h=20, w=20, b=12, k=3, sigma=0.1)
     y = torch.from_numpy(noisy.astype(np.float32))
-    smds, star = L.CubeNet(L.SMDS_NET), L.CubeNet(L.STAR_NET)
-    cache = L.SubspaceCache()
-    a = L.denoise_cube(smds, y, block=16, stride=4, cache=cache)
+    smds, star = hn.CubeNet(hn.SMDS_NET), hn.CubeNet(hn.STAR_NET)
+    cache = hb.SubspaceCache()
+    a = hb.denoise_cube(smds, y, block=16, stride=4, cache=cache)
     assert cache.reused_s == 0 and len(cache.entries) == 1
-    b = L.denoise_cube(star, y, block=16, stride=4, cache=cache)
+    b = hb.denoise_cube(star, y, block=16, stride=4, cache=cache)
     assert cache.reused_s > 0 and len(cache.entries) == 1
-    assert torch.equal(a, L.denoise_cube(smds, y, block=16, stride=4))
-    assert torch.equal(b, L.denoise_cube(star, y, block=16, stride=4))
+    assert torch.equal(a, hb.denoise_cube(smds, y, block=16, stride=4))
+    assert torch.equal(b, hb.denoise_cube(star, y, block=16, stride=4))
     # another cube, geometry or rank cap is another entry, computed
     reused = cache.reused_s
-    L.denoise_cube(smds, y + 0.01, block=16, stride=4, cache=cache)
-    L.denoise_cube(smds, y, block=16, stride=8, cache=cache)
-    L.denoise_cube(smds, y, block=16, stride=4, max_rank=2, cache=cache)
+    hb.denoise_cube(smds, y + 0.01, block=16, stride=4, cache=cache)
+    hb.denoise_cube(smds, y, block=16, stride=8, cache=cache)
+    hb.denoise_cube(smds, y, block=16, stride=4, max_rank=2, cache=cache)
     assert cache.reused_s == reused and len(cache.entries) == 4
 
 
@@ -453,12 +453,12 @@ def test_a_row_that_reuses_the_subspace_is_timed_as_if_alone(tmp_path):
                         ["smds_net[checkpoint=none,block=16,block_stride=8]",
                          "star_net[checkpoint=none,block=16,block_stride=8,l_update=released]"], ["cpu"], 0)
     opts = RunOptions(repeat=1, warmup=False)
-    L.SUBSPACES.entries.clear()
+    hb.SUBSPACES.entries.clear()
     first, _ = execute(cells[0], opts)
     second, _ = execute(cells[1], opts)
     assert first.status == second.status == "ok"
     assert "reused_s" not in first.extras.other and second.extras.other["reused_s"] > 0
     assert second.time_s >= second.extras.other["reused_s"]
-    L.SUBSPACES.entries.clear()
+    hb.SUBSPACES.entries.clear()
     alone, _ = execute(cells[1], opts)
     assert alone.metrics == second.metrics and "reused_s" not in alone.extras.other

@@ -12,7 +12,7 @@ import torch
 from bench import registry as R
 from bench.checkpoints import save_checkpoint
 from bench.errors import BenchError, CheckpointError
-from bench.methods.hsi import learned as L
+from bench.methods.hsi import network as hn
 from bench.methods.hsi.training import RECIPES, VAL_SCENES, HsiTrainingJob
 
 R.load_all()
@@ -47,7 +47,7 @@ def test_validation_scenes_come_from_the_training_split_only():
 def _fake_checkpoint(path, method, cfg, scale=0.01, seed=0):
     """A checkpoint as the trainer writes it: deltas from the initialisation, the meta it reads."""
     g = torch.Generator().manual_seed(seed)
-    ref = L.CubeNet(cfg).state_dict()
+    ref = hn.CubeNet(cfg).state_dict()
     state = {k: v + scale * torch.randn(v.shape, generator=g) for k, v in ref.items()}
     meta = {"method": method, "config": dataclasses.asdict(cfg), "l_update": None, "seed": 0,
             "recipe": {"name": "cpu"}, "training": {"steps": 1}}
@@ -57,12 +57,12 @@ def _fake_checkpoint(path, method, cfg, scale=0.01, seed=0):
 
 def test_a_trained_checkpoint_loads_as_trained(tmp_path):
     path = tmp_path / "smds.npz"
-    state = _fake_checkpoint(path, "smds_net", L.SMDS_NET)
+    state = _fake_checkpoint(path, "smds_net", hn.SMDS_NET)
     m = R.METHODS["smds_net"](checkpoint=str(path))
     m.setup(R.MethodContext(device="cpu", seed=0))
     for k, v in m._net.state_dict().items():
         assert torch.allclose(v, state[k], atol=1e-4), k        # float16 deltas of 0.01-sized changes
-    assert not torch.equal(m._net.state_dict()["threshold.0"], L.CubeNet(L.SMDS_NET).state_dict()["threshold.0"])
+    assert not torch.equal(m._net.state_dict()["threshold.0"], hn.CubeNet(hn.SMDS_NET).state_dict()["threshold.0"])
     extras = m.row_extras()
     assert extras["weights_tag"].startswith("trained here")
     assert extras["weights"]["source"] == "trained here"
@@ -70,12 +70,12 @@ def test_a_trained_checkpoint_loads_as_trained(tmp_path):
 
 def test_a_checkpoint_of_another_method_or_configuration_is_refused(tmp_path):
     smds = tmp_path / "smds.npz"
-    _fake_checkpoint(smds, "smds_net", L.SMDS_NET)
+    _fake_checkpoint(smds, "smds_net", hn.SMDS_NET)
     m = R.METHODS["star_net"](checkpoint=str(smds))
     with pytest.raises(CheckpointError, match="belongs to method"):
         m.setup(R.MethodContext(device="cpu", seed=0))
     star = tmp_path / "star.npz"
-    _fake_checkpoint(star, "star_net", L.STAR_NET)                # the slides' model (L update runs)
+    _fake_checkpoint(star, "star_net", hn.STAR_NET)                # the slides' model (L update runs)
     m = R.METHODS["star_net"](checkpoint=str(star), l_update="released")
     with pytest.raises(CheckpointError, match="l_update"):
         m.setup(R.MethodContext(device="cpu", seed=0))
