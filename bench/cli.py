@@ -270,27 +270,34 @@ def named_grids(suite) -> dict:
     return {"default": suite.grid, "full": getattr(suite, "full", None) or suite.grid, **suite.extra_grids}
 
 
-def grid_cell_count(suite, spec) -> int:
-    """The cells of a grid on one device (datasets x noise cases x methods x protocols)."""
+def grid_cell_count(suite, grid) -> int:
+    """The cells of a grid on one device (datasets x noise cases x methods x protocols, summed
+    over the grid's parts)."""
     from bench.grid import resolve, resolve_protocols
     from bench import registry as R
-    n = len(resolve_protocols(suite.name, spec.protocols))
-    for sel, reg, what in ((spec.datasets, R.DATASETS, "dataset"), (spec.degradations, R.DEGRADATIONS, "degradation"),
-                           (spec.methods, R.METHODS, "method")):
-        n *= len(resolve(sel, reg, suite.name, what))
-    return n
+    from bench.suite import grid_parts
+    total = 0
+    for spec in grid_parts(grid):
+        n = len(resolve_protocols(suite.name, spec.protocols))
+        for sel, reg, what in ((spec.datasets, R.DATASETS, "dataset"),
+                               (spec.degradations, R.DEGRADATIONS, "degradation"), (spec.methods, R.METHODS, "method")):
+            n *= len(resolve(sel, reg, suite.name, what))
+        total += n
+    return total
 
 
 def _print_grids(s) -> None:
     """``bench list``: every grid of a suite with its size and, where measured, its time."""
     from bench.grid_times import measured
     print("  grids (run --grid NAME; `default` is what `bench run` runs, the paper's main table):")
+    from bench.suite import grid_parts
     for gname, g in named_grids(s).items():
         same = gname == "full" and getattr(s, "full", None) is None
         t = measured(s.name, gname)
-        print(f"    {gname:22s} {grid_cell_count(s, g):4d} cells (before skips): {len(g.datasets)} dataset(s) x "
-              f"{len(g.degradations)} degradation(s) x {len(g.methods)} method selector(s)"
-              + (f", protocol(s) {', '.join(g.protocols)}" if g.protocols else "")
+        shape = " + ".join(f"{len(p.datasets)} dataset(s) x {len(p.degradations)} degradation(s) x "
+                           f"{len(p.methods)} method selector(s)"
+                           + (f", protocol(s) {', '.join(p.protocols)}" if p.protocols else "") for p in grid_parts(g))
+        print(f"    {gname:22s} {grid_cell_count(s, g):4d} cells (before skips): {shape}"
               + (" (the default grid)" if same else "") + (f"; {t.line()}" if t else ""))
 
 
@@ -364,7 +371,8 @@ def cmd_run(args) -> int:
         return 1
     data_root = args.data_root or default_data_root()
     # --smoke: the smoke grid and the suite's further smoke specs (what `check` runs)
-    specs = [spec, *suite.smoke_extra] if args.smoke and not args.grid else [spec]
+    from bench.suite import grid_parts
+    specs = [*grid_parts(spec), *(suite.smoke_extra if args.smoke and not args.grid else ())]
 
     def planned():
         out, seen = [], set()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, ClassVar, Generic, Mapping, TypeVar
+from typing import Any, ClassVar, Generic, Mapping, TypeVar, Union
 
 import torch
 
@@ -65,6 +65,17 @@ class GridSpec:
     protocols: tuple[str, ...] = ()
 
 
+#: a grid: one :class:`GridSpec` (one cross product), or a tuple of them, its parts, run together,
+#: when a table pairs some data sets with some noise cases only (hsi's default grid: the test
+#: split under Gaussian noise, and the real Indian Pines cube under its own noise)
+Grid = Union[GridSpec, "tuple[GridSpec, ...]"]
+
+
+def grid_parts(grid: Grid) -> tuple[GridSpec, ...]:
+    """The cross products a grid is made of: ``(grid,)`` for one :class:`GridSpec`."""
+    return tuple(grid) if isinstance(grid, (tuple, list)) else (grid,)
+
+
 @dataclass(frozen=True)
 class TrainingData:
     """One split of a dataset as a suite hands it to a training job
@@ -101,14 +112,14 @@ class Suite:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     metrics: ClassVar[tuple[str, ...]] = ()
-    grid: ClassVar[GridSpec]
+    grid: ClassVar[Grid]       # the default grid: the paper's main table (one spec or several parts)
     quick: ClassVar[GridSpec]
     smoke: ClassVar[GridSpec]
     #: curve name -> metric evaluated on every iterate of a method that can be stepped
     curve_metrics: ClassVar[tuple[str, ...]] = ()
     #: named grids besides grid/quick/smoke (an ablation, a diagnostic), run with
     #: ``bench run --grid NAME`` and listed by ``bench list``
-    extra_grids: ClassVar[Mapping[str, GridSpec]] = MappingProxyType({})
+    extra_grids: ClassVar[Mapping[str, Grid]] = MappingProxyType({})
     #: the named scoring protocols of the suite (``bench run --protocol NAME``); () : none
     protocols: ClassVar[tuple[str, ...]] = ()
     #: the protocol of a cell that names none (one of ``protocols``; None without protocols)

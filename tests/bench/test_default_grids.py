@@ -13,13 +13,31 @@ from bench.runner import expected_cost, longest_first
 def test_hsi_default_grid_is_the_test_split_table():
     R.load_all()
     s = R.SUITES["hsi"]
-    # the test split at the four sigmas, and the real-world study on Indian Pines (its own noise)
-    assert s.grid.datasets == ("hsi_split[split=test]", "indian_pines")
-    assert s.grid.degradations == ("hsi_gaussian[sigma=[10,30,50,70]]", "hsi_real")
-    split = s.extra_grids["test_split"]
-    assert split.datasets == ("hsi_split[split=test]",) and set(split.methods) <= set(s.grid.methods)
-    assert "cave" in s.full.datasets and "hsi_mixed" in s.full.degradations
-    assert grid_cell_count(s, split) == 40
+    # two parts: the test split at the four sigmas, and the real-world study on Indian Pines
+    # under its own noise; no data set is paired with a noise case it cannot take
+    split, real = s.grid
+    assert split is s.extra_grids["test_split"] and real is s.extra_grids["real"]
+    assert split.datasets == ("hsi_split[split=test]",)
+    assert split.degradations == ("hsi_gaussian[sigma=[10,30,50,70]]",)
+    assert real.datasets == ("indian_pines",) and real.degradations == ("hsi_real",)
+    assert set(split.methods) < set(real.methods)          # plus the real study's 3x3 mean row
+    assert grid_cell_count(s, split) == 40 and grid_cell_count(s, s.grid) == 40 + len(real.methods)
+    assert any("cave" in p.datasets and "hsi_mixed" in p.degradations for p in s.full)
+
+
+def test_hsi_default_grid_plans_no_impossible_pair():
+    """Every cell of the default and full grids that is left out is left out for its weights
+    or its training scenes, never because its data set cannot take its noise case."""
+    R.load_all()
+    s = R.SUITES["hsi"]
+    from bench.suite import grid_parts
+    for grid in (s.grid, s.full):
+        for p in grid_parts(grid):
+            cells = build_cells("hsi", p.datasets, p.degradations, p.methods, ["cpu"], 0)
+            reasons = [s.skip_reason(c) for c in cells]
+            structural = [r for r in reasons if r and ("runs under hsi_real only" in r or "adds no noise" in r
+                                                       or "reference row" in r)]
+            assert structural == []
 
 
 def test_istd_default_grid_is_sirst_clean_both_protocols():
@@ -46,7 +64,8 @@ def test_list_shows_grid_sizes(capsys):
     out = capsys.readouterr().out
     assert "    test_split               40 cells" in out
     assert "measured 61 min wall" in out
-    assert "    default                 110 cells" in out
+    assert "    default                  51 cells (before skips): 1 dataset(s) x 1 degradation(s) x 10 method " \
+           "selector(s) + 1 dataset(s) x 1 degradation(s) x 11 method selector(s)" in out
 
 
 def test_unknown_grid_names_the_valid_ones(capsys):
@@ -58,7 +77,7 @@ def test_unknown_grid_names_the_valid_ones(capsys):
 def test_longest_cells_first():
     R.load_all()
     s = R.SUITES["hsi"]
-    cells = build_cells("hsi", ("hsi_split[split=test]",), ("hsi_gaussian[sigma=50]",), s.grid.methods, ["cpu"], 0)
+    cells = build_cells("hsi", ("hsi_split[split=test]",), ("hsi_gaussian[sigma=50]",), s.grid[0].methods, ["cpu"], 0)
     order = longest_first(cells)
     costs = [expected_cost(c) for c in order]
     assert costs == sorted(costs, reverse=True)

@@ -13,6 +13,7 @@ import pytest
 from bench import registry as R
 from bench.errors import BadParameterError, BenchError
 from bench.grid import build_cells
+from bench.suite import grid_parts
 from bench.params import Param, bad_defaults, undeclared
 
 R.load_all()
@@ -37,7 +38,8 @@ def test_every_grid_of_every_suite_passes_the_checks():
     protocols) are all valid."""
     for suite in R.SUITES.values():
         full = [suite.full] if getattr(suite, "full", None) else []   # `--grid full`
-        for spec in [suite.grid, *full, suite.quick, suite.smoke, *suite.smoke_extra, *suite.extra_grids.values()]:
+        grids = [suite.grid, *full, suite.quick, suite.smoke, *suite.smoke_extra, *suite.extra_grids.values()]
+        for spec in (p for g in grids for p in grid_parts(g)):
             build_cells(suite.name, spec.datasets, spec.degradations, spec.methods, ["cpu"], 0, spec.protocols)
 
 

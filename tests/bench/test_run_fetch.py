@@ -109,10 +109,12 @@ def test_what_the_default_grids_need():
     from bench import registry as R
     from bench.fetching import needed_items
     from bench.grid import build_cells
+    from bench.suite import grid_parts
     R.load_all()
     want = {"hsi": {"abu_pavia", "cave", "paviau_sub50", "smds_net:icvl_sigma55", "star_net:sigma50_bandwise"},
             "cs": {"set11", "cs_sampling_matrix"}, "istd": {"sirst", "rpcanet:sirst"}, "sparse": set()}
     for name, items in want.items():
         s = R.SUITES[name]
-        cells = build_cells(name, s.grid.datasets, s.grid.degradations, s.grid.methods, ["cpu"], 0, s.grid.protocols)
+        cells = [c for p in grid_parts(s.grid)
+                 for c in build_cells(name, p.datasets, p.degradations, p.methods, ["cpu"], 0, p.protocols)]
         assert {i.name for c in cells for i in needed_items(c)} == items, name

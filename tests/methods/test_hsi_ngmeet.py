@@ -181,7 +181,7 @@ def test_the_suite_runs_ngmeet_and_its_report_puts_it_after_lrtdtv():
 
     assert "ngmeet" in METHODS and CLASSICAL.index("ngmeet") == CLASSICAL.index("lrtdtv") + 1
     suite = R.SUITES["hsi"]
-    assert "ngmeet" in suite.grid.methods and "ngmeet" in suite.quick.methods and "ngmeet" in suite.smoke.methods
+    assert all("ngmeet" in p.methods for p in suite.grid) and "ngmeet" in suite.quick.methods and "ngmeet" in suite.smoke.methods
     registered = ["noisy", "bm4d", "lrtdtv", "subspace_tv", "ngmeet[k0=3]", "ngmeet", "smds_net[max_rank=9]"]
     assert _classical_first_as_listed(registered) == ["noisy", "bm4d", "lrtdtv", "ngmeet[k0=3]", "ngmeet",
                                                       "subspace_tv", "smds_net[max_rank=9]"]
