@@ -103,7 +103,10 @@ def display_labels(frame) -> dict[str, Label]:
         for sel in sels:
             row = frame[frame["method_label"] == sel].iloc[-1]
             w = _extras(row).get("weights") or {}
-            ck = str(w.get("name") or (_method_names(sel)[2].get("checkpoint")) or "default")
+            given = str(_method_names(sel)[2].get("checkpoint") or "")
+            # the bare word: each data set's own file (the istd main table's merged row)
+            ck = ("each set's own" if given == "published"
+                  else str(w.get("name") or given or "default"))
             ck = ck.split(":")[-1].rsplit("/", 1)[-1].replace(".npz", "").replace("_", " ")
             lab = out[sel]
             out[sel] = Label(sel, f"{lab.md} ({ck})", f"{lab.tex} ({latex_escape(ck)})", lab.kind)

@@ -4,3 +4,6 @@
 CROSS_WEIGHTS = ("nudt_sirst", "irstd_1k", "sirst_aug")
 #: the segmentation rules every row is also scored under (the rules table's columns)
 RULE_TABLE = ("max_norm", "minmax", "mean_std3", "mean_std5", "mean_std10", "mean_range0.5")
+#: each data set's own published weights: the ``published:<name>`` its authors trained on it
+#: (the papers' main table reads every data set's column with that set's own file)
+OWN_WEIGHTS = {"sirst": "sirst", "nudt_sirst": "nudt_sirst", "irstd1k": "irstd_1k", "sirst_aug": "sirst_aug"}

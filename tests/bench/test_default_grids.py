@@ -40,13 +40,20 @@ def test_hsi_default_grid_plans_no_impossible_pair():
             assert structural == []
 
 
-def test_istd_default_grid_is_sirst_clean_both_protocols():
+def test_istd_default_grid_is_sirst_and_nudt_sirst_clean_both_protocols():
     R.load_all()
     s = R.SUITES["istd"]
-    assert s.grid.datasets == ("sirst",) and s.grid.degradations == ("clean",)
-    assert set(s.grid.protocols) == {"basicirstd", "rpcanet"}
+    sirst, nudt = s.grid
+    assert sirst is s.extra_grids["sirst"] and nudt is s.extra_grids["nudt"]
+    assert sirst.datasets == ("sirst",) and nudt.datasets == ("nudt_sirst",)
+    for part in s.grid:
+        assert part.degradations == ("clean",) and set(part.protocols) == {"basicirstd", "rpcanet"}
+    # NUDT-SIRST: the classical rows and the authors' NUDT-SIRST files of both networks
+    assert {"ipi", "mpcm", "pstnn"} <= set(nudt.methods)
+    assert {m for m in nudt.methods if "published:nudt_sirst" in m} == {
+        "rpcanet[checkpoint=published:nudt_sirst]", "l_rpcanet[checkpoint=published:nudt_sirst]"}
     assert s.full.datasets == ("sirst", "istd_synthetic")
-    assert grid_cell_count(s, s.grid) == 2 * len(s.grid.methods)
+    assert grid_cell_count(s, s.grid) == 2 * (len(sirst.methods) + len(nudt.methods))
 
 
 def test_every_suite_has_default_and_full():

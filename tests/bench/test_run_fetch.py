@@ -112,7 +112,8 @@ def test_what_the_default_grids_need():
     from bench.suite import grid_parts
     R.load_all()
     want = {"hsi": {"abu_pavia", "cave", "paviau_sub50", "smds_net:icvl_sigma55", "star_net:sigma50_bandwise"},
-            "cs": {"set11", "cs_sampling_matrix"}, "istd": {"sirst", "rpcanet:sirst"}, "sparse": set()}
+            "cs": {"set11", "cs_sampling_matrix"}, "istd": {"sirst", "rpcanet:sirst", "nudt_sirst", "rpcanet:nudt_sirst",
+                                                           "l_rpcanet:nudt_sirst"}, "sparse": set()}
     for name, items in want.items():
         s = R.SUITES[name]
         cells = [c for p in grid_parts(s.grid)

@@ -26,7 +26,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_grids_resolve_and_metrics_are_registered():
-    for spec in (SUITE.grid, SUITE.quick, SUITE.smoke, *SUITE.smoke_extra, *SUITE.extra_grids.values()):
+    from bench.suite import grid_parts
+    grids = (SUITE.grid, SUITE.quick, SUITE.smoke, *SUITE.smoke_extra, *SUITE.extra_grids.values())
+    for spec in (p for g in grids for p in grid_parts(g)):
         cells = build_cells("istd", spec.datasets, spec.degradations, spec.methods, ["cpu"], 0, spec.protocols)
         assert cells and {c.protocol for c in cells} == set(spec.protocols or ("basicirstd",))
     for m in SUITE.metrics:
@@ -280,3 +282,36 @@ def test_cross_dataset_rows_get_their_own_table_and_the_main_table_names_each_ro
     assert "MPCM" in lines and "RPCANet†" in lines  # the mark: the authors' published weights
     legend = main.rstrip().splitlines()[-1]
     assert legend.startswith("†") and "trained on SIRST v1" in legend
+
+
+def test_the_main_table_reads_each_data_set_with_its_own_published_weights(tmp_path, data_root, weights_root,
+                                                                          monkeypatch):
+    """As the papers' main tables: one "RPCANet†" row whose SIRST columns come from
+    ``published:sirst`` and NUDT-SIRST columns from ``published:nudt_sirst`` (the sidecar lists
+    both files); the SIRST file tested on NUDT-SIRST is a cross-dataset row, not in the main table."""
+    for sub in ("sirst-v1", "NUDT-SIRST"):
+        if not os.path.isdir(os.path.join(data_root, "istd", sub)):
+            pytest.skip(f"{sub} not found under {data_root}")
+    monkeypatch.setenv("BENCH_WEIGHTS", weights_root)
+    store = Store(str(tmp_path / "r.sqlite"))
+    cells = (build_cells("istd", ["sirst[limit=1]"], ["clean"], ["mpcm", "rpcanet[checkpoint=published:sirst]"],
+                         ["cpu"], 0)
+             + build_cells("istd", ["nudt_sirst[limit=1]"], ["clean"],
+                           ["mpcm", "rpcanet[checkpoint=[published:nudt_sirst,published:sirst]]"], ["cpu"], 0))
+    summary = run_grid(cells, store, RunOptions(data_root=data_root, repeat=1, warmup=False), progress=False)
+    assert summary.failed == 0, summary.text()
+    SUITE.report(store.frame("istd"), str(tmp_path / "out"), {})
+    main = open(tmp_path / "out" / "istd_main.md").read()
+    rows = [ln.split("|") for ln in main.splitlines() if ln.startswith("| ")]
+    header, body = rows[0], {r[1].strip(): r for r in rows[2:]}
+    assert [k for k in body if k.startswith("RPCANet")] == ["RPCANet†"]
+    cols = {h.strip(): i for i, h in enumerate(header)}
+    merged = body["RPCANet†"]
+    assert merged[cols["SIRST (limit 1) mIoU"]].strip() != "–"
+    assert merged[cols["NUDT-SIRST (limit 1) mIoU"]].strip() != "–"
+    side = json.load(open(tmp_path / "out" / "istd_main.json"))
+    files = side["rows"]["rpcanet[checkpoint=published]"]["weights"]
+    assert sorted(w["name"] for w in files) == ["nudt_sirst", "sirst"]
+    cross = open(tmp_path / "out" / "istd_cross_dataset.md").read()
+    assert "NUDT-SIRST (limit 1) mIoU" in cross and "RPCANet†" in cross
+    assert "rpcanet[checkpoint=published:sirst]" in json.load(open(tmp_path / "out" / "istd_cross_dataset.json"))["rows"]
