@@ -62,6 +62,9 @@ EXCLUDED = frozenset({
     "bench.store", "bench.artifacts",                      # storing rows and their arrays
     "bench.results",     # the typed rows (CellResult, extras types): their shape, not their numbers
     "bench.report", "bench.report_style", "bench.cli", "bench.check",          # reading rows back, commands
+    # the command handlers bench.cli calls (parsing options, printing what happened)
+    "bench.commands", "bench.commands.listing", "bench.commands.run", "bench.commands.report",
+    "bench.commands.check",
     # a suite's tables and figures (rows read back)
     "bench.suites.hsi_report", "bench.suites.istd_report", "bench.suites.cs_report", "bench.suites.sparse_report",
     "bench.suites.hsi_realworld",                          # the hsi report's real-data part (rows read back)

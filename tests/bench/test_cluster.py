@@ -12,9 +12,10 @@ pytest.importorskip("dask_jobqueue")
 yaml = pytest.importorskip("yaml")
 
 from bench.cli import main  # noqa: E402
+from tests.helpers import TINY_LASSO  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RUN = ["run", "--suite", "sparse", "--dataset", "gaussian_lasso[m=20,n=40,n_test=16]", "--method", "ista",
+RUN = ["run", "--suite", "sparse", "--dataset", TINY_LASSO, "--method", "ista",
        "--executor", "dask", "--cluster", "slurm", "--print-job-script", "--no-progress"]
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 
 import pytest
@@ -17,46 +15,17 @@ psutil = pytest.importorskip("psutil")
 
 from bench.cli import main  # noqa: E402
 from bench.dask_executor import DaskExecutor  # noqa: E402
-from bench.grid import build_cells  # noqa: E402
 from bench.runner import RunOptions, run_grid  # noqa: E402
 from bench.store import Store  # noqa: E402
+from tests.helpers import (assert_complete_store, count_rows, ista_grid_args, run_bench, start_bench,  # noqa: E402
+                           tiny_cells, tiny_run_args, wait_for_rows)
 
-TINY = ["gaussian_lasso[m=20,n=40,n_test=16]"]
 # 12 cells of about a second each: a worker is always busy with one
-GRID = ["--suite", "sparse", "--dataset", "gaussian_lasso[m=100,n=200,n_test=400]",
-        "--degradation", "awgn_snr[snr_db=40]",
-        "--method", "ista[n_iter=[400,401,402,403,404,405,406,407,408,409,410,411]]",
-        "--repeat", "1", "--no-progress", "--threads", "1"]
-
-
-def _rows(path, status="ok"):
-    if not os.path.exists(path):
-        return 0
-    try:
-        with sqlite3.connect(path, timeout=5) as c:
-            return c.execute("SELECT COUNT(*) FROM results WHERE status=?", (status,)).fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
+GRID = [*ista_grid_args(400), "--threads", "1"]
 
 
 def _start(res, env, jobs=2):
-    # start_new_session: a signal to the test's group does not reach it; SIGINT restored to
-    # the default (a shell in the background starts children with it ignored)
-    return subprocess.Popen([sys.executable, "-m", "bench", "run", *GRID, "--results", res, "--executor", "dask",
-                             "--jobs", str(jobs)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-
-
-def _wait_for_rows(proc, res, n, timeout=120):
-    t0 = time.time()
-    while _rows(res) < n:
-        if proc.poll() is not None:
-            pytest.fail(f"run ended before the fault: {proc.communicate()}")
-        if time.time() - t0 > timeout:
-            os.killpg(proc.pid, signal.SIGKILL)
-            pytest.fail("no rows appeared")
-        time.sleep(0.05)
+    return start_bench(["run", *GRID, "--results", res, "--executor", "dask", "--jobs", str(jobs)], env)
 
 
 def _workers(pid):
@@ -72,21 +41,11 @@ def _workers(pid):
 
 
 def _rerun(res, env, executor="dask"):
-    return subprocess.run([sys.executable, "-m", "bench", "run", *GRID, "--results", res, "--executor", executor,
-                           "--jobs", "2"], env=env, capture_output=True, text=True, timeout=300)
-
-
-def _no_duplicates(res, n):
-    with sqlite3.connect(res) as c:
-        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        total, distinct = c.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM results").fetchone()
-        labels = c.execute("SELECT COUNT(DISTINCT method_label) FROM results WHERE status='ok'").fetchone()[0]
-    assert total == distinct == labels == n
+    return run_bench(["run", *GRID, "--results", res, "--executor", executor, "--jobs", "2"], env)
 
 
 def test_dask_gives_the_local_runners_rows(tmp_path):
-    cells = build_cells("sparse", TINY, ["awgn_snr[snr_db=[40,inf]]"], ["ista[n_iter=50]", "fista[n_iter=50]"],
-                        ["cpu"], 0)
+    cells = tiny_cells(["ista[n_iter=50]", "fista[n_iter=50]"], ["awgn_snr[snr_db=[40,inf]]"])
     local, dask = Store(str(tmp_path / "local.sqlite")), Store(str(tmp_path / "dask.sqlite"))
     s1 = run_grid(cells, local, RunOptions(repeat=1, threads=1), progress=False)
     s2 = run_grid(cells, dask, RunOptions(repeat=1, threads=1), jobs=2, progress=False, executor=DaskExecutor())
@@ -113,17 +72,16 @@ def test_dask_gives_the_local_runners_rows(tmp_path):
 def test_unreachable_scheduler_is_a_clear_error(tmp_path, capsys, monkeypatch):
     from bench import dask_executor
     monkeypatch.setattr(dask_executor, "CONNECT_TIMEOUT_S", 2)
-    rc = main(["run", "--suite", "sparse", "--dataset", TINY[0], "--method", "ista[n_iter=5]", "--no-progress",
-               "--results", str(tmp_path / "r.sqlite"), "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9"])
+    rc = main(tiny_run_args(str(tmp_path / "r.sqlite"), "--executor", "dask", "--scheduler", "tcp://127.0.0.1:9",
+                            method="ista[n_iter=5]"))
     err = capsys.readouterr().err
     assert rc == 2
     assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err
-    assert _rows(str(tmp_path / "r.sqlite")) == 0
+    assert count_rows(str(tmp_path / "r.sqlite")) == 0
 
 
 def test_scheduler_needs_the_dask_executor(tmp_path, capsys):
-    rc = main(["run", "--suite", "sparse", "--dataset", TINY[0], "--method", "ista[n_iter=5]", "--no-progress",
-               "--results", str(tmp_path / "r.sqlite"), "--scheduler", "tcp://127.0.0.1:8786"])
+    rc = main(tiny_run_args(str(tmp_path / "r.sqlite"), "--scheduler", "tcp://127.0.0.1:8786", method="ista[n_iter=5]"))
     assert rc == 2
     assert "--scheduler needs --executor dask" in capsys.readouterr().err
 
@@ -132,10 +90,10 @@ def test_existing_scheduler_runs_the_cells(tmp_path, capsys):
     """--scheduler: a cluster started elsewhere (here a LocalCluster of this test)."""
     from bench.dask_executor import local_cluster
     with local_cluster(1) as cluster:
-        rc = main(["run", "--suite", "sparse", "--dataset", TINY[0], "--method", "ista[n_iter=[5,6]]",
-                   "--degradation", "awgn_snr[snr_db=40]",
-                   "--no-progress", "--repeat", "1", "--results", str(tmp_path / "r.sqlite"),
-                   "--executor", "dask", "--scheduler", cluster.scheduler_address])
+        # no --threads: each worker takes its own share of its cores
+        rc = main(tiny_run_args(str(tmp_path / "r.sqlite"), "--repeat", "1", "--executor", "dask", "--scheduler",
+                                cluster.scheduler_address, method="ista[n_iter=[5,6]]",
+                                degradation="awgn_snr[snr_db=40]", threads=None))
     assert rc == 0, capsys.readouterr().err
     rows = Store(str(tmp_path / "r.sqlite")).frame("sparse")
     assert len(rows) == 2
@@ -152,15 +110,15 @@ def test_worker_killed_mid_grid(tmp_path, bench_env, allowed_failures):
         env["DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES"] = str(allowed_failures)
     res = str(tmp_path / "r.sqlite")
     proc = _start(res, env)
-    _wait_for_rows(proc, res, 2)
+    wait_for_rows(proc, res, 2)
     workers = _workers(proc.pid)
     assert len(workers) == 2, [w.cmdline() for w in workers]
-    before = _rows(res)
+    before = count_rows(res)
     victim = workers[0]
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
     out, err = proc.communicate(timeout=300)
-    after_ok, after_failed = _rows(res), _rows(res, "failed")
+    after_ok, after_failed = count_rows(res), count_rows(res, "failed")
     assert after_ok >= before  # nothing finished was lost
     if allowed_failures is None:
         assert proc.returncode == 0, err
@@ -175,19 +133,19 @@ def test_worker_killed_mid_grid(tmp_path, bench_env, allowed_failures):
         done = _rerun(res, bench_env)
         assert done.returncode == 0, done.stderr
         assert f"{after_ok} reused" in done.stdout
-    _no_duplicates(res, 12)
+    assert_complete_store(res, 12)
 
 
 def test_client_interrupt_keeps_finished_cells(tmp_path, bench_env):
     res = str(tmp_path / "r.sqlite")
     proc = _start(res, bench_env)
-    _wait_for_rows(proc, res, 1)
+    wait_for_rows(proc, res, 1)
     workers = _workers(proc.pid)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=90)
     assert proc.returncode == 130, err
     assert "interrupted" in out
-    kept = _rows(res)
+    kept = count_rows(res)
     assert 1 <= kept < 12
     # the LocalCluster went down with the client
     gone, alive = psutil.wait_procs(workers, timeout=30)
@@ -195,7 +153,7 @@ def test_client_interrupt_keeps_finished_cells(tmp_path, bench_env):
     done = _rerun(res, bench_env)
     assert done.returncode == 0, done.stderr
     assert f"{kept} reused" in done.stdout
-    _no_duplicates(res, 12)
+    assert_complete_store(res, 12)
 
 
 def test_a_failing_cell_is_stored_as_failed_with_its_reason(tmp_path, capsys):
@@ -217,8 +175,8 @@ def test_a_failing_cell_is_stored_as_failed_with_its_reason(tmp_path, capsys):
 def test_a_malformed_scheduler_address_is_refused_at_once(tmp_path, capsys):
     t0 = time.time()
     for address in ("garbage://x", "tcp://", "tcp://host", "tcp://host:port", "", "localhost:99999"):
-        rc = main(["run", "--suite", "sparse", "--dataset", TINY[0], "--method", "ista[n_iter=5]", "--no-progress",
-                   "--results", str(tmp_path / "r.sqlite"), "--executor", "dask", "--scheduler", address])
+        rc = main(tiny_run_args(str(tmp_path / "r.sqlite"), "--executor", "dask", "--scheduler", address,
+                                method="ista[n_iter=5]"))
         err = capsys.readouterr().err
         assert rc == 2 and err.count("\n") == 1 and "is not a Dask scheduler address" in err, (address, err)
     assert time.time() - t0 < 10

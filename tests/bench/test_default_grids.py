@@ -4,7 +4,9 @@ workers starts the costliest cells first."""
 from __future__ import annotations
 
 from bench import registry as R
-from bench.cli import grid_cell_count, main, named_grids
+from bench.cli import main
+from bench.commands.listing import grid_cell_count
+from bench.commands.run import named_grids
 from bench.grid import build_cells
 from bench.grid_times import MEASURED
 from bench.runner import expected_cost, longest_first

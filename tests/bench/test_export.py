@@ -11,14 +11,13 @@ import pytest
 from bench.cli import main
 from bench.export import COLUMNS
 from bench.store import Store
-
-TINY = "gaussian_lasso[m=20,n=40,n_test=16]"
+from tests.helpers import TINY_LASSO
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("export") / "r.sqlite")
-    rc = main(["run", "--suite", "sparse", "--dataset", TINY, "--degradation", "awgn_snr[snr_db=[inf,40]]",
+    rc = main(["run", "--suite", "sparse", "--dataset", TINY_LASSO, "--degradation", "awgn_snr[snr_db=[inf,40]]",
                "--method", "ista[n_iter=16]", "--method", "fista[n_iter=16]", "--method", "admm[n_iter=16]", "--repeat", "1", "--no-progress", "--threads", "1",
                "--results", path])
     assert rc == 0

@@ -246,3 +246,26 @@ def test_lista_keys_cover_the_classical_module_and_leave_out_the_harness():
     assert "bench.methods.sparse.classical" in keyed and "bench.operators" in keyed
     assert "bench.checkpoints" in keyed  # it decodes the weights
     assert not set(keyed) & fingerprint.EXCLUDED
+
+
+def test_the_command_line_is_harness_and_no_keyed_module_reaches_it():
+    """bench.cli and every handler module of bench.commands are excluded from the keys (an
+    option or a message changes no number), and no module a cell's key covers imports them."""
+    import pkgutil
+
+    import bench.commands
+    from bench import fingerprint
+    from bench import registry as R
+
+    commands = {f"bench.commands.{m.name}" for m in pkgutil.iter_modules(bench.commands.__path__)}
+    assert {"bench.commands.run", "bench.commands.report"} <= commands
+    assert {"bench.cli", "bench.commands"} | commands <= fingerprint.EXCLUDED
+    R.load_all()
+    roots = set()
+    for name, suite in R.SUITES.items():
+        roots |= set(fingerprint.suite_modules(suite, [m for m in R.METRICS.values() if m.suite == name]))
+    for cls in [*R.METHODS.values(), *R.DATASETS.values(), *R.DEGRADATIONS.values()]:
+        roots |= set(fingerprint.class_modules(cls))
+    reached = set().union(*(fingerprint.closure(r) for r in roots))
+    assert {"bench.registry", "bench.runner"} <= reached  # excluded modules are walked through too
+    assert not reached & ({"bench.cli", "bench.commands"} | commands)

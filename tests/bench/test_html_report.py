@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from bench.cli import main
+from tests.helpers import TINY_LASSO
 
-TINY = "gaussian_lasso[m=20,n=40,n_test=16]"
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 
 
@@ -28,7 +28,7 @@ def site(tmp_path_factory):
     os.chdir(root)
     try:
         store = str(root / "store" / "r.sqlite")
-        assert main(["run", "--suite", "sparse", "--dataset", TINY, "--degradation", "awgn_snr[snr_db=[inf,40]]",
+        assert main(["run", "--suite", "sparse", "--dataset", TINY_LASSO, "--degradation", "awgn_snr[snr_db=[inf,40]]",
                      "--method", "ista[n_iter=16]", "--method", "fista[n_iter=16]", "--repeat", "1",
                      "--no-progress", "--threads", "1", "--results", store]) == 0
         assert main(["publish", "--suite", "sparse", "--folder", "reports/sparse", "--results", store,

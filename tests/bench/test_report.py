@@ -10,6 +10,7 @@ import pandas as pd
 from bench.cli import main
 from bench.report import Table, best_mask, to_latex, to_markdown
 from bench.store import Store
+from tests.helpers import TINY_LASSO
 
 
 def _row(key, method, snr, curve, time_s, device="cpu"):
@@ -58,7 +59,7 @@ def test_bold_marks_the_best_per_direction():
 
 def test_cached_rerun_gives_identical_tables(tmp_path):
     res = str(tmp_path / "r.sqlite")
-    args = ["run", "--suite", "sparse", "--dataset", "gaussian_lasso[m=20,n=40,n_test=16]",
+    args = ["run", "--suite", "sparse", "--dataset", TINY_LASSO,
             "--degradation", "awgn_snr[snr_db=[inf,30]]", "--method", "ista[n_iter=20]",
             "--method", "fista[n_iter=20]", "--results", res, "--no-progress", "--repeat", "1"]
     assert main(args) == 0

@@ -17,6 +17,7 @@ import pytest
 from bench import registry as R
 from bench.cli import main
 from bench.report import Table, to_latex, to_markdown, write_table
+from tests.helpers import TINY_LASSO
 
 R.load_all()
 PDFLATEX = shutil.which("pdflatex")
@@ -136,7 +137,7 @@ def test_fa_is_printed_in_units_of_1e_5():
 
 
 # --------------------------------------------------------------------------- a whole report
-SPARSE_RUN = ["run", "--suite", "sparse", "--dataset", "gaussian_lasso[m=20,n=40,n_test=16]",
+SPARSE_RUN = ["run", "--suite", "sparse", "--dataset", TINY_LASSO,
               "--degradation", "awgn_snr[snr_db=[inf,30]]", "--method", "ista[n_iter=20]",
               "--method", "fista[n_iter=20,lam=0.2]", "--method", "admm[n_iter=20]", "--no-progress", "--repeat", "1"]
 

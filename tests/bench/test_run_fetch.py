@@ -12,7 +12,8 @@ import threading
 
 import pytest
 
-from bench.cli import group_skip_lines, main
+from bench.cli import main
+from bench.commands.run import group_skip_lines
 from tests.bench.test_data_fetch import _Handler
 
 pytest.importorskip("pooch")

@@ -6,12 +6,10 @@ import torch
 
 from bench import registry as R
 from bench.cli import main
-from bench.grid import build_cells
 from bench.methods.sparse.classical import Ista
 from bench.runner import RunOptions, run_grid
 from bench.store import Store
-
-TINY = ["gaussian_lasso[m=20,n=40,n_test=16]"]
+from tests.helpers import tiny_cells, tiny_run_args
 
 
 class _Raises(Ista):
@@ -44,7 +42,7 @@ def bad_methods():
 
 def test_failed_cells_are_stored_and_the_run_goes_on(tmp_path, bad_methods):
     store = Store(str(tmp_path / "r.sqlite"))
-    cells = build_cells("sparse", TINY, ["awgn_snr"], ["test_raises", "ista[n_iter=5]", "test_nan"], ["cpu"], 0)
+    cells = tiny_cells(["test_raises", "ista[n_iter=5]", "test_nan"])
     s = run_grid(cells, store, RunOptions(repeat=1), progress=False)
     assert (s.done, s.failed) == (1, 2)
     failed = store.frame("sparse", status="failed").set_index("method")
@@ -58,7 +56,7 @@ def test_failed_cells_are_stored_and_the_run_goes_on(tmp_path, bad_methods):
 
 def test_timing_and_provenance_are_stored(tmp_path):
     store = Store(str(tmp_path / "r.sqlite"))
-    cells = build_cells("sparse", TINY, ["awgn_snr[snr_db=30]"], ["fista[n_iter=10]"], ["cpu"], 0)
+    cells = tiny_cells(["fista[n_iter=10]"], ["awgn_snr[snr_db=30]"])
     run_grid(cells, store, RunOptions(repeat=3), progress=False)
     row = store.frame("sparse").iloc[0]
     assert len(row["times_s"]) == 3 and row["time_s"] == sorted(row["times_s"])[1]
@@ -85,9 +83,7 @@ def test_cli_exit_codes(tmp_path, capsys, bad_methods):
     assert main(["run", "--suite", "sparse", "--method", "fista[lam=nan,n_iter=5]", "--results", res]) == 2
     assert "parameter lam='nan' is not allowed" in capsys.readouterr().err
     # a diverging/NaN method fails its cell, the others are stored, exit status 1
-    code = main(["run", "--suite", "sparse", "--dataset", TINY[0], "--degradation", "awgn_snr",
-                 "--method", "test_nan", "--method", "ista[n_iter=5]",
-                 "--results", res, "--no-progress"])
+    code = main(tiny_run_args(res, "--method", "ista[n_iter=5]", method="test_nan"))
     assert code == 1
     out = capsys.readouterr().out
     assert "1 done" in out and "1 failed" in out and "FAILED" in out
@@ -97,9 +93,7 @@ def test_cli_exit_codes(tmp_path, capsys, bad_methods):
 def test_cuda_absent_is_skipped_with_a_line(tmp_path, capsys):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    code = main(["run", "--suite", "sparse", "--dataset", TINY[0], "--method", "ista[n_iter=3]",
-                 "--degradation", "awgn_snr", "--device", "cpu,cuda", "--results", str(tmp_path / "r.sqlite"),
-                 "--no-progress"])
+    code = main(tiny_run_args(str(tmp_path / "r.sqlite"), "--device", "cpu,cuda"))
     assert code == 0
     assert "cuda: no CUDA device" in capsys.readouterr().err
 
@@ -133,12 +127,7 @@ def test_threads_split_the_free_cores_between_workers_and_honour_an_explicit_req
 
 
 def test_rows_record_the_threads_their_cell_ran_with(tmp_path):
-    import torch
-    from bench.grid import build_cells
-    from bench.runner import RunOptions, run_grid
-    from bench.store import Store
-    cells = build_cells("sparse", ["gaussian_lasso[m=20,n=40,n_test=10]"], ["awgn_snr"], ["ista[n_iter=3]"],
-                        ["cpu"], 0)
+    cells = tiny_cells(["ista[n_iter=3]"])
     store = Store(str(tmp_path / "r.sqlite"))
     before = torch.get_num_threads()
     run_grid(cells, store, RunOptions(repeat=1, threads=1), progress=False)
@@ -147,11 +136,6 @@ def test_rows_record_the_threads_their_cell_ran_with(tmp_path):
 
 
 # --------------------------------------------------------------------------- bad paths and values
-def _tiny_run(res, *extra):
-    return ["run", "--suite", "sparse", "--dataset", TINY[0], "--degradation", "awgn_snr", "--method",
-            "ista[n_iter=3]", "--no-progress", "--threads", "1", "--results", res, *extra]
-
-
 def test_results_must_name_a_file_and_a_store_that_cannot_be_used_computes_nothing(tmp_path, capsys, monkeypatch):
     import bench.runner as runner
     ran = []
@@ -160,7 +144,7 @@ def test_results_must_name_a_file_and_a_store_that_cannot_be_used_computes_nothi
     (tmp_path / "a_file").write_text("x")
     cases = {"": 2, str(tmp_path): 2, str(tmp_path / "a_file" / "r.sqlite"): 2, str(tmp_path / "not.sqlite"): 1}
     for res, code in cases.items():
-        assert main(_tiny_run(res)) == code, res
+        assert main(tiny_run_args(res)) == code, res
         captured = capsys.readouterr()
         assert "done" not in captured.out
         lines = captured.err.strip().splitlines()
@@ -172,11 +156,11 @@ def test_results_must_name_a_file_and_a_store_that_cannot_be_used_computes_nothi
 def test_a_seed_out_of_range_is_refused_before_anything_runs(tmp_path, capsys):
     res = tmp_path / "r.sqlite"
     with pytest.raises(SystemExit) as e:
-        main(_tiny_run(str(res), "--seed", "9223372036854775808"))
+        main(tiny_run_args(str(res), "--seed", "9223372036854775808"))
     assert e.value.code == 2
     assert "--seed: 9223372036854775808 is out of range" in capsys.readouterr().err
     assert not res.exists()
-    assert main(_tiny_run(str(res), "--seed", "9223372036854775807")) == 0  # the largest one is stored
+    assert main(tiny_run_args(str(res), "--seed", "9223372036854775807")) == 0  # the largest one is stored
 
 
 def test_the_runner_never_imports_an_executor():
@@ -200,7 +184,7 @@ def test_a_cell_computed_but_not_stored_is_reported(tmp_path, capsys, monkeypatc
     def locked(*a, **k):
         raise StoreError("the result store stayed locked")
     monkeypatch.setattr(store, "put", locked)
-    (cell,) = build_cells("sparse", TINY, ["awgn_snr"], ["ista[n_iter=3]"], ["cpu"], 0)
+    (cell,) = tiny_cells(["ista[n_iter=3]"])
     with pytest.raises(StoreError):
         run_and_store(cell, RunOptions(repeat=1), store)
     assert f"computed but not stored: {cell.describe()} (ok)" in capsys.readouterr().err
@@ -233,7 +217,7 @@ def test_non_finite_loaded_data_fails_its_cells_naming_the_sample_before_any_met
     R.DATASETS[_NanLasso.name], R.METHODS[_Spy.name] = _NanLasso, _Spy
     try:
         store = Store(str(tmp_path / "r.sqlite"))
-        cells = build_cells("sparse", ["test_nan_lasso[m=20,n=40,n_test=16]"], ["awgn_snr"], ["test_spy"], ["cpu"], 0)
+        cells = tiny_cells(["test_spy"], datasets=["test_nan_lasso[m=20,n=40,n_test=16]"])
         s = run_grid(cells, store, RunOptions(repeat=1), progress=False)
         assert s.failed == 1 and not ran
         error = store.frame("sparse", status="failed").iloc[0]["error"]

@@ -30,6 +30,7 @@ from bench.metrics.istd import segment
 from bench.precision import autocast, bf16_support, memory_format
 
 from . import _ipi_before
+from .timing import interleaved, machine_info, median_ratio
 
 #: three small SIRST test images (the first is the faithfulness test's): ~2 s of the
 #: current code in all, ~4 s before
@@ -38,20 +39,6 @@ IPI_IMAGES = ["Misc_23", "Misc_274", "Misc_270"]
 IPI_BEFORE_FLOOR = 1.3
 IPI_AUTHORS_GOAL, IPI_AUTHORS_FLOOR = 10.0, 6.0
 ROOF_GOAL = 0.5
-
-
-@pytest.fixture
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def _cpu_time(fn):
-    t0 = time.process_time()
-    out = fn()
-    return out, time.process_time() - t0
 
 
 def test_ipi_against_before_and_authors(benchmark, data_root, one_thread, monkeypatch):
@@ -70,27 +57,31 @@ def test_ipi_against_before_and_authors(benchmark, data_root, one_thread, monkey
         monkeypatch.setattr(classical, "apg_rpca", apg)
         return classical.Ipi().run(IstdInput((images[name],))).maps[0]
 
-    now, before = {n: [] for n in IPI_IMAGES}, {n: [] for n in IPI_IMAGES}
-    for _ in range(3):  # interleaved, so that load on the machine hits both alike
-        for n in IPI_IMAGES:
-            m, t = _cpu_time(lambda: run(n, current))
-            now[n].append(t)
-            _, t = _cpu_time(lambda: run(n, _ipi_before.apg_rpca))
-            before[n].append(t)
-            ref = np.load(os.path.join(ref_dir, "ipi_authors", f"{n}.npz"))["target"].astype(np.float64)
+    maps = {n: [] for n in IPI_IMAGES}  # the current code's maps, every round's checked below (untimed)
+
+    def now(n):
+        return lambda: maps[n].append(run(n, current))
+
+    def before(n):
+        return lambda: run(n, _ipi_before.apg_rpca)
+
+    # interleaved, so that load on the machine hits both alike; CPU seconds, one call a round
+    times = interleaved([f(n) for n in IPI_IMAGES for f in (now, before)], rounds=3, clock=time.process_time)
+    for n in IPI_IMAGES:
+        ref = np.load(os.path.join(ref_dir, "ipi_authors", f"{n}.npz"))["target"].astype(np.float64)
+        for m in maps[n]:
             mine = m.numpy().astype(np.float64)
             rel = np.linalg.norm(mine - ref) / np.linalg.norm(ref)
             assert rel < 1e-4, f"{n}: relative error {rel:.2e} against the authors' map"
             assert torch.equal(segment(torch.from_numpy(mine), "max_norm"), segment(torch.from_numpy(ref), "max_norm"))
-    t_now = sum(statistics.median(now[n]) for n in IPI_IMAGES)
-    t_before = sum(statistics.median(before[n]) for n in IPI_IMAGES)
+    t_now = sum(statistics.median(ts) for ts in times[0::2])
+    t_before = sum(statistics.median(ts) for ts in times[1::2])
     t_authors = sum(authors[n] for n in IPI_IMAGES)
     vs_before, vs_authors = t_before / t_now, t_authors / t_now
     monkeypatch.setattr(classical, "apg_rpca", current)
     benchmark.extra_info.update({"cpu_s_now": t_now, "cpu_s_before": t_before, "authors_s": t_authors,
                                  "speedup_vs_before": vs_before, "speedup_vs_authors": vs_authors,
-                                 "authors_goal": IPI_AUTHORS_GOAL, "images": IPI_IMAGES,
-                                 "load_1min": os.getloadavg()[0]})
+                                 "authors_goal": IPI_AUTHORS_GOAL, "images": IPI_IMAGES, **machine_info()})
     benchmark.pedantic(lambda: run(IPI_IMAGES[0], current), rounds=1, warmup_rounds=0)
     print(f"\nIPI on {', '.join(IPI_IMAGES)}: {t_now:.2f} CPU-s now, {t_before:.2f} before ({vs_before:.2f}x); "
           f"authors' Octave {t_authors:.1f} s (other session) -> {vs_authors:.1f}x (goal {IPI_AUTHORS_GOAL:.0f}x: "
@@ -125,25 +116,13 @@ def test_learned_inference_flop_rate_against_conv_roof(benchmark, one_thread, me
     def roof():
         roof_pass(layers, autocast(precision, "cpu"))
 
-    def med(fn, k=3):
-        ts = []
-        for _ in range(k):
-            t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
-        return statistics.median(ts)
-
     forward(), roof()  # warm-up (oneDNN primitives)
-    ratios, t_net, t_roof = [], [], []
-    for _ in range(3):  # interleaved
-        t_net.append(med(forward))
-        t_roof.append(med(roof))
-        ratios.append(t_roof[-1] / t_net[-1])
-    ratio = statistics.median(ratios)
+    t_net, t_roof = interleaved([forward, roof], rounds=3, repeats=3)
+    ratio = median_ratio(t_roof, t_net)
     tn, tr = statistics.median(t_net), statistics.median(t_roof)
     benchmark.extra_info.update({"gflop": flops / 1e9, "gflops_net": flops / tn / 1e9, "gflops_roof": flops / tr / 1e9,
                                  "ratio_to_roof": ratio, "goal": ROOF_GOAL, "ms_per_image_128x160": tn * 1e3,
-                                 "load_1min": os.getloadavg()[0]})
+                                 **machine_info()})
     benchmark.pedantic(forward, rounds=1, warmup_rounds=0)
     print(f"\n{method} {precision} channels_last={channels_last}: {flops / tn / 1e9:.1f} GFLOP/s against the "
           f"roof's {flops / tr / 1e9:.1f}: {ratio:.2f} (goal >= {ROOF_GOAL}); {tn * 1e3:.0f} ms at 128x160")

@@ -14,7 +14,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -22,19 +21,11 @@ import torch
 from bench.datasets.sparse import make_matrix
 from bench.methods.sparse.classical import Fista, Ista, LassoInput
 
+from .timing import interleaved, machine_info, median_ratio
+
 N_ITER = 50
 N, M, NN = 1000, 250, 500
 FLOPS_PER_ITER = 2 * (2 * N * M * NN)  # A x and A^T r: two (N x n x m) products
-
-
-def _median_time(fn, repeats=7):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 @pytest.fixture(scope="module")
@@ -60,16 +51,14 @@ def test_flops_ratio_against_matmul(benchmark, problem, cls):
 
     solver = cls(n_iter=N_ITER)
     inputs = LassoInput(A, y)
-    ratios = []
-    for _ in range(3):  # interleave so that load on the machine hits both alike
-        t_ref = _median_time(reference, 3)
-        t_solver = _median_time(lambda: solver.run(inputs), 3)
-        ratios.append(t_ref / t_solver)
-    ratio = statistics.median(ratios)
+    # interleaved so that load on the machine hits both alike; each a warm-up and 3 timings a round
+    refs, solves = interleaved([reference, lambda: solver.run(inputs)], rounds=3, repeats=3, warmup=True)
+    ratio = median_ratio(refs, solves)
+    t_ref, t_solver = statistics.median(refs), statistics.median(solves)
     benchmark.extra_info.update({
         "gflops_solver": FLOPS_PER_ITER * N_ITER / t_solver / 1e9,
         "gflops_matmul": FLOPS_PER_ITER * N_ITER / t_ref / 1e9,
-        "ratio_to_matmul": ratio, "goal": 0.6, "threads": torch.get_num_threads(),
+        "ratio_to_matmul": ratio, "goal": 0.6, **machine_info(),
     })
     benchmark.pedantic(lambda: solver.run(inputs), rounds=3, warmup_rounds=1)
     print(f"\n{cls.name}: {ratio:.2f} of the matmul FLOP rate (goal >= 0.6, asserted >= {FLOOR})")
@@ -104,7 +93,7 @@ def test_harness_overhead_on_smoke_grid(benchmark, tmp_path):
 
     summary = benchmark.pedantic(run, rounds=3, warmup_rounds=1)
     overhead = 1 - summary.method_s / summary.wall_s
-    benchmark.extra_info.update({"overhead_fraction": overhead, "goal": 0.10})
+    benchmark.extra_info.update({"overhead_fraction": overhead, "goal": 0.10, **machine_info()})
     print(f"\nharness overhead: {overhead:.1%} of {summary.wall_s:.2f} s (goal <= 10%)")
     assert overhead <= 0.10
 
@@ -119,20 +108,21 @@ def test_cached_rerun_costs_little_beyond_importing_torch(benchmark, tmp_path):
     floor = [sys.executable, "-c", "import torch"]
     env = dict(os.environ)
     subprocess.run(cmd, check=True, capture_output=True, env=env)
-    times, floors = [], []
-    for _ in range(3):  # interleaved, so that a change of machine speed hits both
-        t0 = time.perf_counter()
+
+    def import_torch():
         subprocess.run(floor, check=True, capture_output=True, env=env)
-        floors.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
+
+    def rerun():
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
-        times.append(time.perf_counter() - t0)
         assert "0 done" in out.stdout and "reused" in out.stdout
+
+    # interleaved, so that a change of machine speed hits both
+    floors, times = interleaved([import_torch, rerun], rounds=3)
     t, t_floor = statistics.median(times), statistics.median(floors)
     own = t - t_floor
     allowed = max(1.0, 0.5 * t_floor)
     benchmark.extra_info.update({"cached_rerun_s": t, "import_torch_s": t_floor, "harness_own_s": own,
-                                 "allowed_own_s": allowed, "issue_goal_whole_command_s": 3.0})
+                                 "allowed_own_s": allowed, "issue_goal_whole_command_s": 3.0, **machine_info()})
     benchmark.pedantic(lambda: subprocess.run(cmd, check=True, capture_output=True, env=env), rounds=1)
     print(f"\ncached rerun of the smoke grid: {t:.2f} s, of which importing torch {t_floor:.2f} s; "
           f"the harness's own part {own:.2f} s (goal <= {allowed:.2f} s); the issue's goal for the "
