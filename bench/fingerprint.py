@@ -66,7 +66,7 @@ EXCLUDED = frozenset({
     "bench.commands", "bench.commands.listing", "bench.commands.run", "bench.commands.report",
     "bench.commands.check",
     # a suite's tables and figures (rows read back)
-    "bench.suites.hsi_report", "bench.suites.istd_report", "bench.suites.cs_report", "bench.suites.sparse_report",
+    "bench.suites.hsi_report", "bench.suites.istd_report", "bench.suites.istd_figures", "bench.suites.cs_report", "bench.suites.sparse_report",
     "bench.suites.hsi_realworld",                          # the hsi report's real-data part (rows read back)
     "bench.train",       # shapes numbers only through checkpoint files (weights digest)
     # where cells run (the same bench.runner.execute on a Dask worker), where files come

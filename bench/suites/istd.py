@@ -22,7 +22,8 @@ import torch
 
 from bench import registry as R
 from bench.results import Extras, Record, nested
-from bench.datasets.istd import IstdData, synthetic_istd
+from bench.datasets.istd import IstdData
+from bench.datasets.istd_synthetic import synthetic_istd
 from bench.methods.istd.common import IstdInput, TargetMaps
 from bench.metrics.istd import (CURVE_THRESHOLDS, DEFAULT_PROTOCOL, PROTOCOLS, SEGMENTATION_RULES,
                                 describe_rule, pd_fa_auc, pd_fa_curve, resize_image, resize_map, resize_mask,

@@ -21,3 +21,19 @@ def test_every_file_the_architecture_page_names_exists():
         for suite in (sorted(R.SUITES) if "<suite>" in name or "<name>" in name else [None]):
             path = name.replace("<suite>", suite or "").replace("<name>", suite or "")
             assert os.path.exists(os.path.join(REPO, path)), f"docs/architecture.md names {path}, which is not there"
+
+
+def test_no_module_is_over_600_lines():
+    """A module a reader can hold: none of bench/, methods/, datasets/ is over 600 lines (data
+    sit in data files: bench/data_registry/*.txt)."""
+    long = []
+    for top in ("bench", "methods", "datasets"):
+        for dirpath, _, files in os.walk(os.path.join(REPO, top)):
+            for f in files:
+                if f.endswith(".py"):
+                    path = os.path.join(dirpath, f)
+                    n = sum(1 for _ in open(path, encoding="utf-8"))
+                    if n > 600:
+                        long.append(f"{os.path.relpath(path, REPO)}: {n} lines")
+    assert not long, long
+

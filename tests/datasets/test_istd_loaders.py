@@ -11,7 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from bench.datasets.istd import IstdSynthetic, Sirst, read_folder, resize_nearest
+from bench.datasets.istd import Sirst, read_folder, resize_nearest
+from bench.datasets.istd_synthetic import IstdSynthetic
 from bench.datasets.istd_noise import Clean, GaussianNoise, SaltPepper
 from bench.errors import DataError
 

@@ -175,7 +175,7 @@ def test_images_of_different_sizes_keep_their_order_and_size():
 
 
 def test_batched_ipi_stops_each_image_at_its_own_iteration():
-    from bench.datasets.istd import synthetic_istd
+    from bench.datasets.istd_synthetic import synthetic_istd
     _, images, _ = synthetic_istd(3, 5, 100, 100)   # three 100x100 images: one batch
     batch = Ipi()
     out = batch.run(IstdInput(tuple(images)))

@@ -204,7 +204,7 @@ def test_time_per_image_is_read_on_the_full_sirst_split_whatever_the_row_order()
 
 
 def test_pd_fa_legend_says_why_an_area_is_zero():
-    from bench.suites.istd_report import curve_label
+    from bench.suites.istd_figures import curve_label
     assert curve_label("ipi", 88.84, [5.0, 20.0, 300.0]) == "ipi (AUC 88.8)"
     assert curve_label("l_rpcanet", 0.0, [900.0, 446.09]) == "l_rpcanet (AUC 0: Fa >= 446 at every threshold)"
 
