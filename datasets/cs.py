@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from bench.datasets.gaussian import Gaussian
 from bench.data_identity import verify
 from bench.data_manifest import missing_data
 from bench.errors import DataError
@@ -448,5 +449,8 @@ class MeasurementNoise(Degradation):
         sigma = float(self.params["sigma"])
         if sigma == 0:
             return measurements.clone()
-        noise = torch.randn(measurements.shape, generator=generator, dtype=torch.float64)
-        return measurements + (sigma / 255.0) * noise.to(measurements.dtype)
+        return _GRAY_LEVELS_ON_UNIT.add(measurements, sigma, generator)
+
+
+#: sigma in gray levels of 0..255 on measurements of [0, 1] images; drawn in float64, added in their dtype
+_GRAY_LEVELS_ON_UNIT = Gaussian(scale=255.0, draw=torch.float64, arithmetic="data")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from bench.datasets.gaussian import Gaussian
 from bench.params import Ordered, Param
 from bench.registry import Degradation, register_degradation
 
@@ -28,6 +29,12 @@ class NoiseDraw:
     sigma: float                   # on [0, 1] data: the i.i.d. sigma, or the rms of sigma_b
     sigma_bands: torch.Tensor      # (B,) per-band Gaussian sigma on [0, 1] data
     known: bool                    # may a method be told sigma? (non-blind cases only)
+
+
+#: sigma on the [0, 255] scale, cubes on [0, 1]; drawn in float64, added in the cube's dtype
+_IID = Gaussian(scale=255.0, draw=torch.float64, arithmetic="data")
+#: the mixture's Gaussian part: drawn and added in float64 (its impulses and stripes follow there)
+_MIXED = Gaussian(scale=255.0, draw=torch.float64, arithmetic="float64")
 
 
 def _uniform(lo: float, hi: float, size, g: torch.Generator) -> torch.Tensor:
@@ -43,10 +50,9 @@ class HsiGaussian(Degradation):
     parameter_specs = {"sigma": Param(float, min=0, help="on the [0, 255] scale")}
 
     def apply(self, clean: torch.Tensor, g: torch.Generator):
-        s = float(self.params["sigma"]) / 255.0
-        noise = torch.randn(clean.shape, generator=g, dtype=torch.float64)
-        bands = clean.shape[-1]
-        return clean + s * noise.to(clean.dtype), NoiseDraw("gaussian", s, torch.full((bands,), s), True)
+        sigma = float(self.params["sigma"])
+        s, bands = _IID.std(sigma), clean.shape[-1]
+        return _IID.add(clean, sigma, g), NoiseDraw("gaussian", s, torch.full((bands,), s), True)
 
 
 @register_degradation
@@ -60,10 +66,9 @@ class HsiBlind(Degradation):
     parameter_rules = (Ordered("sigma_min", "sigma_max"),)
 
     def apply(self, clean: torch.Tensor, g: torch.Generator):
-        s = float(_uniform(self.params["sigma_min"], self.params["sigma_max"], (1,), g)) / 255.0
-        noise = torch.randn(clean.shape, generator=g, dtype=torch.float64)
-        bands = clean.shape[-1]
-        return clean + s * noise.to(clean.dtype), NoiseDraw("blind", s, torch.full((bands,), s), False)
+        sigma = float(_uniform(self.params["sigma_min"], self.params["sigma_max"], (1,), g))
+        s, bands = _IID.std(sigma), clean.shape[-1]
+        return _IID.add(clean, sigma, g), NoiseDraw("blind", s, torch.full((bands,), s), False)
 
 
 @register_degradation
@@ -86,8 +91,9 @@ class HsiMixed(Degradation):
     def apply(self, clean: torch.Tensor, g: torch.Generator):
         p = self.params
         h, w, bands = clean.shape
-        sig = _uniform(p["sigma_min"], p["sigma_max"], (bands,), g) / 255.0
-        noisy = clean.to(torch.float64) + sig * torch.randn(clean.shape, generator=g, dtype=torch.float64)
+        sigma = _uniform(p["sigma_min"], p["sigma_max"], (bands,), g)
+        sig = _MIXED.std(sigma)
+        noisy = _MIXED.add(clean.to(torch.float64), sigma, g)   # float64 until the end
         n_sel = max(1, int(round(bands * float(p["band_fraction"]))))
         # impulse: salt and pepper (half each) on n_sel random bands
         ratios = torch.tensor([float(r) for r in p["impulse_ratios"]], dtype=torch.float64)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from bench.datasets.gaussian import Gaussian
 from bench.params import Param
 from bench.registry import Degradation, register_degradation
 
@@ -32,8 +33,11 @@ class GaussianNoise(Degradation):
     parameter_specs = {"sigma": Param(float, min=0, help="gray levels of 0..255")}
 
     def apply(self, image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        noise = torch.randn(image.shape, generator=generator, dtype=torch.float64)
-        return (image.double() + float(self.params["sigma"]) * noise).clamp(0, 255).to(image.dtype)
+        return _GRAY_LEVELS.add(image, float(self.params["sigma"]), generator)
+
+
+#: sigma in gray levels on gray-level images: drawn and added in float64, clipped to 0..255
+_GRAY_LEVELS = Gaussian(scale=1.0, clip=(0.0, 255.0), draw=torch.float64, arithmetic="float64")
 
 
 @register_degradation

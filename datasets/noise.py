@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from bench.datasets.gaussian import Gaussian
 from bench.params import Param
 from bench.registry import Degradation, register_degradation
 
@@ -22,6 +23,8 @@ class AwgnSnr(Degradation):
         snr = float(self.params["snr_db"])
         if snr == float("inf"):
             return clean.clone()
-        std = clean.std(dim=-1, keepdim=True) * 10 ** (-snr / 20)
-        noise = torch.randn(clean.shape, generator=generator, dtype=clean.dtype)
-        return clean + std * noise
+        return _AWGN.add(clean, clean.std(dim=-1, keepdim=True) * 10 ** (-snr / 20), generator)
+
+
+#: drawn and added in the samples' own dtype; sigma is the per-sample std itself
+_AWGN = Gaussian(scale=1.0, draw=None)

@@ -32,7 +32,8 @@ from bench.operators import FiniteDifference, blocks_to_image, crop
 from bench.params import Param, iterations
 from bench.registry import Method, register_method
 from bench.methods.cs.common import (BLOCK, CsInput, data_prox, gradient_step, group_by_shape, initial_blocks,
-                                     padded_images, soft_threshold)
+                                     padded_images)
+from bench.methods.prox import soft_threshold
 
 TRANSFORMS = ("dct", "identity")
 

@@ -63,11 +63,6 @@ def gradient_step(x: torch.Tensor, phi_t_phi: torch.Tensor, phi_t_y: torch.Tenso
     return x - step * (x @ phi_t_phi) + step * phi_t_y
 
 
-def soft_threshold(x: torch.Tensor, threshold) -> torch.Tensor:
-    """sign(x) max(|x| - threshold, 0), as ISTA-Net writes it."""
-    return torch.sign(x) * torch.relu(torch.abs(x) - threshold)
-
-
 # --------------------------------------------------------------------------- images
 def padded_images(inputs: CsInput, blocks: torch.Tensor) -> list[torch.Tensor]:
     """Blocks (N, 1089) as the padded images (Hp, Wp) they tile, one per input."""

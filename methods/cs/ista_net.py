@@ -45,7 +45,8 @@ from bench import weights as W
 from bench.errors import CheckpointError
 from bench.params import Param
 from bench.registry import Method, register_method
-from bench.methods.cs.common import BLOCK, CsInput, gradient_step, soft_threshold
+from bench.methods.cs.common import BLOCK, CsInput, gradient_step
+from bench.methods.prox import soft_threshold_ista_net
 from bench.train import Stage, TrainingJob
 
 N_PHASES = 9
@@ -85,7 +86,7 @@ class Phase(nn.Module):
         r_img = r.view(-1, 1, BLOCK, BLOCK)
         head = _conv(r_img, self.conv_D) if self.plus else r_img
         forward = _conv(F.relu(_conv(head, self.conv1_forward)), self.conv2_forward)
-        z = soft_threshold(forward, self.soft_thr)
+        z = soft_threshold_ista_net(forward, self.soft_thr)
         back = _conv(F.relu(_conv(z, self.conv1_backward)), self.conv2_backward)
         out = r_img + _conv(back, self.conv_G) if self.plus else back
         sym = _conv(F.relu(_conv(forward, self.conv1_backward)), self.conv2_backward) - head

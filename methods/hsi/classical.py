@@ -17,6 +17,7 @@ import math
 import torch
 
 from bench.methods.hsi.common import HsiMethod
+from bench.methods.prox import soft_threshold
 from bench.operators import FiniteDifference
 from bench.params import Param, iterations
 from bench.registry import register_method
@@ -67,10 +68,6 @@ def lrtdtv_rank(shape, rule: str = "auto") -> tuple[int, int, int]:
     return (math.ceil(0.8 * h), math.ceil(0.8 * w), spectral)
 
 
-def _soft(x: torch.Tensor, t) -> torch.Tensor:
-    return torch.sign(x) * torch.clamp(x.abs() - t, min=0)
-
-
 def lrtdtv(y: torch.Tensor, sigma: float, rank, n_iter: int = 50, tv_weight: float = 0.15,
            sparse_weight: float = 2.0, mu: float = 0.05, rho: float = 1.2, mu_max: float = 1e6,
            tv_band_weights=(1.0, 1.0, 0.5)) -> torch.Tensor:
@@ -106,9 +103,9 @@ def lrtdtv(y: torch.Tensor, sigma: float, rank, n_iter: int = 50, tv_weight: flo
         z = hosvd_project(x + m1 / mu, rank)
         # F: soft thresholding of D X + M2/mu
         dx = D.differences(x)
-        f = [_soft(g + mi / mu, tau / mu) for g, mi in zip(dx, m2)]
+        f = [soft_threshold(g + mi / mu, tau / mu) for g, mi in zip(dx, m2)]
         # S: soft thresholding of the residual
-        s = _soft(y - x, lam)
+        s = soft_threshold(y - x, lam)
         m1 = m1 + mu * (x - z)
         m2 = [mi + mu * (g - fi) for mi, g, fi in zip(m2, dx, f)]
         mu = min(mu * rho, mu_max)

@@ -22,8 +22,9 @@ the cubes:
 * STAR-Net-S (``sparse``): a sparse-noise term S = soft(Y - Z D^T, mu) with a learned
   729-vector mu, and the data term of the B update uses Y - S.
 
-Output: B_K W^T. Parameter counts: SMDS-Net (6 stages) 5,103; STAR-Net (9 stages) 27,702;
-STAR-Net-S 28,431.
+soft: the authors' soft threshold, which keeps the effect of a negative learned threshold
+(:func:`bench.methods.prox.soft_threshold_smds_net`). Output: B_K W^T. Parameter counts:
+SMDS-Net (6 stages) 5,103; STAR-Net (9 stages) 27,702; STAR-Net-S 28,431.
 """
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from bench.methods.prox import soft_threshold_smds_net, soft_threshold_smds_net_
 
 CUBE = 9                 # cube edge: 9x9 pixels x 9 subspace channels
 ATOMS = CUBE ** 3        # 729 coefficients per cube
@@ -64,32 +67,6 @@ STAR_NET_S = dataclasses.replace(STAR_NET, sparse=True)
 #: "code" (the L update runs with the public code's never-executed multiplier line as written,
 #: P <- P - beta (L - B)) or "released" (the public code's behaviour: the L update never runs)
 L_UPDATES = ("slides", "code", "released")
-
-
-def soft(x: torch.Tensor, t) -> torch.Tensor:
-    """The authors' soft threshold relu(x - t) - relu(-x - t) (``ops/utils.py``), t broadcast
-    over the last axis: sign(x) max(|x| - t, 0) where t >= 0; where a learned t is negative
-    (the published SMDS-Net files have some) it is x + clamp(x, t, -t). Computed as
-    x - sign(t) clamp(x, -|t|, |t|): two passes over x whatever t's sign. Out of place
-    (differentiable); :func:`soft_` is the in-place twin for inference."""
-    if not isinstance(t, torch.Tensor):
-        t = float(t)
-        c = torch.clamp(x, -abs(t), abs(t))
-        return x - c if t >= 0 else x + c
-    a = t.abs()
-    return x - torch.sign(t) * torch.clamp(x, -a, a)
-
-
-def soft_(x: torch.Tensor, t) -> torch.Tensor:
-    """:func:`soft` in place on a temporary ``x``."""
-    if not isinstance(t, torch.Tensor):
-        t = float(t)
-        c = torch.clamp(x, -abs(t), abs(t))
-        return x.sub_(c) if t >= 0 else x.add_(c)
-    if bool((t >= 0).all()):
-        return x.sub_(torch.clamp(x, -t, t))
-    a = t.abs()
-    return x.addcmul_(torch.clamp(x, -a, a), -torch.sign(t))
 
 
 def dct_dictionary(n: int = CUBE) -> torch.Tensor:
@@ -162,7 +139,8 @@ class CubeNet(nn.Module):
     def initial_codes(self, y: torch.Tensor) -> torch.Tensor:
         t = self.init_threshold if self.cfg.learned_init else FIXED_INIT_THRESHOLD
         p = self.init_analysis
-        return (soft if torch.is_grad_enabled() else soft_)(tucker(y, p, p, p), t)
+        soft = soft_threshold_smds_net if torch.is_grad_enabled() else soft_threshold_smds_net_
+        return soft(tucker(y, p, p, p), t)
 
     def forward(self, y: torch.Tensor, slab: int, stages: int | None = None) -> torch.Tensor:
         """Denoised mean-free cubes; ``stages`` < K stops early and returns the codes' output
@@ -178,13 +156,13 @@ class CubeNet(nn.Module):
         p = torch.zeros_like(z) if (cfg.low_rank and cfg.star) else None
         for k in range(cfg.stages if stages is None else stages):
             if cfg.sparse:
-                s = soft(y - tucker(z, *D), self.sparse_threshold)
-                b = soft(z - tucker(z, *AD) + ya - tucker(s, *A), self.stage_threshold(k))
+                s = soft_threshold_smds_net(y - tucker(z, *D), self.sparse_threshold)
+                b = soft_threshold_smds_net(z - tucker(z, *AD) + ya - tucker(s, *A), self.stage_threshold(k))
             elif torch.is_grad_enabled():               # training: out of place (autograd)
-                b = soft(z - tucker(z, *AD) + ya, self.stage_threshold(k))
+                b = soft_threshold_smds_net(z - tucker(z, *AD) + ya, self.stage_threshold(k))
             else:                                       # inference: in place, fewer passes
                 b = tucker(z, *AD).sub_(z)              # Z (A D)^T - Z
-                b = soft_(torch.sub(ya, b, out=b), self.stage_threshold(k))
+                b = soft_threshold_smds_net_(torch.sub(ya, b, out=b), self.stage_threshold(k))
             if p is not None:
                 # the ADMM penalty must stay positive: free, it went negative within 50 steps of
                 # training here (min -0.007; the held-out PSNR fell from 28.3 to 21.4 dB), which

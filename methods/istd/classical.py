@@ -53,6 +53,7 @@ import torch.nn.functional as F
 
 from bench.metrics.istd import SEGMENTATION_RULES
 from bench.params import Param, iterations
+from bench.methods.prox import soft_threshold
 from bench.methods.istd.common import (IstdInput, TargetMaps, covering_positions, extract_patches,
                                        mat2gray, reassemble, shape_batches, sliding_positions)
 from bench.registry import Method, register_method
@@ -210,8 +211,7 @@ def _apg_one(D: torch.Tensor, lam: float, max_iter: int, tol: float, tau: float)
             rank = int((s > mu).sum())
         A_new.copy_(X)
         t_lam = lam * thr
-        torch.clamp(T2, -t_lam, t_lam, out=R)
-        torch.sub(T2, R, out=E_new)                         # soft threshold of G_E
+        soft_threshold(T2, t_lam, out=E_new)                # of G_E
         card = int(torch.count_nonzero(E_new))
         t_kp1 = 0.5 * (1 + math.sqrt(1 + 4 * t_k * t_k))
         torch.add(A_new, E_new, out=T1).sub_(S)             # A_new + E_new - YA - YE

@@ -16,6 +16,7 @@ from typing import Iterator
 
 import torch
 
+from bench.methods.prox import soft_threshold
 from bench.operators import LinearOperator, MatrixOperator, as_operator
 from bench.params import Param, iterations
 from bench.registry import Method, register_method
@@ -30,14 +31,6 @@ class LassoInput:
     def operator(self) -> MatrixOperator:
         """A as an operator: ``forward(x) = x @ A.T``, ``adjoint(r) = r @ A`` (rows are samples)."""
         return MatrixOperator(self.A)
-
-
-def soft_threshold(z: torch.Tensor, theta) -> torch.Tensor:
-    """eta_theta(z) = sign(z) max(|z| - theta, 0), computed as z - clamp(z, -theta, theta)
-    (the same value in floating point, two passes over memory instead of four)."""
-    if not isinstance(theta, torch.Tensor):
-        theta = torch.as_tensor(theta, dtype=z.dtype, device=z.device)
-    return z - torch.clamp(z, -theta, theta)
 
 
 def lipschitz_scale(A: torch.Tensor | LinearOperator) -> torch.Tensor:

@@ -44,7 +44,8 @@ from bench import weights
 from bench.errors import CheckpointError
 from bench.params import Param
 from bench.registry import Method, register_method
-from bench.methods.sparse.classical import LassoInput, lipschitz_scale, soft_threshold
+from bench.methods.prox import soft_threshold
+from bench.methods.sparse.classical import LassoInput, lipschitz_scale
 from bench.operators import MatrixOperator
 
 CHECKPOINT_DIR = paths.shipped_checkpoints("sparse")

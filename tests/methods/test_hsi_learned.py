@@ -17,6 +17,7 @@ from bench import registry as R
 from bench import weights as W
 from bench.errors import CheckpointError
 from bench.methods.hsi import blocks as hb, network as hn, published as hp
+from bench.methods.prox import soft_threshold_smds_net
 
 R.load_all()
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -42,17 +43,6 @@ def test_tucker_is_the_kronecker_product():
     m = [torch.randn(9, 9, generator=g, dtype=torch.float64) for _ in range(3)]
     x = torch.randn(50, 729, generator=g, dtype=torch.float64)
     assert torch.allclose(hn.tucker(x, *m), x @ hn.kron3(*m).T, atol=1e-10)
-
-
-def test_soft_threshold_is_the_authors_formula_for_any_sign():
-    """relu(x - t) - relu(-x - t), also where a learned t is negative (SMDS-Net's files have such)."""
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(200, 729, generator=g, dtype=torch.float64)
-    for t in (0.3 * torch.randn(729, generator=g, dtype=torch.float64), torch.full((729,), 0.2, dtype=torch.float64),
-              0.1, -0.1, 0.0):
-        ref = torch.relu(x - t) - torch.relu(-x - t)
-        assert torch.allclose(hn.soft(x, t), ref, atol=1e-12)
-        assert torch.allclose(hn.soft_(x.clone(), t), ref, atol=1e-12)
 
 
 def test_dct_dictionary_and_initial_dictionaries():
@@ -183,10 +173,10 @@ def _analytic_first_stage(net: hn.CubeNet, y: torch.Tensor, t0) -> torch.Tensor:
     with the dense 729x729 matrices in float64."""
     y = y.double()
     dct = hn.dct_dictionary(9)
-    b0 = hn.soft(y @ torch.linalg.pinv(hn.kron3(dct, dct, dct)).T, t0)
+    b0 = soft_threshold_smds_net(y @ torch.linalg.pinv(hn.kron3(dct, dct, dct)).T, t0)
     kd = hn.kron3(*[m.double() for m in net.synthesis])
     ka = hn.kron3(*[m.double() for m in net.analysis])
-    return hn.soft(b0 - (b0 @ kd.T - y) @ ka.T, net.stage_threshold(0).double())
+    return soft_threshold_smds_net(b0 - (b0 @ kd.T - y) @ ka.T, net.stage_threshold(0).double())
 
 
 def test_untrained_smds_first_stage_is_the_analytic_update():
@@ -240,11 +230,11 @@ def test_the_second_stage_carries_the_multiplier(sign):
         ya = hn.tucker(y, *net.analysis)
         tau = [net.gamma_low_rank[k] * net.threshold[k] / net.penalty[k] for k in range(2)]
         z0 = net.initial_codes(y)
-        b1 = hn.soft(z0 - hn.tucker(z0, *AD) + ya, net.stage_threshold(0))
+        b1 = soft_threshold_smds_net(z0 - hn.tucker(z0, *AD) + ya, net.stage_threshold(0))
         l1 = hn.tsvt(b1, tau[0], 36)
         p1 = sign * net.penalty[0] * (l1 - b1)
         assert p1.abs().max() > 1e-4
-        b2 = hn.soft(l1 - hn.tucker(l1, *AD) + ya, net.stage_threshold(1))
+        b2 = soft_threshold_smds_net(l1 - hn.tucker(l1, *AD) + ya, net.stage_threshold(1))
         l2 = hn.tsvt(b2 - p1 / net.penalty[1], tau[1], 36)
         assert torch.allclose(net.codes(y, slab=36, stages=2), l2, atol=1e-5)
         other = hn.CubeNet(dataclasses.replace(hn.STAR_NET, dual_sign=-sign))
