@@ -469,7 +469,8 @@ def _learned_note(frame) -> str:
         w = (r["extras"] or {}).get("weights") or {}
         if w.get("source") == "published":
             published[(r["method_label"], w.get("name"))] = (
-                f"{r['method_label']}" + (f" on {r['dataset']}" if r["method_label"].endswith("=published]") else "")
+                f"{r['method_label']}" + (f" on {re.split(r'[,[]', str(r['dataset']), maxsplit=1)[0]}"
+                                          if r["method_label"].endswith("=published]") else "")
                 + f": github.com/{w.get('repo')} @ {w.get('commit')}, trained on {w.get('trained_on')}")
         if tr.get("steps") is not None:
             budgets[r["method_label"]] = (f"{r['method_label']} {tr.get('steps')} steps / {float(tr.get('seconds') or 0):.0f} s"
