@@ -262,12 +262,12 @@ class Method(Component):
         return None
 
     @classmethod
-    def make_command(cls, stem: str) -> str:
+    def make_command(cls, stem: str) -> str | None:
         """The ``bench train`` command that makes the shipped checkpoint ``<stem>.npz`` (the
-        skip line of a missing one): the default recipe; methods whose file names carry an
-        option, an ablation knob or a fine-tuning's start override it."""
-        from bench.weights import train_command
-        return train_command(cls.suite, cls.name)
+        skip line of a missing one). None: the default recipe's command, which
+        :func:`bench.weights.make_command` writes; methods whose file names carry an option,
+        an ablation knob or a fine-tuning's start override it."""
+        return None
 
     @classmethod
     def training_job(cls, recipe: str = "cpu", dataset: str | None = None,

@@ -41,6 +41,8 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
+from bench.report_style import SYMBOLS, display_labels, latex_escape, legend_line, sidecar
+
 DASH = "–"
 
 
@@ -105,23 +107,6 @@ def formatted(table: Table, bold: Callable[[str], str]) -> pd.DataFrame:
     return out
 
 
-_TEX_SPECIAL = (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#"),
-                ("$", r"\$"), ("{", r"\{"), ("}", r"\}"), ("^", r"\^{}"), ("~", r"\~{}"),
-                ("<=", r"$\leq$"), (">=", r"$\geq$"), ("<", r"$<$"), (">", r"$>$"), ("–", "--"),
-                ("×", r"$\times$"), ("λ", r"$\lambda$"), ("σ", r"$\sigma$"), ("†", r"\dag{}"),
-                ("‡", r"\ddag{}"), ("§", r"\S{}"), ("°", r"$^\circ$"), ("±", r"$\pm$"))
-
-
-def latex_escape(s: str) -> str:
-    """``s`` as LaTeX text: the special characters escaped, a few symbols as commands."""
-    s = str(s)
-    # \\ first; its replacement's braces must survive the { } escapes, hence the placeholder
-    s = s.replace("\\", "\0")
-    for a, b in _TEX_SPECIAL[1:]:
-        s = s.replace(a, b)
-    return s.replace("\0", _TEX_SPECIAL[0][1])
-
-
 _latex_escape = latex_escape
 
 #: header and index text shown as the papers write it (the rest: ``_`` as a space)
@@ -131,8 +116,6 @@ WORDS = {"sirst": "SIRST", "nudt_sirst": "NUDT-SIRST", "irstd_1k": "IRSTD-1k", "
          "salt_pepper": "salt & pepper", "awgn_snr": "SNR", "measurement_noise": "noise", "hsi_gaussian": "Gaussian",
          "hsi_blind": "blind", "hsi_mixed": "mixed", "istd_synthetic": "synthetic", "cs_synthetic": "synthetic",
          "hsi_synthetic": "synthetic", "gaussian_lasso": "Gaussian LASSO"}
-#: parameters written as symbols (text, LaTeX)
-SYMBOLS = {"lam": ("λ", r"$\lambda$"), "sigma": ("σ", r"$\sigma$"), "snr_db": ("SNR", "SNR"), "n_iter": ("K", "$K$")}
 
 
 def header_text(s) -> str:
@@ -164,7 +147,6 @@ def _cell_tex(s: str, bolded: bool) -> str:
 def _labelled(table: Table):
     """(Markdown index, LaTeX index, legend (md, tex)) of a table: method rows by
     :func:`display_labels`, other entries by :func:`header_text`."""
-    from bench.report_style import display_labels, legend_line
     idx = [str(i) for i in table.values.index]
     labels = display_labels(table.rows) if table.rows is not None and len(table.rows) else {}
     md, tex, used = [], [], []
@@ -190,7 +172,6 @@ def _labelled(table: Table):
 
 def _head(x, table: Table) -> tuple[str, str]:
     """A header cell as (Markdown, LaTeX): a method label by its display name, else text."""
-    from bench.report_style import display_labels
     labels = display_labels(table.rows) if table.rows is not None and len(table.rows) else {}
     if str(x) in labels:
         return labels[str(x)].md, labels[str(x)].tex
@@ -295,7 +276,6 @@ def to_markdown(table: Table) -> str:
 def write_table(table: Table, outdir: str, stem: str) -> list[str]:
     """``<stem>.tex``, ``<stem>.md`` and the sidecar ``<stem>.json`` (see the module docstring)."""
     from bench.outputs import atomic
-    from bench.report_style import sidecar
     paths = []
     _, _, legend = _labelled(table)
     side = json.dumps(sidecar(table, stem, legend[0]), sort_keys=True, indent=1, ensure_ascii=False,

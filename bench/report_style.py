@@ -1,6 +1,7 @@
 """How reports name and draw methods: display labels with the marks of where learned
-weights come from, the legend line that explains the marks, the tables' provenance sidecar,
-and one colour and line style per method for every figure of a suite.
+weights come from (parameters as symbols, text escaped for LaTeX), the legend line that
+explains the marks, the tables' provenance sidecar, and one colour and line style per method
+for every figure of a suite. :mod:`bench.report` builds its tables with these.
 
 Outside every cell's key (:data:`bench.fingerprint.EXCLUDED`): it reads rows back only.
 """
@@ -14,6 +15,25 @@ MARKS = {"published": ("†", r"\textsuperscript{\dag}"), "trained": ("‡", r"\
          "finetuned": ("§", r"\textsuperscript{\S}"), "untrained": ("°", r"\textsuperscript{$\circ$}")}
 #: parameters left out of a display label (the mark says where weights come from)
 HIDDEN = {"checkpoint"}
+#: parameters written as symbols (text, LaTeX)
+SYMBOLS = {"lam": ("λ", r"$\lambda$"), "sigma": ("σ", r"$\sigma$"), "snr_db": ("SNR", "SNR"), "n_iter": ("K", "$K$")}
+
+
+_TEX_SPECIAL = (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#"),
+                ("$", r"\$"), ("{", r"\{"), ("}", r"\}"), ("^", r"\^{}"), ("~", r"\~{}"),
+                ("<=", r"$\leq$"), (">=", r"$\geq$"), ("<", r"$<$"), (">", r"$>$"), ("–", "--"),
+                ("×", r"$\times$"), ("λ", r"$\lambda$"), ("σ", r"$\sigma$"), ("†", r"\dag{}"),
+                ("‡", r"\ddag{}"), ("§", r"\S{}"), ("°", r"$^\circ$"), ("±", r"$\pm$"))
+
+
+def latex_escape(s: str) -> str:
+    """``s`` as LaTeX text: the special characters escaped, a few symbols as commands."""
+    s = str(s)
+    # \\ first; its replacement's braces must survive the { } escapes, hence the placeholder
+    s = s.replace("\\", "\0")
+    for a, b in _TEX_SPECIAL[1:]:
+        s = s.replace(a, b)
+    return s.replace("\0", _TEX_SPECIAL[0][1])
 
 
 @dataclass(frozen=True)
@@ -64,7 +84,6 @@ def _method_names(selector: str) -> tuple[str, str, dict]:
 
 
 def _param_text(params: dict) -> tuple[str, str]:
-    from bench.report import SYMBOLS, latex_escape
     md, tex = [], []
     for k, v in params.items():
         if k in HIDDEN:
@@ -81,7 +100,6 @@ def display_labels(frame) -> dict[str, Label]:
     the mark of its weights' source, and the parameters its label sets (but the checkpoint),
     e.g. ``fista[lam=0.1]`` -> "FISTA (λ=0.1)", ``smds_net[checkpoint=published:x]`` ->
     "SMDS-Net†". Two labels that would read alike also get their weights' name."""
-    from bench.report import latex_escape
     out: dict[str, Label] = {}
     if frame is None or not len(frame) or "method_label" not in frame.columns:
         return out
@@ -122,7 +140,6 @@ def legend_line(labels, frame) -> tuple[str, str]:
     """One line explaining the marks used by ``labels`` (Markdown, LaTeX); empty when none.
     † the authors' published weights (trained on ...), ‡ trained here (device, steps,
     minutes), § fine-tuned here from published weights, ° untrained."""
-    from bench.report import latex_escape
     kinds = {lab.kind for lab in labels if lab.kind}
     if not kinds or frame is None:
         return "", ""

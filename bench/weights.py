@@ -308,9 +308,11 @@ def trained_meta(suite: str, method: str, path: str) -> dict[str, Any]:
 def make_command(source: WeightsSource) -> str:
     """The command that makes a missing project checkpoint: the method's
     (:meth:`bench.registry.Method.make_command`: its file names say what the recipe, the
-    options and an ``--init`` were)."""
+    options and an ``--init`` were), else the default recipe's (:func:`train_command`)."""
     from bench import registry as R
-    return R.METHODS.get_or_fail(source.method).make_command(source.stem)
+    cls = R.METHODS.get_or_fail(source.method)
+    cmd = cls.make_command(source.stem)
+    return cmd if cmd is not None else train_command(cls.suite, cls.name)
 
 
 def missing_reason(source: WeightsSource) -> str | None:

@@ -18,6 +18,7 @@ import textwrap
 import numpy as np
 
 from bench.metrics.hsi_realworld import CLASSIFICATION, PROTOCOL
+from bench.suites.hsi_report_common import classical_first_as_listed, decode_preview, training_note
 
 #: the table's caption (task, data, protocol, what bold marks); the long CAPTION goes to the sidecar's notes
 SHORT = ("Real-noise hyperspectral denoising on {ds} (no clean reference), then {protocol_short}: residual noise "
@@ -56,9 +57,8 @@ def write_real_report(frame, outdir: str, options) -> list[str]:
 def _order(d) -> list[str]:
     """Noisy first, then the 3x3 mean reference, then the rest in the report's method order."""
     from bench.report import method_order
-    from bench.suites.hsi_report import _classical_first_as_listed
 
-    methods = _classical_first_as_listed(method_order(d))
+    methods = classical_first_as_listed(method_order(d))
     first = [m for m in methods if m == "noisy"] + [m for m in methods if m.startswith("box_filter")]
     return first + [m for m in methods if m not in first]
 
@@ -74,7 +74,6 @@ def _table(d, ds: str, frame, outdir: str) -> list[str]:
     import pandas as pd
 
     from bench.report import Table, caption, header_text, slug, write_table
-    from bench.suites.hsi_report import _training_note
 
     methods = _order(d)
     acc = [("OA (%)", "svm_oa"), ("AA (%)", "svm_aa"), ("κ (%)", "svm_kappa")]
@@ -99,7 +98,7 @@ def _table(d, ds: str, frame, outdir: str) -> list[str]:
     shape = f"centre crop {size}x{size}" if size else "the whole scene"
     cap = caption(CAPTION, d, ds=ds, n=int(d["n_samples"].iloc[0]), names=", ".join(first.get("names") or []),
                   shape=shape, sigma=sigma, protocol=PROTOCOL,
-                  training=_training_note(d))
+                  training=training_note(d))
     short = SHORT.format(ds=header_text(ds), protocol_short="an RBF SVM on 10 % of each class's labelled pixels")
     table = Table(values, directions, short, f"tab:hsi_real_{slug(ds)}", fmt=fmt, index_name="method", notes=cap,
                   rows=d, tex={"noise σ (MAD)": r"noise $\sigma$ (MAD)", "κ (%)": r"$\kappa$ (\%)",
@@ -115,7 +114,6 @@ def _figure(d, ds: str, outdir: str) -> list[str]:
 
     from bench.report import row_arrays, save_figure, slug
     from bench.report_style import display_labels
-    from bench.suites.hsi_report import decode_preview
 
     labels = display_labels(d)
     panels = []

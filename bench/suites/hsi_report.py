@@ -7,7 +7,6 @@ no stored number, so a caption or layout fix here does not invalidate hours of s
 """
 from __future__ import annotations
 
-import base64
 import math
 import textwrap
 
@@ -15,7 +14,9 @@ import numpy as np
 
 from bench import registry as R
 from bench.metrics.hsi import METRIC_SET_CAPTIONS, METRIC_SETS
-from bench.suites.hsi_constants import CLASSICAL, SIGMAS
+from bench.suites.hsi_constants import SIGMAS
+from bench.suites.hsi_realworld import split_real, write_real_report  # real cubes: their own module
+from bench.suites.hsi_report_common import classical_first_as_listed, decode_preview, training_note
 
 
 def write_report(frame, outdir: str, options) -> list[str]:
@@ -32,7 +33,6 @@ def write_report(frame, outdir: str, options) -> list[str]:
     for s in sets:
         if s not in METRIC_SETS:
             raise UnknownNameError(f"unknown metric set {s!r}", valid=sorted(METRIC_SETS), what="metric set")
-    from bench.suites.hsi_realworld import split_real, write_real_report  # real cubes: their own module
     frame, real = split_real(frame)
     real_paths = write_real_report(real, outdir, options)
     if frame.empty:
@@ -64,7 +64,7 @@ class _View:
         self.frame = frame.assign(case=frame.apply(_case_label, axis=1),
                                   per_cube_s=frame["time_s"] / frame["n_samples"].clip(lower=1))
         self.options = options
-        self.methods = _classical_first_as_listed(method_order(self.frame))
+        self.methods = classical_first_as_listed(method_order(self.frame))
         self.datasets = list(dict.fromkeys(self.frame["dataset"]))
         self.acc = prefer_cpu(self.frame, ["dataset", "case", "method_label"])
         self.prov = provenance_line(self.frame)
@@ -92,31 +92,6 @@ CAPTIONS = {
                 "(deterministic output). {prov}."),
     "parameters": "Learned parameters per method (- for classical methods, which have none). {prov}.",
 }
-
-
-def _training_note(rows) -> str:
-    """Where each learned row's weights come from, as its extras record them: published (the
-    source and the data it was trained on), untrained, or trained here (recipe, steps,
-    minutes on how many threads, the training and validation scenes, the command)."""
-    notes: dict[str, str] = {}
-    splits: dict[tuple, None] = {}
-    for _, r in rows[rows["family"] == "learned"].iterrows():
-        ex = r["extras"] if isinstance(r["extras"], dict) else {}
-        w, tr, label = ex.get("weights") or {}, ex.get("training") or {}, r["method_label"]
-        if w.get("source") == "published":
-            notes[label] = f"{label}: published ({tr.get('source')}; trained on {tr.get('dataset')})"
-        elif w.get("source") == "trained here":
-            mins = f", {tr['seconds'] / 60:.0f} min on {tr.get('threads', '?')} thread(s)" if tr.get("seconds") else ""
-            notes[label] = (f"{label}: trained here, recipe {tr.get('recipe')} ({tr.get('steps')} Adam steps of "
-                            f"{tr.get('batch_size')} {tr.get('crop')}x{tr.get('crop')} crops{mins}; "
-                            f"`{tr.get('command')}`)")
-            splits[(tuple(tr.get("train_scenes") or ["?"]), tuple(tr.get("val_scenes") or ["?"]))] = None
-        elif tr.get("recipe"):
-            notes[label] = f"{label}: {tr['recipe']}"
-    for train, val in splits:
-        notes[f"split {train} {val}"] = (f"trained here on {', '.join(train)}; the state kept is the best "
-                                         f"validation PSNR on {', '.join(val)}")
-    return "; ".join(notes.values()) or "none"
 
 
 def _cube_names(v: _View, ds: str) -> list[str]:
@@ -159,7 +134,7 @@ def _result_table(v: _View, ds: str, mset: str, outdir: str, cube: tuple[int, st
     cubes = [cube[1]] if cube else (first.get("names") if isinstance(first, dict) else None) or []
     cap = caption(CAPTIONS["table"], v.frame, ds=ds if cube is None else f"{ds}, cube {cube[1]} alone",
                   n=1 if cube else int(d["n_samples"].iloc[0]), names=", ".join(cubes),
-                  metric_set=METRIC_SET_CAPTIONS[mset], training=_training_note(d))
+                  metric_set=METRIC_SET_CAPTIONS[mset], training=training_note(d))
     short = SHORT["table"].format(ds=header_text(ds) + (f", cube {cube[1]}" if cube else ""),
                                   n=1 if cube else int(d["n_samples"].iloc[0]))
     stem = slug(ds) + (f"_{slug(cube[1])}" if cube else "")
@@ -320,25 +295,6 @@ def _false_colour_figure(v: _View, outdir: str) -> list[str]:
 
 #: the report's parts after the result tables, in the order written
 REPORT = (_runtime_tables, _psnr_figure, _accuracy_time_figure, _false_colour_figure)
-
-
-def decode_preview(p: dict | None, arrays: dict | None = None, name: str = "preview") -> np.ndarray | None:
-    """A preview in [0, 1]: the array ``name`` of the row's artifact file, or the base64 bytes
-    of a row stored before previews moved there (``p["b64"]``); None when neither is there."""
-    if p and p.get("b64"):
-        return np.frombuffer(base64.b64decode(p["b64"]), dtype=np.uint8).reshape(p["shape"]) / 255.0
-    if p and arrays and name in arrays:
-        return arrays[name] / 255.0
-    return None
-
-
-
-def _classical_first_as_listed(methods: list[str]) -> list[str]:
-    """``methods`` (reference, classical, learned, in registration order) with the methods of
-    :data:`CLASSICAL` moved into that tuple's order (NGMeet after LRTDTV, as the slides'
-    table); every other method keeps its place after them."""
-    rank = {m: i for i, m in enumerate(CLASSICAL)}
-    return sorted(methods, key=lambda m: rank.get(m.split("[")[0], len(rank)))
 
 
 def _case_label(row) -> str:

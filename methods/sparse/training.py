@@ -1,7 +1,7 @@
 """Training the LISTA family (``bench train --suite sparse --method <m> --snr <SNR>``): the
 named recipes (``cpu``: the CPU budget the shipped checkpoints were trained with; ``paper``:
 the papers' layer-wise protocol) and the layer-wise training job on the suite's generator.
-The networks are :mod:`bench.methods.sparse.lista`.
+The networks are :mod:`bench.methods.sparse.unrolled`.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from bench import paths
-from bench.methods.sparse.lista import build_network, initial_state, snr_label, train_command
+from bench.methods.sparse.unrolled import build_network, initial_state, snr_label, train_command
 from bench.train import Stage, TrainingJob
 
 RECIPES: dict[str, dict[str, Any]] = {

@@ -83,7 +83,7 @@ def test_artifacts_keep_arrays_out_of_the_row_and_old_base64_rows_stay_readable(
     os.remove(tmp_path / "r.sqlite.artifacts" / "k1.npz")
     assert load(frame.iloc[0]) == {}  # a missing file: no figure panel, no crash
     # a row stored before the artifacts (base64 images inside it) is still read
-    from bench.suites.hsi_report import decode_preview
+    from bench.suites.hsi_report_common import decode_preview
     from bench.suites.istd_figures import visual_panel
     old = {"shape": [2, 2, 3], "bands": [0, 1, 2], "b64": base64.b64encode(bytes(range(12))).decode()}
     assert decode_preview(old).shape == (2, 2, 3) and decode_preview({"shape": [2, 2, 3]}, {}) is None

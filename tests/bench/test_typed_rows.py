@@ -235,7 +235,7 @@ def test_rows_written_by_earlier_code_still_read(tmp_path):
         assert new["extras"] == expected and new["metrics"] == old["metrics"]
     assert {r.key: r for r in copy.results()} == got
     # and the suites' reports read the old rows (the hsi false-colour figure from the base64 preview)
-    from bench.suites.hsi_report import decode_preview
+    from bench.suites.hsi_report_common import decode_preview
     assert decode_preview(before.set_index("key").loc["old-hsi"]["extras"]["preview"]).shape == (2, 2, 3)
 
 

@@ -177,11 +177,11 @@ def test_cuda_agrees_with_cpu():
 
 def test_the_suite_runs_ngmeet_and_its_report_puts_it_after_lrtdtv():
     from bench.suites.hsi import CLASSICAL, METHODS
-    from bench.suites.hsi_report import _classical_first_as_listed
+    from bench.suites.hsi_report_common import classical_first_as_listed
 
     assert "ngmeet" in METHODS and CLASSICAL.index("ngmeet") == CLASSICAL.index("lrtdtv") + 1
     suite = R.SUITES["hsi"]
     assert all("ngmeet" in p.methods for p in suite.grid) and "ngmeet" in suite.quick.methods and "ngmeet" in suite.smoke.methods
     registered = ["noisy", "bm4d", "lrtdtv", "subspace_tv", "ngmeet[k0=3]", "ngmeet", "smds_net[max_rank=9]"]
-    assert _classical_first_as_listed(registered) == ["noisy", "bm4d", "lrtdtv", "ngmeet[k0=3]", "ngmeet",
+    assert classical_first_as_listed(registered) == ["noisy", "bm4d", "lrtdtv", "ngmeet[k0=3]", "ngmeet",
                                                       "subspace_tv", "smds_net[max_rank=9]"]

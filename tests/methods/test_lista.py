@@ -11,9 +11,9 @@ from bench import registry as R
 from bench.datasets.sparse import make_matrix, sample_codes
 from bench.errors import CheckpointError
 from bench.methods.sparse.classical import Ista, LassoInput, lipschitz_scale
-from bench.methods.sparse.lista import (VARIANTS, UnrolledIsta, analytic_weight, analytic_weight_closed_form,
-                                        analytic_weight_objective, analytic_weight_qp, parameter_count,
-                                        shrink_ss, support_percent)
+from bench.methods.sparse.unrolled import (VARIANTS, UnrolledIsta, analytic_weight, analytic_weight_closed_form,
+                                           analytic_weight_objective, analytic_weight_qp, parameter_count,
+                                           shrink_ss, support_percent)
 
 LEARNED = ("lista", "lista_cp", "lista_cpss", "tilista", "alista")
 
@@ -197,7 +197,8 @@ def test_shipped_checkpoints_fit_the_budget_and_match_the_command_that_remakes_t
     import os
 
     from bench.datasets.sparse import instance_hash
-    from bench.methods.sparse.lista import CHECKPOINT_DIR, default_checkpoint, train_command
+    from bench.methods.sparse.lista import CHECKPOINT_DIR, default_checkpoint
+    from bench.methods.sparse.unrolled import train_command
     from bench.methods.sparse.training import recipe_config
     from bench.checkpoints import CHECKPOINT_MAX_BYTES, read_checkpoint_meta
 

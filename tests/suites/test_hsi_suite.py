@@ -161,7 +161,7 @@ def test_table_captions_name_each_learned_rows_weights_and_training():
     """A trained-here row's caption note gives its recipe, steps, minutes, command and the
     scenes it trained and validated on (once for rows sharing them); a published row its
     source and training data."""
-    from bench.suites.hsi_report import _training_note
+    from bench.suites.hsi_report_common import training_note
     tr = {"recipe": "cpu", "steps": 300, "batch_size": 2, "crop": 24, "seconds": 904.3, "threads": 1,
           "command": "python -m bench train --suite hsi --method star_net --recipe cpu",
           "train_scenes": ["cave:cloth", "jasper_ridge"], "val_scenes": ["samson"]}
@@ -174,12 +174,12 @@ def test_table_captions_name_each_learned_rows_weights_and_training():
          "extras": {"weights": {"source": "published"}, "training": {"source": "github.com/x @ 1", "dataset": "ICVL"}}},
         {"family": "classical", "method_label": "bm4d", "extras": {}},
     ])
-    note = _training_note(rows)
+    note = training_note(rows)
     assert "star_net[checkpoint=shipped:star_net_cpu]: trained here, recipe cpu (300 Adam steps of 2 24x24 crops, 15 min" in note
     assert "star_net_s[checkpoint=shipped:star_net_s_cpu]" in note and "6 min on 1 thread(s)" in note
     assert note.count("trained here on cave:cloth, jasper_ridge") == 1 and "validation PSNR on samson" in note
     assert "smds_net: published (github.com/x @ 1; trained on ICVL)" in note and "bm4d" not in note
-    assert _training_note(rows[rows["family"] == "classical"]) == "none"
+    assert training_note(rows[rows["family"] == "classical"]) == "none"
 
 
 def test_a_store_of_only_the_noisy_rows_reports_what_it_can(tmp_path, capsys):
