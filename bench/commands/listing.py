@@ -15,23 +15,14 @@ def cmd_list(args) -> int:
         print(f"suite {s.name}: {s.description}")
         print("  datasets:")
         for d in R.datasets_of(s.name):
-            print(f"    {d.name:22s} {_params(d.parameters)}{'  [reads --data-root]' if d.needs_data else ''}")
-            if d.description:
-                print(f"    {'':22s} {d.description}")
-            _print_allowed(d)
+            _print_component(d, f"{_params(d.parameters)}{'  [reads --data-root]' if d.needs_data else ''}")
         print("  degradations:")
         for g in R.DEGRADATIONS.values():
             if s.name in g.suites:
-                print(f"    {g.name:22s} {_params(g.parameters)}")
-                if g.description:
-                    print(f"    {'':22s} {g.description}")
-                _print_allowed(g)
+                _print_component(g, _params(g.parameters))
         print("  methods:")
         for m in R.methods_of(s.name):
-            print(f"    {m.name:22s} {m.family:9s} devices={','.join(m.devices):9s} {_params(m.parameters)}")
-            if m.description:
-                print(f"    {'':22s} {m.description}")
-            _print_allowed(m)
+            _print_component(m, f"{m.family:9s} devices={','.join(m.devices):9s} {_params(m.parameters)}")
         print("  metrics:")
         for name in s.metrics:
             mt = R.METRICS[name]
@@ -76,6 +67,15 @@ def _print_grids(s) -> None:
                            + (f", protocol(s) {', '.join(p.protocols)}" if p.protocols else "") for p in grid_parts(g))
         print(f"    {gname:22s} {grid_cell_count(s, g):4d} cells (before skips): {shape}"
               + (" (the default grid)" if same else "") + (f"; {t.line()}" if t else ""))
+
+
+def _print_component(cls, head: str) -> None:
+    """``bench list``: a dataset, degradation or method: its name and ``head``, its
+    description, and the values each parameter takes."""
+    print(f"    {cls.name:22s} {head}")
+    if cls.description:
+        print(f"    {'':22s} {cls.description}")
+    _print_allowed(cls)
 
 
 def _print_allowed(cls) -> None:

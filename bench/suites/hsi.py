@@ -151,11 +151,7 @@ class HsiSuite(Suite):
     )
     # every learned variant on the test split of the shipped cubes (hsi_split, see
     # datasets/hsi.py) at the four sigmas: `bench run --suite hsi --grid learned`
-    # `--grid test_split`: the slides' table where no row has seen a scene: every row of the
-    # default grid on the test split at the four sigmas (docs/suite_hsi.md, reports/hsi_test_split)
-    # `--grid real`: the real-data study (Indian Pines, real noise, no clean reference): every
-    # row of the default grid and the 3x3 mean reference row, scored by the no-reference index
-    # and the RBF SVM classification (docs/suite_hsi.md, "Real data: Indian Pines")
+    # `--grid test_split` and `--grid real`: the default grid's two parts (TEST_SPLIT, REAL above)
     extra_grids = {
         "real": REAL,
         # `--grid icvl`: the slides' headline table (ICVL, mean over sigma 10/30/50/70) on a user's

@@ -205,9 +205,15 @@ def _published_name(row) -> str | None:
     return w.get("name") if w.get("source") == "published" else None
 
 
+def _set_name(dataset) -> str:
+    """The data set's registered name in a row's dataset label ("sirst[limit=20]", "sirst,
+    rpcanet protocol" -> "sirst")."""
+    return re.split(r"[\[,]", str(dataset), maxsplit=1)[0]
+
+
 def _own_set(row) -> str | None:
     """The published weights trained on the row's data set (``OWN_WEIGHTS``; None: none)."""
-    return OWN_WEIGHTS.get(re.split(r"[\[,]", str(row["dataset"]), maxsplit=1)[0])   # "sirst, rpcanet protocol"
+    return OWN_WEIGHTS.get(_set_name(row["dataset"]))
 
 
 def own_set_published(frame):
@@ -469,8 +475,8 @@ def _learned_note(frame) -> str:
         w = (r["extras"] or {}).get("weights") or {}
         if w.get("source") == "published":
             published[(r["method_label"], w.get("name"))] = (
-                f"{r['method_label']}" + (f" on {re.split(r'[,[]', str(r['dataset']), maxsplit=1)[0]}"
-                                          if r["method_label"].endswith("=published]") else "")
+                f"{r['method_label']}" + (f" on {_set_name(r['dataset'])}" if r["method_label"].endswith("=published]")
+                                          else "")
                 + f": github.com/{w.get('repo')} @ {w.get('commit')}, trained on {w.get('trained_on')}")
         if tr.get("steps") is not None:
             budgets[r["method_label"]] = (f"{r['method_label']} {tr.get('steps')} steps / {float(tr.get('seconds') or 0):.0f} s"
