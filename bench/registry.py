@@ -204,6 +204,11 @@ class Method(Component):
     display_name_tex: ClassVar[str] = ""
     #: what :meth:`setup` was given (None before it is called)
     context: "MethodContext | None" = None
+    #: True: the method's output depends only on its parameters, its seed, its inputs and
+    #: :meth:`output_identity`, never on the suite's scoring protocol, so that the runner may
+    #: run it once for the cells that differ only in their protocol and have equal inputs
+    #: (:mod:`bench.shared_outputs`); a method that reads the protocol sets it False
+    share_output: ClassVar[bool] = True
 
     @classmethod
     def belongs_to(cls, suite: str) -> bool:
@@ -241,6 +246,13 @@ class Method(Component):
     def row_extras(self) -> dict[str, Any]:
         """Stored in the row's ``extras`` after a run (checkpoint, training cost, ...)."""
         return {}
+
+    def output_identity(self) -> str:
+        """After :meth:`setup`: what, besides the parameters, seed and inputs, the output
+        depends on that setup chose from the cell's problem (learned methods: the weights
+        they loaded), so that two cells share an output only where it is equal
+        (:mod:`bench.shared_outputs`). "" (the default): nothing."""
+        return ""
 
     @classmethod
     def weights_digest(cls, params: dict[str, Any]) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from bench import artifacts
+from bench import artifacts, shared_outputs
 from bench import registry as R
 from bench.errors import BenchError
 from bench.grid import Cell
@@ -176,45 +176,26 @@ def execute(cell: Cell, opts: RunOptions) -> tuple[CellResult, float]:
                                      data_root=opts.data_root, problem_id=task.problem_id,
                                      problem=task.problem))
         base["parameter_count"] = method.parameter_count()
-        curves: dict[str, list[float]] = {}
-        warmup_s = None
-        if suite.curve_metrics and method.can_step:
-            # the curve pass: untimed, doubles as the warm-up
-            it = method.iterates(task.inputs)
-            t_method = 0.0
-            while True:
-                synchronize(cell.device)
-                t0 = time.perf_counter()
-                try:
-                    est = next(it)
-                except StopIteration:
-                    break
-                synchronize(cell.device)
-                t_method += time.perf_counter() - t0
-                for name, value in suite.curve_point(task, est).items():
-                    curves.setdefault(name, []).append(value)
-            warmup_s = t_method
-            method_time += t_method
-        elif opts.warmup and method.warmup:
-            # a method may warm up on less than the whole task (``warm_up``: one image, say)
-            _, warmup_s = timed(lambda: method.warm_up(task.inputs), cell.device)
-            method_time += warmup_s
-        times = []
-        output = None
-        n_repeat = max(1, opts.repeat)
-        if method.max_repeat:  # minutes-long methods time a single run
-            n_repeat = min(n_repeat, max(1, int(method.max_repeat)))
-        reused = 0.0
-        for _ in range(n_repeat):
-            output, dt = timed(lambda: method.run(task.inputs), cell.device)
-            reused = float(method.reused_seconds())   # shared work reused: counted as if done here
-            times.append(dt + reused)
-        method_time += sum(times)
+        ident = _share_identity(cell, suite, method, task)
+        shared = shared_outputs.CACHE.lookup(ident) if ident is not None else None
+        if shared is not None:
+            # the same method on equal inputs, run by a cell of another protocol: scored here
+            output, times, warmup_s, curves = shared.output, list(shared.times), shared.warmup_s, {}
+            row_extras, reused = {**shared.extras, "output_shared": {"cell": shared.key, "protocol": shared.protocol}}, \
+                shared.reused
+        else:
+            output, times, warmup_s, curves, reused, spent = _run_method(cell, suite, method, task, opts)
+            method_time += spent
+            row_extras = method.row_extras()
+            if ident is not None:
+                shared_outputs.CACHE.put(ident, shared_outputs.SharedRun(
+                    cell.key, cell.protocol or suite.default_protocol or "", output, list(times), warmup_s,
+                    row_extras, reused))
         suite.validate_output(task, output)
         metrics, extras = suite.score(task, output)
         # the suite's typed extras (a plain dict from a suite of earlier code is read into
         # them), with the method's row extras (checkpoint, training, ...) laid over them
-        extras = suite.extras_type.from_json(extras or {}).merged(method.row_extras())
+        extras = suite.extras_type.from_json(extras or {}).merged(row_extras)
         if reused:
             extras = extras.merged({"reused_s": reused})
         bad = [k for k, v in metrics.items() if v is not None and v != v]
@@ -231,6 +212,56 @@ def execute(cell: Cell, opts: RunOptions) -> tuple[CellResult, float]:
         where = f" (at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno})" if tb else ""
         result = CellResult(**base, status="failed", error=f"{type(e).__name__}: {e}{where}")
     return result, method_time
+
+
+def _share_identity(cell: Cell, suite, method, task) -> tuple | None:
+    """What a cell's output is shared under (:mod:`bench.shared_outputs`), or None where it is
+    not shared: the runner did not open a group, the method opts out or draws curves."""
+    if not shared_outputs.CACHE.enabled or not method.share_output or (suite.curve_metrics and method.can_step):
+        return None
+    return (shared_outputs.share_key(cell), cell.method_seed(), method.output_identity(),
+            shared_outputs.inputs_digest(task.inputs))
+
+
+def _run_method(cell: Cell, suite, method, task, opts: RunOptions):
+    """The curve pass or warm-up, then the timed repeats: (output of the last, times, warm-up
+    seconds, curves, reused seconds, seconds spent in the method)."""
+    method_time = 0.0
+    curves: dict[str, list[float]] = {}
+    warmup_s = None
+    if suite.curve_metrics and method.can_step:
+        # the curve pass: untimed, doubles as the warm-up
+        it = method.iterates(task.inputs)
+        t_method = 0.0
+        while True:
+            synchronize(cell.device)
+            t0 = time.perf_counter()
+            try:
+                est = next(it)
+            except StopIteration:
+                break
+            synchronize(cell.device)
+            t_method += time.perf_counter() - t0
+            for name, value in suite.curve_point(task, est).items():
+                curves.setdefault(name, []).append(value)
+        warmup_s = t_method
+        method_time += t_method
+    elif opts.warmup and method.warmup:
+        # a method may warm up on less than the whole task (``warm_up``: one image, say)
+        _, warmup_s = timed(lambda: method.warm_up(task.inputs), cell.device)
+        method_time += warmup_s
+    times = []
+    output = None
+    n_repeat = max(1, opts.repeat)
+    if method.max_repeat:  # minutes-long methods time a single run
+        n_repeat = min(n_repeat, max(1, int(method.max_repeat)))
+    reused = 0.0
+    for _ in range(n_repeat):
+        output, dt = timed(lambda: method.run(task.inputs), cell.device)
+        reused = float(method.reused_seconds())   # shared work reused: counted as if done here
+        times.append(dt + reused)
+    method_time += sum(times)
+    return output, times, warmup_s, curves, reused, method_time
 
 
 # --------------------------------------------------------------------------- workers
@@ -299,6 +330,23 @@ def run_and_store(cell: Cell, opts: RunOptions, store: Store | None = None) -> C
                        method_time, time.perf_counter() - t0)
 
 
+def run_group_and_store(group: list[Cell], opts: RunOptions, store: Store | None = None,
+                        bar=None) -> list[CellOutcome]:
+    """Run and store the cells of one group (:func:`bench.shared_outputs.group_cells`: one
+    method, data and noise under several protocols) one after the other in this process; a
+    cell whose inputs equal an earlier one's takes its output (:mod:`bench.shared_outputs`)."""
+    shared_outputs.CACHE.enabled = len(group) > 1
+    outcomes = []
+    try:
+        for cell in group:
+            if bar is not None:
+                bar.set_postfix_str(cell.describe()[-60:])
+            outcomes.append(run_and_store(cell, opts, store))
+    finally:
+        shared_outputs.CACHE.clear()
+    return outcomes
+
+
 def expected_cost(cell: Cell) -> float:
     """A cell's expected seconds per sample (:func:`bench.grid_times.expected_seconds`; 0 when
     unknown)."""
@@ -311,6 +359,13 @@ def longest_first(cells: list[Cell]) -> list[Cell]:
     processing time first: the workers finish together instead of one running a long cell
     alone at the end), the grid's order among equals."""
     return sorted(cells, key=lambda c: -expected_cost(c))
+
+
+def longest_first_groups(groups: list[list[Cell]]) -> list[list[Cell]]:
+    """:func:`longest_first` for groups of cells that run in one worker: the costliest group
+    first; a group costs the sum of its cells' expected seconds (an upper bound: cells that
+    share an output cost less)."""
+    return sorted(groups, key=lambda g: -sum(expected_cost(c) for c in g))
 
 
 @dataclass
@@ -382,18 +437,20 @@ def run_grid(cells: list[Cell], store: Store, opts: RunOptions, jobs: int = 1,
         elif jobs <= 1 or len(todo) <= 1:
             if opts.threads is not None:
                 torch.set_num_threads(int(opts.threads))
-            for cell in todo:
-                bar.set_postfix_str(cell.describe()[-60:])
-                account(run_and_store(cell, opts, store))
+            for group in shared_outputs.group_cells(todo):
+                for outcome in run_group_and_store(group, opts, store, bar):
+                    account(outcome)
         else:
             threads = opts.threads if opts.threads is not None else choose_threads(jobs).threads
             ctx = mp.get_context("spawn")
             pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
                                           initargs=(store.path, threads, os.getpid()))
             try:
-                futures = {pool.submit(run_and_store, c, opts): c for c in longest_first(todo)}
+                futures = {pool.submit(run_group_and_store, g, opts): g
+                           for g in longest_first_groups(shared_outputs.group_cells(todo))}
                 for fut in cf.as_completed(futures):
-                    account(fut.result())
+                    for outcome in fut.result():
+                        account(outcome)
             except BaseException:  # Ctrl-C, or a worker's store error: no worker goes on alone
                 for p in list(getattr(pool, "_processes", {}).values()):
                     p.terminate()

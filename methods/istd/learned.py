@@ -156,6 +156,12 @@ class _IstdLearned(Method):
         takes a minute on a 2-core CPU; one image allocates the buffers and loads the kernels)."""
         self.run(IstdInput(inputs.images[:1]))
 
+    def output_identity(self) -> str:
+        """The loaded weights (their decoded digest) and how they run: the checkpoint is
+        resolved from the cell's problem."""
+        from bench.checkpoints import decoded_digest
+        return f"{self._source.label}|{decoded_digest(self._net.state_dict())}"
+
     def parameter_count(self) -> int | None:
         net = getattr(self, "_net", None)
         return net.parameter_count() if net is not None else build(CONFIGS[self.name]).parameter_count()
