@@ -7,3 +7,6 @@ RULE_TABLE = ("max_norm", "minmax", "mean_std3", "mean_std5", "mean_std10", "mea
 #: each data set's own published weights: the ``published:<name>`` its authors trained on it
 #: (the papers' main table reads every data set's column with that set's own file)
 OWN_WEIGHTS = {"sirst": "sirst", "nudt_sirst": "nudt_sirst", "irstd1k": "irstd_1k", "sirst_aug": "sirst_aug"}
+#: the data set the shipped checkpoints were trained on (``bench train --suite istd``'s default;
+#: a checkpoint that records its own training set says so in its row)
+SHIPPED_TRAINED_ON = "sirst"

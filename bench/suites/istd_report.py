@@ -12,7 +12,7 @@ import os
 import re
 
 from bench.metrics.istd import DEFAULT_PROTOCOL, PROTOCOLS, describe_rule
-from bench.suites.istd_constants import OWN_WEIGHTS, RULE_TABLE
+from bench.suites.istd_constants import OWN_WEIGHTS, RULE_TABLE, SHIPPED_TRAINED_ON
 from bench.suites.istd_figures import pd_fa_figure, visual_figure
 
 #: the default protocol's caption text (the others': PROTOCOLS[name].description; :func:`protocol_text`)
@@ -48,7 +48,7 @@ def write_report(frame, outdir: str, options) -> list[str]:
         frame = frame[~is_bn]
     is_cross = _cross_dataset(frame)
     if is_cross.any():
-        paths += _cross_dataset_table(frame[is_cross], outdir)
+        paths += _cross_dataset_tables(frame[is_cross], outdir)
         frame = frame[~is_cross]
     if frame.empty:
         return paths
@@ -124,8 +124,8 @@ FA_METRIC = {FA: "fa"}  # the renamed column keeps its metric (direction, format
 BRIEF = {
     "main": ("Infrared small target detection on clean test images, per data set (mIoU, F1, Pd in %), with "
              "learned parameters and time per image; {protocols} protocol. Best per column in bold."),
-    "cross": ("The authors' published weights tested unchanged on another data set's test split ({n}, clean); "
-              "{protocols} protocol. Best per column in bold."),
+    "cross": ("Networks trained on one data set (the authors' published weights, or trained here) tested "
+              "unchanged on another's test split ({n}, clean); {protocols} protocol. Best per column in bold."),
     "robustness": ("Infrared small target detection on {ds} ({n} images) against the degradation (noise seeded per "
                    "cell, the same for every method); {protocols} protocol. Best per column in bold."),
     "runtime": ("Seconds per image on clean images, with the authors' IPI code beside ours and the learned networks' "
@@ -144,11 +144,12 @@ CAPTIONS = {
              "repeats of the whole set divided by its number of images, on SIRST where measured (the default "
              "protocol's native-resolution set first, else a protocol's 256x256 set), else the first "
              "dataset (– where not measured). {learned}Best per column in bold. {prov}."),
-    "cross": ("Cross-dataset: the authors' released weights (trained on) tested unchanged on the test split of "
-              "another data set ({n}, clean), what a user gets from a published model on data it was not "
+    "cross": ("Cross-dataset: networks trained on one data set (trained on: the authors' released weights' "
+              "training data, or the set and recipe of a network trained here) tested unchanged on the test "
+              "split of another data set ({n}, clean), what a user gets from a model on data it was not "
               "trained on. {protocol}; mIoU, F1, Pd in %, Fa printed in units of 1e-5 (stored in 1e-6); maps sigmoid(T) > 0.5 (rpcanet "
-              "protocol: > 0.5 x each map's maximum). SIRST-Aug is built from SIRST images: its training set may "
-              "hold images of this test split (not checked). The authors' figures on their own test sets (targets "
+              "protocol: > 0.5 x each map's maximum). SIRST-Aug is built from SIRST images: on SIRST, its training "
+              "set may hold images of the test split (not checked). The authors' figures on their own test sets (targets "
               "on other data, not comparable with these columns): {figures}. Best per column in bold. {prov}."),
     "robustness": ("Robustness on {ds} ({n} images): mIoU (%), Pd (%) and Fa (printed in units of 1e-5) against the degradation "
                    "(Gaussian noise sigma in gray levels of 0..255, salt-and-pepper density = fraction of pixels; "
@@ -233,22 +234,63 @@ def own_set_published(frame):
     return frame.assign(method_label=frame.apply(label, axis=1))
 
 
+def _trained_on(row) -> str | None:
+    """The registered data set a learned row's weights were trained on: the published
+    file's (:data:`OWN_WEIGHTS`), the checkpoint's own record (``extras.training.dataset``),
+    else the shipped checkpoints' (:data:`SHIPPED_TRAINED_ON`); None for a classical row."""
+    name = _published_name(row)
+    if name is not None:
+        return next((ds for ds, w in OWN_WEIGHTS.items() if w == name), name)
+    extras = row["extras"] or {}
+    if row.get("family") != "learned" and not extras.get("weights"):
+        return None
+    recorded = (extras.get("training") or {}).get("dataset")
+    return _set_name(recorded) if recorded else SHIPPED_TRAINED_ON
+
+
 def _cross_dataset(frame):
-    """The rows of published weights tested (clean) on a data set other than the one they
-    were trained on."""
+    """The learned rows tested (clean) on one of the papers' data sets (:data:`OWN_WEIGHTS`)
+    other than the one their weights were trained on: the authors' published files and the
+    networks trained here alike (a synthetic or user folder is nobody's training set)."""
     def other(r):
-        name = _published_name(r)
-        return name is not None and name != _own_set(r) and r["degradation"] == "clean"
+        trained, tested = _trained_on(r), _set_name(r["dataset"])
+        return (trained is not None and tested in OWN_WEIGHTS and trained != tested
+                and r["degradation"] == "clean")
     return frame.apply(other, axis=1) if len(frame) else frame["dataset"].astype(bool)
 
 
-def _cross_dataset_table(frame, outdir: str) -> list[str]:
-    """The published weights of other training sets on SIRST (clean): one row per weight
-    set, mIoU/F1/Pd/Fa per protocol (a set and its protocol per column group)."""
+def _test_set(label) -> str:
+    """A row's data set label without the protocol mark ("sirst, rpcanet protocol" -> "sirst")."""
+    return re.sub(r", \w+ protocol$", "", str(label))
+
+
+def _cross_dataset_tables(frame, outdir: str) -> list[str]:
+    """One cross-dataset table per test set (``istd_cross_dataset_<set>``)."""
+    from bench.report import slug
+    tested = frame["dataset"].map(_test_set)
+    return [p for ds in dict.fromkeys(tested)
+            for p in _cross_dataset_table(frame[tested == ds], outdir, "istd_cross_dataset_" + slug(ds))]
+
+
+def _trained_on_text(row) -> str:
+    """The "trained on" cell: the published file's training data, or the training set and
+    recipe of a network trained here."""
+    extras = row["extras"] or {}
+    w = extras.get("weights") or {}
+    if w.get("trained_on"):
+        return str(w["trained_on"])
+    from bench.report import header_text
+    recipe = (extras.get("training") or {}).get("recipe")
+    return f"{header_text(_trained_on(row))}, here" + (f" ({recipe})" if recipe else "")
+
+
+def _cross_dataset_table(frame, outdir: str, name: str) -> list[str]:
+    """The rows trained on other data on one test set (clean): one row per weight set,
+    mIoU/F1/Pd/Fa per protocol (the set under each protocol per column group)."""
     from bench.report import caption, metric_cells, metric_table, parameter_counts, pivot, prefer_cpu, write_table
 
     acc = prefer_cpu(frame, ["dataset", "method_label"])
-    order = sorted(acc["method_label"].unique())
+    order = [m for m in _learned_order(acc)]
     sets = list(dict.fromkeys(acc.sort_values("protocol", key=lambda s: s.map(
         lambda p: list(PROTOCOLS).index(p) if p in PROTOCOLS else 99))["dataset"]))
     cols = [("", "trained on")] + [(ds, m) for ds in sets for m in MAIN_METRICS] + [("", "params")]
@@ -257,8 +299,9 @@ def _cross_dataset_table(frame, outdir: str) -> list[str]:
     values[("", "trained on")] = values[("", "trained on")].astype(object)
     figures = []
     for m in order:
-        w = (acc[acc["method_label"] == m]["extras"].iloc[0] or {}).get("weights") or {}
-        values.at[m, ("", "trained on")] = str(w.get("trained_on"))
+        row = acc[acc["method_label"] == m].iloc[0]
+        w = (row["extras"] or {}).get("weights") or {}
+        values.at[m, ("", "trained on")] = _trained_on_text(row)
         values.at[m, ("", "params")] = params.get(m, math.nan)
         fig = w.get("published_figure") or {}
         if fig:
@@ -269,9 +312,17 @@ def _cross_dataset_table(frame, outdir: str) -> list[str]:
     cap = caption(CAPTIONS["cross"], frame, n=n, protocol=protocol_text(frame),
                   figures="; ".join(figures) or "none recorded")
     table = metric_table(_fa_units(values), "istd", BRIEF["cross"].format(n=n, protocols=_protocol_names(frame)),
-                         "tab:istd_cross_dataset", metrics={**MAIN_METRICS, **FA_METRIC}, notes=cap, rows=frame, tex=TEX,
+                         "tab:" + name, metrics={**MAIN_METRICS, **FA_METRIC}, notes=cap, rows=frame, tex=TEX,
                          fmt={"trained on": "{}", "params": "{:,.0f}"}, directions={"trained on": None, "params": None})
-    return write_table(table, outdir, "istd_cross_dataset")
+    return write_table(table, outdir, name)
+
+
+def _learned_order(frame) -> list[str]:
+    """The rows of a cross-dataset table: the networks trained here first, then the published
+    files, each in label order."""
+    labels = sorted(frame["method_label"].unique())
+    published = {m for m in labels if "published" in m}
+    return [m for m in labels if m not in published] + [m for m in labels if m in published]
 
 
 def _robustness_tables(v: _View, outdir: str) -> list[str]:

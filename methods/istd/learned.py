@@ -231,6 +231,7 @@ class _IstdLearned(Method):
                 "se_modules": list(config_from_dict(m["config"]).se_modules()),
                 "stages": m["config"]["stages"],
                 "training": {"recipe": m.get("recipe", {}).get("name"), "init": (m.get("init") or {}).get("checkpoint"),
+                             "dataset": m.get("dataset"),
                              "steps": tr.get("steps"),
                              "seconds": tr.get("seconds"), "threads": tr.get("torch_threads"),
                              "device": m.get("device"), "train_split_hash": m.get("train_hash"),

@@ -269,10 +269,10 @@ def test_cross_dataset_rows_get_their_own_table_and_the_main_table_names_each_ro
                        RunOptions(data_root=data_root, repeat=1, warmup=False), progress=False)
     assert summary.failed == 0, summary.text()
     paths = SUITE.report(store.frame("istd"), str(tmp_path / "out"), {})
-    assert "istd_cross_dataset.md" in {os.path.basename(p) for p in paths}
-    cross = open(tmp_path / "out" / "istd_cross_dataset.md").read()
+    assert "istd_cross_dataset_sirst_limit_1.md" in {os.path.basename(p) for p in paths}
+    cross = open(tmp_path / "out" / "istd_cross_dataset_sirst_limit_1.md").read()
     assert "| RPCANet†" in cross and "NUDT-SIRST" in cross
-    side = json.load(open(tmp_path / "out" / "istd_cross_dataset.json"))
+    side = json.load(open(tmp_path / "out" / "istd_cross_dataset_sirst_limit_1.json"))
     assert "iou 89.31" in side["notes"]  # the authors' figure on their own test set, in the sidecar only
     assert "rpcanet[checkpoint=published:nudt_sirst]" in side["rows"]
     assert "published:sirst]" not in cross
@@ -294,10 +294,12 @@ def test_the_main_table_reads_each_data_set_with_its_own_published_weights(tmp_p
             pytest.skip(f"{sub} not found under {data_root}")
     monkeypatch.setenv("BENCH_WEIGHTS", weights_root)
     store = Store(str(tmp_path / "r.sqlite"))
+    own = _untrained_checkpoint(tmp_path / "own.npz", stages=1)   # trained here (on SIRST, as shipped)
     cells = (build_cells("istd", ["sirst[limit=1]"], ["clean"], ["mpcm", "rpcanet[checkpoint=published:sirst]"],
                          ["cpu"], 0)
              + build_cells("istd", ["nudt_sirst[limit=1]"], ["clean"],
-                           ["mpcm", "rpcanet[checkpoint=[published:nudt_sirst,published:sirst]]"], ["cpu"], 0))
+                           ["mpcm", "rpcanet[checkpoint=[published:nudt_sirst,published:sirst]]",
+                            f"l_rpcanet[checkpoint={own}]"], ["cpu"], 0))
     summary = run_grid(cells, store, RunOptions(data_root=data_root, repeat=1, warmup=False), progress=False)
     assert summary.failed == 0, summary.text()
     SUITE.report(store.frame("istd"), str(tmp_path / "out"), {})
@@ -312,6 +314,14 @@ def test_the_main_table_reads_each_data_set_with_its_own_published_weights(tmp_p
     side = json.load(open(tmp_path / "out" / "istd_main.json"))
     files = side["rows"]["rpcanet[checkpoint=published]"]["weights"]
     assert sorted(w["name"] for w in files) == ["nudt_sirst", "sirst"]
-    cross = open(tmp_path / "out" / "istd_cross_dataset.md").read()
+    cross = open(tmp_path / "out" / "istd_cross_dataset_nudt_sirst_limit_1.md").read()
     assert "NUDT-SIRST (limit 1) mIoU" in cross and "RPCANet†" in cross
-    assert "rpcanet[checkpoint=published:sirst]" in json.load(open(tmp_path / "out" / "istd_cross_dataset.json"))["rows"]
+    rows = json.load(open(tmp_path / "out" / "istd_cross_dataset_nudt_sirst_limit_1.json"))["rows"]
+    assert "rpcanet[checkpoint=published:sirst]" in rows
+    # a network trained here on SIRST is a cross-dataset row on NUDT-SIRST too, named as such
+    assert f"l_rpcanet[checkpoint={own}]" in rows
+    trained = {ln.split("|")[1].strip(): ln.split("|")[2].strip() for ln in cross.splitlines() if ln.startswith("| ")}
+    assert any(v.startswith("SIRST") and "here (test)" in v for v in trained.values()), trained
+    # ... and leaves the main table's NUDT-SIRST columns to the rows of that set's own weights
+    names = [ln.split("|")[1].strip() for ln in main.splitlines() if ln.startswith("| ")]
+    assert "MPCM" in names and not [n for n in names if n.startswith("L-RPCANet")], names
