@@ -53,9 +53,29 @@ def write_report(frame, outdir: str, options) -> list[str]:
     if frame.empty:
         return paths
     view = _View(frame)
+    # a subset of a set that is also here in full (the robustness grid's nudt_sirst[limit=166]
+    # beside the main table's nudt_sirst) feeds only the robustness tables
+    covered = _covered_subset(frame)
+    main_view = _View(frame[~covered]) if covered.any() else view
     for part in REPORT:
-        paths += part(view, outdir)
+        paths += part(view if part is _robustness_tables else main_view, outdir)
     return paths
+
+
+def _without_limit(label: str) -> str:
+    """A data set label without its ``limit=N`` ("nudt_sirst[limit=166]" -> "nudt_sirst",
+    "istd_folder[limit=2,path=x], rpcanet protocol" -> "istd_folder[path=x], rpcanet protocol")."""
+    def strip(m):
+        kept = [kv for kv in m.group(1).split(",") if not kv.strip().startswith("limit=")]
+        return f"[{','.join(kept)}]" if kept else ""
+    return re.sub(r"\[([^\]]*)\]", strip, str(label), count=1)
+
+
+def _covered_subset(frame):
+    """The rows whose data set is the first ``limit`` images ("nudt_sirst[limit=166]") of a
+    set also in ``frame`` whole ("nudt_sirst"), under the same protocol."""
+    labels = set(frame["dataset"])
+    return frame["dataset"].map(lambda d: _without_limit(d) != d and _without_limit(d) in labels).astype(bool)
 
 
 # --------------------------------------------------------------------------- report parts
@@ -326,11 +346,13 @@ def _learned_order(frame) -> list[str]:
 
 
 def _robustness_tables(v: _View, outdir: str) -> list[str]:
-    """Per dataset: mIoU, Pd, Fa against the degradation, per method."""
+    """Per dataset with a degraded case: mIoU, Pd, Fa against the degradation, per method."""
     from bench.report import header_text, caption, metric_cells, metric_table, pivot, prefer_cpu, slug, write_table
 
     paths = []
     for ds in v.datasets:
+        if set(v.frame[v.frame["dataset"] == ds]["degradation"]) <= {"clean"}:
+            continue  # no degradation: the main table has these rows
         df = prefer_cpu(v.frame[v.frame["dataset"] == ds], ["degradation", "method_label"])
         cols = [(d, m) for d in _degradation_order(df["degradation"].unique()) for m in ROBUSTNESS_METRICS]
         values = pivot(df, "method_label", lambda r: metric_cells(r, ROBUSTNESS_METRICS, r["degradation"]),

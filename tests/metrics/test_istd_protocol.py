@@ -231,8 +231,11 @@ def test_default_protocol_cells_keep_the_key_of_the_code_before_protocols():
 def test_rows_store_their_protocol_and_older_rows_read_as_the_default(tmp_path):
     from bench.runner import RunOptions, run_grid
     store = Store(str(tmp_path / "r.sqlite"))
-    cells = build_cells("istd", ["istd_synthetic[n_images=2,min_size=64,max_size=64]"], ["clean"], ["mpcm"],
-                        ["cpu"], 0, ["basicirstd", "rpcanet"])
+    cells = build_cells("istd", ["istd_synthetic[n_images=2,min_size=64,max_size=64]"],
+                        ["clean", "gaussian_noise[sigma=10]"], ["mpcm"], ["cpu"], 0, ["basicirstd", "rpcanet"])
+    # a set scored clean only has no robustness table (its rows are the main table's)
+    cells += build_cells("istd", ["istd_synthetic[n_images=2,min_size=48,max_size=48]"], ["clean"], ["mpcm"],
+                         ["cpu"], 0, ["basicirstd"])
     assert run_grid(cells, store, RunOptions(repeat=1, warmup=False), progress=False).failed == 0
     frame = store.frame("istd").set_index("protocol")
     assert set(frame.index) == {"basicirstd", "rpcanet"}
@@ -256,8 +259,11 @@ def test_rows_store_their_protocol_and_older_rows_read_as_the_default(tmp_path):
 def test_the_report_keeps_protocols_apart_and_every_caption_names_them(tmp_path):
     from bench.runner import RunOptions, run_grid
     store = Store(str(tmp_path / "r.sqlite"))
-    cells = build_cells("istd", ["istd_synthetic[n_images=2,min_size=64,max_size=64]"], ["clean"], ["mpcm"],
-                        ["cpu"], 0, ["basicirstd", "rpcanet"])
+    cells = build_cells("istd", ["istd_synthetic[n_images=2,min_size=64,max_size=64]"],
+                        ["clean", "gaussian_noise[sigma=10]"], ["mpcm"], ["cpu"], 0, ["basicirstd", "rpcanet"])
+    # a set scored clean only has no robustness table (its rows are the main table's)
+    cells += build_cells("istd", ["istd_synthetic[n_images=2,min_size=48,max_size=48]"], ["clean"], ["mpcm"],
+                         ["cpu"], 0, ["basicirstd"])
     assert run_grid(cells, store, RunOptions(repeat=1, warmup=False), progress=False).failed == 0
     out = tmp_path / "out"
     paths = SUITE.report(store.frame("istd"), str(out), {})
@@ -276,6 +282,8 @@ def test_the_report_keeps_protocols_apart_and_every_caption_names_them(tmp_path)
     main_md = open(out / "istd_main.md").read()
     header = next(line for line in main_md.splitlines() if line.startswith("|") and "mIoU" in line)
     assert "| synthetic (max size 64, min size 64, n images 2) mIoU" in header
+    assert "synthetic (max size 48, min size 48, n images 2) mIoU" in header
+    assert not [n for n in robustness if "48" in n]
     assert "synthetic (max size 64, min size 64, n images 2), rpcanet protocol mIoU" in header
 
 

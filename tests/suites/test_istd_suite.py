@@ -325,3 +325,32 @@ def test_the_main_table_reads_each_data_set_with_its_own_published_weights(tmp_p
     # ... and leaves the main table's NUDT-SIRST columns to the rows of that set's own weights
     names = [ln.split("|")[1].strip() for ln in main.splitlines() if ln.startswith("| ")]
     assert "MPCM" in names and not [n for n in names if n.startswith("L-RPCANet")], names
+
+
+def test_a_subset_of_a_set_present_in_full_feeds_only_its_robustness_table(tmp_path):
+    """The robustness grid's nudt_sirst[limit=166] beside the main table's nudt_sirst: the
+    subset's rows make its robustness table and stay out of the main table, the runtime and
+    rules tables; a clean-only set gets no robustness table."""
+    base = tmp_path / "istd" / "toy"
+    for i in range(4):
+        img = np.full((48, 48), 50 + i, np.uint8); img[20:22, 20:22] = 200
+        mask = np.zeros((48, 48), np.uint8); mask[20:22, 20:22] = 255
+        for sub, arr in (("images", img), ("masks", mask)):
+            os.makedirs(base / sub, exist_ok=True)
+            Image.fromarray(arr).save(base / sub / f"{i}.png")
+    os.makedirs(base / "50_50")
+    (base / "50_50" / "test.txt").write_text("0\n1\n2\n3\n")
+    store = Store(str(tmp_path / "r.sqlite"))
+    full, part = "istd_folder[path=istd/toy]", "istd_folder[path=istd/toy,limit=2]"
+    cells = (build_cells("istd", [full], ["clean"], ["mpcm"], ["cpu"], 0, data_root=str(tmp_path))
+             + build_cells("istd", [part], ["clean", "gaussian_noise[sigma=10]"], ["mpcm"], ["cpu"], 0,
+                           data_root=str(tmp_path)))
+    opts = RunOptions(data_root=str(tmp_path), repeat=1, warmup=False)
+    assert run_grid(cells, store, opts, progress=False).failed == 0
+    paths = {os.path.basename(p) for p in SUITE.report(store.frame("istd"), str(tmp_path / "out"), {})}
+    robustness = [p for p in paths if p.startswith("istd_robustness_") and p.endswith(".md")]
+    assert len(robustness) == 1 and "limit_2" in robustness[0], robustness
+    for name in ("istd_main.md", "istd_runtime.md", "istd_rules.md"):
+        text = open(tmp_path / "out" / name).read()
+        assert "limit 2" not in text, name
+    assert "toy) mIoU" in open(tmp_path / "out" / "istd_main.md").read()
