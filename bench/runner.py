@@ -331,10 +331,12 @@ def run_and_store(cell: Cell, opts: RunOptions, store: Store | None = None) -> C
 
 
 def run_group_and_store(group: list[Cell], opts: RunOptions, store: Store | None = None,
-                        bar=None) -> list[CellOutcome]:
+                        bar=None, on_outcome=None) -> list[CellOutcome]:
     """Run and store the cells of one group (:func:`bench.shared_outputs.group_cells`: one
     method, data and noise under several protocols) one after the other in this process; a
-    cell whose inputs equal an earlier one's takes its output (:mod:`bench.shared_outputs`)."""
+    cell whose inputs equal an earlier one's takes its output (:mod:`bench.shared_outputs`).
+    ``on_outcome`` is called as each cell is stored (an interrupted group still counts the
+    cells it stored)."""
     shared_outputs.CACHE.enabled = len(group) > 1
     outcomes = []
     try:
@@ -342,6 +344,8 @@ def run_group_and_store(group: list[Cell], opts: RunOptions, store: Store | None
             if bar is not None:
                 bar.set_postfix_str(cell.describe()[-60:])
             outcomes.append(run_and_store(cell, opts, store))
+            if on_outcome is not None:
+                on_outcome(outcomes[-1])
     finally:
         shared_outputs.CACHE.clear()
     return outcomes
@@ -438,8 +442,7 @@ def run_grid(cells: list[Cell], store: Store, opts: RunOptions, jobs: int = 1,
             if opts.threads is not None:
                 torch.set_num_threads(int(opts.threads))
             for group in shared_outputs.group_cells(todo):
-                for outcome in run_group_and_store(group, opts, store, bar):
-                    account(outcome)
+                run_group_and_store(group, opts, store, bar, on_outcome=account)
         else:
             threads = opts.threads if opts.threads is not None else choose_threads(jobs).threads
             ctx = mp.get_context("spawn")
