@@ -283,6 +283,10 @@ def import_published(entry: dict, store_path: str) -> int:
             rows[r["key"]] = row
         v = _nan_to_none(r["value"])
         row["metrics"][r["metric"]] = float(v) if v is not None else None
+    array_keys: set[str] = set()
+    if entry.get("arrays") and os.path.exists(entry["arrays"]):
+        with np.load(entry["arrays"]) as f:
+            array_keys = {name.split("/", 1)[0] for name in f.files}
     Store(store_path).close()  # creates the schema
     conn = sqlite3.connect(store_path)
     try:
@@ -294,6 +298,10 @@ def import_published(entry: dict, store_path: str) -> int:
             if isinstance(row.get("metrics"), dict):
                 row["metrics"] = dumps(row["metrics"])
             row.update({k: c[k] for k in ("created_at", "source_hash", "curves", "extras", "provenance")})
+            if key in array_keys:
+                # the arrays come back in the rebuilt store's own ``artifacts/`` (below), whatever
+                # folder the row named in the store it was published from
+                row["extras"] = _with_artifact(row["extras"], os.path.join(FOLDER, f"{key}.npz"))
             row["status"], row["error"] = "ok", None
             cols = ",".join(row)
             conn.execute(f"INSERT OR REPLACE INTO results ({cols}) VALUES ({','.join('?' for _ in row)})",
@@ -315,6 +323,14 @@ def import_published(entry: dict, store_path: str) -> int:
         for key, arrs in per_key.items():
             np.savez_compressed(os.path.join(folder, f"{key}.npz"), **arrs)
     return len(cells)
+
+
+def _with_artifact(extras, rel: str):
+    """A row's extras (JSON text or a dict, as the cells file holds them) naming ``rel`` as
+    its artifact file, in the same form."""
+    if isinstance(extras, str):
+        return json.dumps({**json.loads(extras), "artifact": rel})
+    return {**(extras or {}), "artifact": rel}
 
 
 def report_folder(entry: dict, outdir: str) -> list[str]:
