@@ -69,6 +69,8 @@ EXCLUDED = frozenset({
     "bench.suites.hsi_report", "bench.suites.istd_report", "bench.suites.istd_figures", "bench.suites.cs_report", "bench.suites.sparse_report",
     "bench.suites.hsi_realworld",                          # the hsi report's real-data part (rows read back)
     "bench.suites.hsi_report_common",                      # what the hsi report's two parts share
+    "bench.suites.istd_captions",                          # the istd report's caption text
+    "bench.shared_outputs",  # one method output scored under several protocols (the runner's)
     "bench.train",       # shapes numbers only through checkpoint files (weights digest)
     # where cells run (the same bench.runner.execute on a Dask worker), where files come
     # from (the files themselves are checksummed) and how stored rows are exported
