@@ -231,11 +231,8 @@ def test_default_protocol_cells_keep_the_key_of_the_code_before_protocols():
 def test_rows_store_their_protocol_and_older_rows_read_as_the_default(tmp_path):
     from bench.runner import RunOptions, run_grid
     store = Store(str(tmp_path / "r.sqlite"))
-    cells = build_cells("istd", ["istd_synthetic[n_images=2,min_size=64,max_size=64]"],
-                        ["clean", "gaussian_noise[sigma=10]"], ["mpcm"], ["cpu"], 0, ["basicirstd", "rpcanet"])
-    # a set scored clean only has no robustness table (its rows are the main table's)
-    cells += build_cells("istd", ["istd_synthetic[n_images=2,min_size=48,max_size=48]"], ["clean"], ["mpcm"],
-                         ["cpu"], 0, ["basicirstd"])
+    cells = build_cells("istd", ["istd_synthetic[n_images=2,min_size=64,max_size=64]"], ["clean"], ["mpcm"],
+                        ["cpu"], 0, ["basicirstd", "rpcanet"])
     assert run_grid(cells, store, RunOptions(repeat=1, warmup=False), progress=False).failed == 0
     frame = store.frame("istd").set_index("protocol")
     assert set(frame.index) == {"basicirstd", "rpcanet"}
