@@ -7,6 +7,7 @@ no stored number, so a caption or layout fix here does not invalidate stored cel
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -299,6 +300,7 @@ def _robustness_tables(v: _View, outdir: str) -> list[str]:
         if set(v.frame[v.frame["dataset"] == ds]["degradation"]) <= {"clean"}:
             continue  # no degradation: the main table has these rows
         df = prefer_cpu(v.frame[v.frame["dataset"] == ds], ["degradation", "method_label"])
+        df = df.assign(degradation=[_full_degradation(d, p) for d, p in zip(df["degradation"], df["degradation_params"])])
         cols = [(d, m) for d in _degradation_order(df["degradation"].unique()) for m in ROBUSTNESS_METRICS]
         values = pivot(df, "method_label", lambda r: metric_cells(r, ROBUSTNESS_METRICS, r["degradation"]),
                        [m for m in v.methods if m in set(df["method_label"])], cols)
@@ -517,6 +519,16 @@ def _ms_per_image(frame) -> dict:
         if k not in out and r.get("time_s") == r.get("time_s") and r.get("n_samples"):
             out[k] = 1000.0 * float(r["time_s"]) / float(r["n_samples"])
     return out
+
+
+def _full_degradation(label, params) -> str:
+    """A degradation's label with every parameter, defaults included ("gaussian_noise" with
+    sigma 10 -> "gaussian_noise[sigma=10]"), so that no column of a robustness table hides
+    its noise level."""
+    params = json.loads(params) if isinstance(params, str) else (params or {})
+    name = str(label).split("[")[0]
+    return f"{name}[{','.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k, v in params.items())}]" \
+        if params else name
 
 
 def _degradation_order(labels):

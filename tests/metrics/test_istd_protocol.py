@@ -276,6 +276,7 @@ def test_the_report_keeps_protocols_apart_and_every_caption_names_them(tmp_path)
         theirs = name.endswith("_rpcanet_protocol.md")
         assert set(sidecars[name]["protocols"]) == ({"rpcanet"} if theirs else {"basicirstd"}), name
         assert ("RPCANet authors' protocol" in text) == theirs and ("BasicIRSTD protocol" in text) != theirs, name
+        assert "Gaussian (σ=10) mIoU" in text, name  # the default noise level is named, not left out
     main_md = open(out / "istd_main.md").read()
     header = next(line for line in main_md.splitlines() if line.startswith("|") and "mIoU" in line)
     assert "| synthetic (max size 64, min size 64, n images 2) mIoU" in header
