@@ -89,3 +89,28 @@ def assert_complete_store(res, n) -> None:
         total, distinct = c.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM results").fetchone()
         labels = c.execute("SELECT COUNT(DISTINCT method_label) FROM results WHERE status='ok'").fetchone()[0]
     assert total == distinct == labels == n
+
+
+def write_istd_folder(root, name: str = "toy", n: int = 2, size: int = 64) -> str:
+    """A small ISTD test set in the DNANet layout under ``<root>/istd/<name>``: ``n`` 8-bit
+    images of ``size`` x ``size`` (a seeded noisy background, a bright 2x2 target), their
+    masks and ``50_50/test.txt`` listing them all; its ``istd_folder`` selector (data root:
+    ``root``)."""
+    import numpy as np
+    from PIL import Image
+
+    base = os.path.join(str(root), "istd", name)
+    rng = np.random.default_rng(size)
+    r, c = size // 2, size // 3
+    for i in range(n):
+        img = rng.integers(20, 90, (size, size)).astype(np.uint8)
+        img[r:r + 2, c:c + 2] = 230
+        mask = np.zeros((size, size), np.uint8)
+        mask[r:r + 2, c:c + 2] = 255
+        for sub, arr in (("images", img), ("masks", mask)):
+            os.makedirs(os.path.join(base, sub), exist_ok=True)
+            Image.fromarray(arr).save(os.path.join(base, sub, f"{i}.png"))
+    os.makedirs(os.path.join(base, "50_50"), exist_ok=True)
+    with open(os.path.join(base, "50_50", "test.txt"), "w") as f:
+        f.write("".join(f"{i}\n" for i in range(n)))
+    return f"istd_folder[path=istd/{name}]"

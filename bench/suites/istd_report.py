@@ -256,7 +256,7 @@ def _cross_dataset_table(frame, outdir: str, name: str) -> list[str]:
     from bench.report import caption, metric_cells, metric_table, parameter_counts, pivot, prefer_cpu, write_table
 
     acc = prefer_cpu(frame, ["dataset", "method_label"])
-    order = [m for m in _learned_order(acc)]
+    order = _learned_order(acc)
     sets = list(dict.fromkeys(acc.sort_values("protocol", key=lambda s: s.map(
         lambda p: list(PROTOCOLS).index(p) if p in PROTOCOLS else 99))["dataset"]))
     cols = [("", "trained on")] + [(ds, m) for ds in sets for m in MAIN_METRICS] + [("", "params")]

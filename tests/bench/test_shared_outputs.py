@@ -3,34 +3,19 @@
 the method equal inputs (256x256 8-bit images) and where they do not (other sizes)."""
 from __future__ import annotations
 
-import os
-
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from bench import registry as R
 from bench import shared_outputs as S
 from bench.grid import build_cells
 from bench.runner import RunOptions, execute, run_grid
 from bench.store import Store
+from tests.helpers import write_istd_folder
 
 
 def _folder(root, size, n=2):
-    base = root / "istd" / f"toy{size}"
-    rng = np.random.default_rng(size)
-    for i in range(n):
-        img = rng.integers(20, 90, (size, size)).astype(np.uint8)
-        img[size // 2:size // 2 + 2, size // 3:size // 3 + 2] = 230
-        mask = np.zeros((size, size), np.uint8)
-        mask[size // 2:size // 2 + 2, size // 3:size // 3 + 2] = 255
-        for sub, arr in (("images", img), ("masks", mask)):
-            os.makedirs(base / sub, exist_ok=True)
-            Image.fromarray(arr).save(base / sub / f"{i}.png")
-    os.makedirs(base / "50_50", exist_ok=True)
-    (base / "50_50" / "test.txt").write_text("".join(f"{i}\n" for i in range(n)))
-    return f"istd_folder[path=istd/toy{size}]"
+    return write_istd_folder(root, f"toy{size}", n=n, size=size)
 
 
 def _cells(dataset, methods, root, degradations=("clean",)):

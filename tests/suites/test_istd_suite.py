@@ -6,15 +6,14 @@ import hashlib
 import json
 import os
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from bench import registry as R
 from bench.grid import build_cells
 from bench.runner import RunOptions, run_grid
 from bench.store import Store
+from tests.helpers import write_istd_folder
 
 R.load_all()
 SUITE = R.SUITES["istd"]
@@ -87,15 +86,8 @@ def test_validate_output_rejects_bad_maps():
 
 
 def test_corrupt_file_fails_only_that_datasets_cells(tmp_path):
+    write_istd_folder(tmp_path, "toy", n=2, size=64)
     base = tmp_path / "istd" / "toy"
-    for i in range(2):
-        img = np.full((64, 64), 50, np.uint8); img[30:32, 30:32] = 200
-        mask = np.zeros((64, 64), np.uint8); mask[30:32, 30:32] = 255
-        for sub, arr in (("images", img), ("masks", mask)):
-            os.makedirs(base / sub, exist_ok=True)
-            Image.fromarray(arr).save(base / sub / f"{i}.png")
-    os.makedirs(base / "50_50")
-    (base / "50_50" / "test.txt").write_text("0\n1\n")
     lines = [f"{hashlib.sha256(open(p, 'rb').read()).hexdigest()}  ./{os.path.relpath(p, tmp_path)}"
              for p in sorted(base.rglob("*.png"))]
     (tmp_path / "SHA256SUMS").write_text("\n".join(lines) + "\n")
@@ -331,17 +323,9 @@ def test_a_subset_of_a_set_present_in_full_feeds_only_its_robustness_table(tmp_p
     """The robustness grid's nudt_sirst[limit=166] beside the main table's nudt_sirst: the
     subset's rows make its robustness table and stay out of the main table, the runtime and
     rules tables; a clean-only set gets no robustness table."""
-    base = tmp_path / "istd" / "toy"
-    for i in range(4):
-        img = np.full((48, 48), 50 + i, np.uint8); img[20:22, 20:22] = 200
-        mask = np.zeros((48, 48), np.uint8); mask[20:22, 20:22] = 255
-        for sub, arr in (("images", img), ("masks", mask)):
-            os.makedirs(base / sub, exist_ok=True)
-            Image.fromarray(arr).save(base / sub / f"{i}.png")
-    os.makedirs(base / "50_50")
-    (base / "50_50" / "test.txt").write_text("0\n1\n2\n3\n")
+    full = write_istd_folder(tmp_path, "toy", n=4, size=48)
+    part = full.replace("]", ",limit=2]")
     store = Store(str(tmp_path / "r.sqlite"))
-    full, part = "istd_folder[path=istd/toy]", "istd_folder[path=istd/toy,limit=2]"
     cells = (build_cells("istd", [full], ["clean"], ["mpcm"], ["cpu"], 0, data_root=str(tmp_path))
              + build_cells("istd", [part], ["clean", "gaussian_noise[sigma=10]"], ["mpcm"], ["cpu"], 0,
                            data_root=str(tmp_path)))
