@@ -400,6 +400,22 @@ class _Folder(Dataset):
         times = reference_times_file(data_root)
         return tuple(out + ([times] if times and os.path.isfile(times) else []))
 
+    def has_subset(self, data_root: str | None, subset: str) -> bool:
+        """Whether the folder's split lists ``subset`` (NUDT-SIRST's 50_50 has no ``val``);
+        True where the folder is absent, so that loading it says what is missing."""
+        p = self.params
+        root = _root(data_root, p["path"])
+        if not os.path.isdir(root):
+            return True
+        layout = detect_layout(root) if p["layout"] == "auto" else p["layout"]
+        if layout == "sirst_aug":
+            return os.path.isdir(layout_folders(root, layout, subset)[0])
+        try:
+            split_file(root, layout, p["split"], subset)
+        except DataError:
+            return False
+        return True
+
     def load(self, data_root: str | None) -> IstdData:
         p = self.params
         data = read_folder(_root(data_root, p["path"]), p["layout"], p["split"], p["subset"],
@@ -409,6 +425,25 @@ class _Folder(Dataset):
             import dataclasses
             data = dataclasses.replace(data, reference_times=times)
         return data
+
+
+#: a split without a val list (NUDT-SIRST's 50_50) trains on its train list less every
+#: HOLD_OUT_EVERY-th image, which validate (:func:`hold_out`)
+HOLD_OUT_EVERY = 10
+
+
+def hold_out(data: IstdData, part: str) -> IstdData:
+    """``part`` of a train list split for training without a val list: ``val`` its 10th, 20th,
+    ... images (list order), ``train`` the others."""
+    import dataclasses
+    if part not in ("train", "val"):
+        raise DataError(f"hold_out: part {part!r}; use train or val")
+    keep = [i for i in range(len(data)) if ((i + 1) % HOLD_OUT_EVERY == 0) == (part == "val")]
+    images, masks = tuple(data.images[i] for i in keep), tuple(data.masks[i] for i in keep)
+    what = (f"every {HOLD_OUT_EVERY}th train image, held out for validation" if part == "val"
+            else f"the train list less every {HOLD_OUT_EVERY}th image (held out for validation)")
+    return dataclasses.replace(data, names=tuple(data.names[i] for i in keep), images=images, masks=masks,
+                               instance_id=data_hash(images, masks), source=f"{data.source}: {what}")
 
 
 def reference_times_file(data_root: str | None) -> str | None:

@@ -382,7 +382,9 @@ class IstdSuite(Suite):
 
     def training_data(self, dataset: str | None, split: str, data_root: str | None = None) -> TrainingData:
         """The ``train`` or ``val`` subset of a folder dataset with splits (``sirst``: the
-        idx_427 split's 341 train and 84 val images); the ``test`` subset, which the grids
+        idx_427 split's 341 train and 84 val images; a split without a val list, such as
+        NUDT-SIRST's 50_50, validates on every 10th image of its train list and trains on the
+        rest: :func:`bench.datasets.istd.hold_out`); the ``test`` subset, which the grids
         evaluate on, is never handed out. ``samples`` is the loaded :class:`IstdData`
         (gray levels 0..255, boolean masks) and ``problem_id`` its content hash."""
         from bench.errors import BenchError, UnknownNameError
@@ -400,8 +402,13 @@ class IstdSuite(Suite):
         if "subset" not in dcls.parameters:
             raise BenchError(f"--dataset {name}: has no train and val subsets to train on "
                              f"(use a folder dataset with splits, such as {self.TRAINING_DATASET})")
-        ds = dcls(**{**dparams, "subset": split})
+        # a split without a val list (NUDT-SIRST's): train and validate on parts of its train list
+        held_out = hasattr(dcls, "has_subset") and not dcls(**dparams).has_subset(data_root, "val")
+        ds = dcls(**{**dparams, "subset": "train" if held_out else split})
         data: IstdData = ds.load(data_root)
+        if held_out:
+            from bench.datasets.istd import hold_out
+            data = hold_out(data, split)
         return TrainingData(dataset=selector, split=split, params=ds.params, problem_id=data.instance_id,
                             samples=data, source=data.source)
 

@@ -24,12 +24,13 @@ from bench.methods.istd.common import IstdInput, TargetMaps, groups_by_shape, sh
 # the network, the published weights and the training, re-exported: `learned.build`, ...
 from bench.methods.istd.network import (CONFIGS, L_RPCANET, MODULES, NET_KEYS, RPCANET, ConvModule,  # noqa: F401
                                         ModuleSpec, NetConfig, SqueezeExcite, Stage, UnfoldingNet, build,
-                                        config_dict, config_from_dict, net_config)
+                                        config_dict, config_from_dict, net_config, shared_state)
 from bench.methods.istd.published import (AUTHORS_MODULES, AUTHORS_STEPS, authors_key,  # noqa: F401
                                           infer_published_config, published_network)
 from bench.methods.istd.training import (CHECKPOINT_DIR, IOU_OVER, LOSS_GAMMA, PAPER_LR,  # noqa: F401
                                          RECIPE_KEYS_ADDED, RECIPES, REPO_ROOT, IstdTrainingJob,
-                                         _init_network, ablation_name, checkpoint_recipe, finetuned_name,
+                                         _init_network, ablation_finetuned_name, ablation_name, checkpoint_recipe,
+                                         finetuned_name,
                                          soft_iou_loss)
 from bench.params import Param
 from bench.precision import PRECISIONS, autocast, check_precision, memory_format
@@ -266,6 +267,14 @@ class _IstdLearned(Method):
         from ``published:<name>`` (recipe ``finetune``); ``<method>_ablation_stages3`` /
         ``<method>_ablation_se-background+target`` the ``ablation`` recipe and its knob;
         anything else the default recipe."""
+        if "_ablation_" in stem and "_from_" in stem:
+            head, rest = stem.split("_ablation_", 1)
+            knob, init = rest.split("_from_", 1)
+            dataset = head[len(cls.name) + 1:]
+            arg = ({"stages": int(knob[len("stages"):])} if knob.startswith("stages")
+                   else {"se": knob.split("-", 1)[1]})
+            return (W.train_command("istd", cls.name, "ablation_finetune", arg)
+                    .replace("--dataset sirst", f"--dataset '{dataset}'") + f" --init {W.PUBLISHED_PREFIX}{init}")
         if "_sirst_from_" in stem:
             return (W.train_command("istd", cls.name, "finetune")
                     + f" --init {W.PUBLISHED_PREFIX}{stem.split('_sirst_from_', 1)[1]}")
@@ -309,8 +318,11 @@ def _reference_of(method: str, meta: dict[str, Any], path: str) -> dict[str, tor
     if source.entry.sha256 != init.get("sha256"):
         raise CheckpointError(f"checkpoint {path} was fine-tuned from {init['checkpoint']} with SHA-256 "
                               f"{init.get('sha256')}; the manifest now names {source.entry.sha256}")
-    return W.load_network(source, lambda state, what, _: published_network(method, state, what),
-                          count=False).state_dict()
+    state = W.load_network(source, lambda state, what, _: published_network(method, state, what),
+                           count=False).state_dict()
+    # a fine-tuning of fewer stages or SE blocks started from (and is stored against) the
+    # file's tensors that its network has
+    return shared_state(state, config_from_dict(meta["config"]), init["checkpoint"])
 
 
 @contextlib.contextmanager

@@ -214,7 +214,12 @@ NET_KEYS = ("stages", "se", "noise_carry")
 def net_config(method: str, stages: int | None = None, se: Any = None, noise_carry: bool | None = None) -> NetConfig:
     """The configuration of ``method`` with the ablation knobs applied: number of stages,
     modules with SE (a list of module names, ``all`` or ``none``), N carried or restarted."""
-    cfg = CONFIGS[method]
+    return derive_config(CONFIGS[method], method, stages, se, noise_carry)
+
+
+def derive_config(cfg: NetConfig, method: str, stages: int | None = None, se: Any = None,
+                  noise_carry: bool | None = None) -> NetConfig:
+    """``cfg`` with the ablation knobs applied (see :func:`net_config`)."""
     if stages is not None:
         if int(stages) < 1:
             raise BenchError(f"stages={stages}: need at least 1")
@@ -240,6 +245,19 @@ def _se_list(se: Any, cfg: NetConfig) -> tuple[str, ...]:
     if bad:
         raise BenchError(f"se: unknown module(s) {', '.join(bad)}; this network's modules: {', '.join(present)}")
     return tuple(m for m in present if m in mods)
+
+
+def shared_state(state: dict[str, torch.Tensor], cfg: NetConfig, what: str) -> dict[str, torch.Tensor]:
+    """The tensors of ``state`` (a larger network's: more stages, more SE blocks) that a network
+    of configuration ``cfg`` has: its first ``cfg.stages`` stages, without the SE blocks it
+    drops. Raises :class:`BenchError` naming a tensor ``cfg`` has and ``state`` lacks (or
+    has in another shape): that configuration does not share these weights."""
+    target = UnfoldingNet(cfg).state_dict()
+    bad = [k for k, v in target.items() if k not in state or tuple(state[k].shape) != tuple(v.shape)]
+    if bad:
+        raise BenchError(f"{what} has no tensor {bad[0]} of shape {tuple(target[bad[0]].shape)} "
+                         f"({len(bad)} such): this configuration does not share its weights")
+    return {k: state[k] for k in target}
 
 
 def config_dict(cfg: NetConfig) -> dict[str, Any]:

@@ -200,7 +200,10 @@ def test_fine_tuning_refusals(published_root, data_root):
         L._init_network("l_rpcanet", "l_rpcanet_sirst", {})
     with pytest.raises(UnknownNameError):
         L._init_network("l_rpcanet", "published:no_such_set", {})
-    with pytest.raises(BenchError, match="no network knob with --init"):
-        L._init_network("l_rpcanet", "published:nudt_sirst", {"stages": 3})
+    # a network knob may only cut the file's network: more stages or SE blocks it lacks are refused
+    with pytest.raises(BenchError, match="at most 6 with --init published:nudt_sirst"):
+        L._init_network("l_rpcanet", "published:nudt_sirst", {"stages": 7})
+    with pytest.raises(BenchError, match="SE blocks that published:sirst lacks"):
+        L._init_network("rpcanet", "published:sirst", {"se": "background"})
     assert main(["train", "--suite", "sparse", "--method", "lista", "--init", "published:sirst",
                  "--no-progress"]) == 2
