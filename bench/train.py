@@ -191,7 +191,7 @@ def train(job: TrainingJob, out_path: str, resume: bool = True, progress: bool =
             if pos["step"] == 0:
                 with torch.no_grad():
                     v = job.validate(stage)
-                pos["best"], pos["since_best"] = v[job.score_name], 0
+                pos["best"], pos["since_best"], pos["best_step"] = v[job.score_name], 0, 0
                 best_state = _cpu_state(job.model)
             bar.set_postfix_str(f"{stage.name} val {pos['best']:.2f}", refresh=False)
             stopped = False
@@ -220,7 +220,7 @@ def train(job: TrainingJob, out_path: str, resume: bool = True, progress: bool =
                         raise BenchError(f"training diverged in stage {stage.name} (validation {score}); "
                                          f"lower the learning rate of the recipe")
                     if job.better(score, pos["best"]):
-                        pos["best"], pos["since_best"] = score, 0
+                        pos["best"], pos["since_best"], pos["best_step"] = score, 0, pos["step"]
                         best_state = _cpu_state(job.model)
                     else:
                         pos["since_best"] += stage.eval_every
@@ -232,7 +232,9 @@ def train(job: TrainingJob, out_path: str, resume: bool = True, progress: bool =
                     save_resume(optimizer)
             bar.update(stage.max_steps - pos["step"])
             job.model.load_state_dict(best_state)
+            # best_step: the step of the kept state within the stage (0: the state it started from)
             pos["log"].append({"stage": stage.name, "steps": pos["step"], "best": pos["best"],
+                               "best_step": pos.get("best_step"),
                                "early_stop": stopped, "seconds": round(elapsed(), 2)})
             pos["stage"] += 1
             pos["step"] = 0

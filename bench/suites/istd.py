@@ -38,6 +38,13 @@ ABLATION_STAGES = tuple(range(1, 8))
 ABLATION_SE = ((), ("background",), ("background", "target"), ("background", "target", "noise"))
 ABLATION_CHECKPOINTS = tuple([f"l_rpcanet_ablation_stages{k}" for k in ABLATION_STAGES]
                              + ["l_rpcanet_ablation_se-" + ("+".join(m) or "none") for m in ABLATION_SE])
+#: the ablations on NUDT-SIRST, each fine-tuned here from the authors' NUDT-SIRST file (the
+#: paper's K = 6 with all four SE modules) with the ``ablation_finetune`` recipe: its first K
+#: stages, and its blocks less the dropped SE ones; ``stages6`` is that file's network itself,
+#: fine-tuned with the same recipe (the control of both tables)
+NUDT_ABLATION_CHECKPOINTS = tuple(
+    [f"l_rpcanet_nudt_sirst_ablation_stages{k}_from_nudt_sirst" for k in range(1, 7)]
+    + [f"l_rpcanet_nudt_sirst_ablation_se-{'+'.join(m) or 'none'}_from_nudt_sirst" for m in ABLATION_SE])
 #: the learned rows beside the CPU-trained networks in the default, quick and authors grids:
 #: the RPCANet authors' SIRST weights, and L-RPCANet fine-tuned here on SIRST from the authors'
 #: NUDT-SIRST weights (`bench train ... --recipe finetune --init published:nudt_sirst`; stored as
@@ -254,6 +261,16 @@ class IstdSuite(Suite):
             datasets=(NUDT_ROBUST_SET,),
             degradations=DEGRADATIONS,
             methods=("ipi", "mpcm", "pstnn", *NUDT_PUBLISHED_ROWS),
+        ),
+        # the ablations on NUDT-SIRST (K = 1..6, SE none / B / B+T / B+T+N, each fine-tuned here
+        # from the authors' NUDT-SIRST file) beside that file as released, on the robustness
+        # grid's 166 images, both protocols (one run per network: the inputs are equal)
+        "nudt_ablation": GridSpec(
+            datasets=(NUDT_ROBUST_SET,),
+            degradations=("clean",),
+            methods=("l_rpcanet[checkpoint=[" + ",".join("shipped:" + c for c in NUDT_ABLATION_CHECKPOINTS) + "]]",
+                     "l_rpcanet[checkpoint=published:nudt_sirst]"),
+            protocols=("basicirstd", "rpcanet"),
         ),
         # the main table's second protocol: clean SIRST under the RPCANet authors' test code,
         # the default grid's methods (the published weights skipped where their file is missing)

@@ -50,9 +50,11 @@ CAPTIONS = {
               "{protocol}. No bold: rules are not methods. {prov}."),
     "stages": ("L-RPCANet ablation over the number of stages K on {ds} ({n} test images, clean): parameters and "
                "detection ({protocol}; sigmoid output > 0.5). {budget}. train s: training seconds (one torch "
-               "thread, two trainings sharing a 2-core machine). {prov}."),
+               "thread, two trainings sharing a 2-core machine); kept step: the step of the state kept by "
+               "validation (0: the starting state, which no later validation beat; – where not recorded). {prov}."),
     "se": ("L-RPCANet ablation of the squeeze-and-excitation blocks, switched on module by module (B background, "
-           "T target, N noise, D image; K = 6) on {ds} ({n} test images, clean). {protocol}. {budget}. {prov}."),
+           "T target, N noise, D image; K = 6) on {ds} ({n} test images, clean). {protocol}. {budget}. kept step: "
+           "the step of the state kept by validation (0: the starting state; – where not recorded). {prov}."),
     "bn": ("Diagnostic, not a published protocol: the learned networks on {ds} ({n} test images, clean) with "
            "BatchNorm normalising by the running averages stored in the checkpoint (the papers' eval mode, the "
            "main table's rows) and by the statistics of the image being segmented (bn=image, prediction-time BN, "

@@ -30,6 +30,7 @@ LEARNED_NOTE = ("Learned rows: the marks after the names say where the weights c
                 "weights trained on that set (as the papers' main tables); checkpoint=shipped:l_rpcanet_sirst_from_nudt_sirst: L-RPCANet "
                 "fine-tuned here on the SIRST train split from the authors' NUDT-SIRST weights (recipe finetune). ")
 SHORT = {"background": "B", "target": "T", "noise": "N", "image": "D"}
+MODULE_NAMES = tuple(SHORT)
 
 
 def write_report(frame, outdir: str, options) -> list[str]:
@@ -42,7 +43,8 @@ def write_report(frame, outdir: str, options) -> list[str]:
     frame = own_set_published(protocol_sets(newest(frame)))
     is_ablation = frame["method_label"].str.contains("_ablation_", regex=False)
     if is_ablation.any():
-        paths += _ablation_tables(frame[is_ablation], outdir)
+        from bench.suites.istd_ablation import ablation_tables
+        paths += ablation_tables(frame[is_ablation], outdir, frame[~is_ablation])
         frame = frame[~is_ablation]
     is_bn = _bn_image(frame)
     if is_bn.any():
@@ -389,67 +391,6 @@ def _rules_table(v: _View, outdir: str) -> list[str]:
 
 #: the report's tables and figures, in the order written
 REPORT = (_main_table, _robustness_tables, _runtime_table, _rules_table, pd_fa_figure, visual_figure)
-
-
-def _ablation_budget() -> str:
-    from bench.methods.istd.learned import RECIPES
-    r = RECIPES["ablation"]
-    return (f"Every row trained with the same reduced recipe `ablation`: {r['steps']} Adam steps, batch "
-            f"{r['batch_size']} of {r['crop']}x{r['crop']} crops ({int(100 * r['positive_fraction'])}% "
-            f"around a target), lr {r['lr']:g} with poly decay, model kept by IoU on the first "
-            f"{r['val_limit']} val images, seed {r['seed']}; far below the shipped networks' budget, so "
-            f"differences of a few points are within training noise (one seed per row)")
-
-
-def _ablation_rows(df) -> tuple[dict, dict]:
-    """Stages K -> values, and SE modules -> values (K = 6), of one dataset's ablation rows."""
-    from bench.report import metric_cells
-
-    k_rows, se_rows = {}, {}
-    for _, row in df.iterrows():
-        e = row["extras"] or {}
-        pc = row["parameter_count"]
-        vals = {"params": float(pc) if pc == pc else math.nan, **dict(metric_cells(row, ABLATION_METRICS)),
-                "train s": float((e.get("training") or {}).get("seconds") or math.nan)}
-        ck, stages = str(e.get("checkpoint", "")), int(e.get("stages", 0) or 0)
-        if "_ablation_stages" in ck:
-            k_rows[stages] = vals
-        if ("_ablation_stages" in ck or "_ablation_se-" in ck) and stages == 6:
-            se_rows[tuple(e.get("se_modules") or ())] = vals
-    return k_rows, se_rows
-
-
-def _ablation_tables(frame, outdir: str) -> list[str]:
-    """The slides' ablations of L-RPCANet: stages K = 1..7, and SE blocks switched on
-    module by module; every row trained with the same reduced recipe (in the caption)."""
-    import pandas as pd
-
-    from bench.report import header_text, caption, metric_table, prefer_cpu, slug, write_table
-
-    paths: list[str] = []
-    frame = prefer_cpu(frame[frame["degradation"] == "clean"], ["dataset", "method_label"])
-    fmt = {"params": "{:,.0f}", "train s": "{:.0f}", **{m: "{}" for m in ("background", "target", "noise", "image")}}
-    for ds in dict.fromkeys(frame["dataset"]):
-        df = frame[frame["dataset"] == ds]
-        k_rows, se_rows = _ablation_rows(df)
-        fields = dict(ds=ds, n=int(df["n_samples"].iloc[0]), protocol=protocol_text(df), budget=_ablation_budget())
-        short = dict(ds=header_text(ds), n=fields["n"])
-        if k_rows:
-            kv = pd.DataFrame([k_rows[k] for k in sorted(k_rows)], index=[str(k) for k in sorted(k_rows)])
-            paths += write_table(metric_table(_fa_units(kv), "istd", BRIEF["stages"].format(**short),
-                                              "tab:istd_ablation_stages_" + slug(ds), fmt=fmt, index_name="K", metrics=FA_METRIC,
-                                              notes=caption(CAPTIONS["stages"], frame, **fields), tex=TEX),
-                                 outdir, "istd_ablation_stages_" + slug(ds))
-        if se_rows:
-            order = sorted(se_rows, key=len)
-            sv = pd.DataFrame([{**{m: "yes" if m in mods else "-" for m in ("background", "target", "noise", "image")},
-                                **se_rows[mods]} for mods in order],
-                              index=["+".join(SHORT[m] for m in mods) or "none" for mods in order])
-            paths += write_table(metric_table(_fa_units(sv), "istd", BRIEF["se"].format(**short),
-                                              "tab:istd_ablation_se_" + slug(ds), fmt=fmt, index_name="SE in", metrics=FA_METRIC,
-                                              notes=caption(CAPTIONS["se"], frame, **fields), tex=TEX),
-                                 outdir, "istd_ablation_se_" + slug(ds))
-    return paths
 
 
 def _bn_tables(frame, outdir: str) -> list[str]:

@@ -234,6 +234,8 @@ class _IstdLearned(Method):
                 "training": {"recipe": m.get("recipe", {}).get("name"), "init": (m.get("init") or {}).get("checkpoint"),
                              "dataset": m.get("dataset"),
                              "steps": tr.get("steps"),
+                             # the step of the kept state (0: the starting state; None: not recorded)
+                             "kept_step": (tr.get("log") or [{}])[-1].get("best_step"),
                              "seconds": tr.get("seconds"), "threads": tr.get("torch_threads"),
                              "device": m.get("device"), "train_split_hash": m.get("train_hash"),
                              "validation": m.get("validation")},

@@ -321,3 +321,25 @@ def test_nudt_sirst_official_split(data_root):
     assert all(tuple(im.shape) == (256, 256) for im in data.images)
     assert all(m.any() for m in data.masks)  # none empty
     assert "664" in NudtSirst.description and "662" in NudtSirst.description
+
+
+def test_a_split_without_a_val_list_trains_and_validates_on_parts_of_its_train_list(tmp_path):
+    """NUDT-SIRST's 50_50 split lists train and test only: a training job validates on every
+    10th image of the train list and trains on the others (disjoint, together the list); a
+    split with a val list keeps it."""
+    from bench import registry as R
+    from tests.helpers import write_istd_folder
+
+    R.load_all()
+    suite = R.SUITES["istd"]
+    selector = write_istd_folder(tmp_path, n=25, size=32)
+    split = tmp_path / "istd" / "toy" / "50_50"
+    (split / "train.txt").write_text((split / "test.txt").read_text())
+    train = suite.training_data(selector, "train", str(tmp_path))
+    val = suite.training_data(selector, "val", str(tmp_path))
+    assert val.samples.names == ("9", "19") and len(train.samples.names) == 23
+    assert set(train.samples.names) | set(val.samples.names) == {str(i) for i in range(25)}
+    assert train.problem_id != val.problem_id and "held out for validation" in val.source
+    (split / "val.txt").write_text("3\n4\n")
+    assert suite.training_data(selector, "val", str(tmp_path)).samples.names == ("3", "4")
+    assert len(suite.training_data(selector, "train", str(tmp_path)).samples.names) == 25

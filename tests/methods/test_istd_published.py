@@ -190,6 +190,42 @@ def test_fine_tuning_starts_from_the_published_weights_and_stores_a_delta_from_t
     assert reason is not None and "fine-tuned from" in reason and "nudt_sirst" in reason
 
 
+def test_fine_tuning_a_cut_of_the_published_network(published_root, data_root, tmp_path):
+    """``--init published:nudt_sirst --set stages=2 --set se=background`` (an ablation row):
+    the network starts from the file's first 2 stages less the SE blocks of T, N and D, trains
+    on NUDT-SIRST's train list with every 10th image held out, is stored as a delta from those
+    tensors under its shipped ablation name, and loads back to the trained state."""
+    from bench.checkpoints import read_checkpoint_meta
+    from bench.train import train
+
+    if not os.path.isdir(os.path.join(data_root, "istd", "NUDT-SIRST")):
+        pytest.skip(f"NUDT-SIRST not found under {data_root}")
+    job, default = R.METHODS["l_rpcanet"].training_job(
+        recipe="ablation_finetune", dataset="nudt_sirst", init="published:nudt_sirst", data_root=data_root,
+        overrides={"stages": 2, "se": "background", "steps": 2, "eval_every": 2, "val_limit": 1, "crop": 32})
+    published = _loaded("l_rpcanet", "nudt_sirst")._net.state_dict()
+    start = job.model.state_dict()
+    assert (job.net_cfg.stages, job.net_cfg.se_modules()) == (2, ("background",))
+    assert all(k.startswith(("stages.0.", "stages.1.")) and torch.equal(v, published[k]) for k, v in start.items())
+    assert not any(".se." in k for k in start if not k.split(".")[2] == "background")
+    assert (len(job.train_data.samples), len(job.val_data.samples)) == (597, 66)
+    assert not set(job.train_data.samples.names) & set(job.val_data.samples.names)
+    # recipe keys changed (steps, ...): not the shipped file, whose name says set, knobs and start
+    assert os.path.join("results", "checkpoints") in default
+    assert (L.ablation_finetuned_name("l_rpcanet", "nudt_sirst", {"stages": 2, "se": "background"}, "published:nudt_sirst")
+            == "l_rpcanet_nudt_sirst_ablation_se-background_stages2_from_nudt_sirst")
+    out = str(tmp_path / "cut.npz")
+    train(job, out, progress=False)
+    assert read_checkpoint_meta(out)["init"]["checkpoint"] == "published:nudt_sirst"
+    m = R.METHODS["l_rpcanet"](checkpoint=out)
+    m.setup(R.MethodContext(device="cpu", seed=0))
+    trained = job.model.state_dict()
+    assert set(m._net.state_dict()) == set(trained)
+    for k, v in m._net.state_dict().items():
+        if v.is_floating_point():
+            assert torch.allclose(v, trained[k].cpu(), atol=1e-3, rtol=1e-3), k
+
+
 def test_fine_tuning_refusals(published_root, data_root):
     """--init names published weights of the method, keeps their network, and only methods
     that fine-tune accept it (the command line exits 2 otherwise, naming the problem)."""

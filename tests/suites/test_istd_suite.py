@@ -101,14 +101,14 @@ def test_corrupt_file_fails_only_that_datasets_cells(tmp_path):
     assert "DataError" in failed["error"] and "1.png" in failed["error"] and "checksum" in failed["error"]
 
 
-def _untrained_checkpoint(path, method="l_rpcanet", **knobs):
+def _untrained_checkpoint(path, method="l_rpcanet", recipe="test", **knobs):
     """A checkpoint of an untrained network (what the tests need: a loadable file)."""
     from bench.methods.istd import learned as L
     from bench.checkpoints import save_checkpoint
     cfg = L.net_config(method, **knobs)
     net = L.build(cfg, seed=0)
     save_checkpoint(str(path), net.state_dict(),
-                    {"method": method, "config": L.config_dict(cfg), "seed": 0, "recipe": {"name": "test"},
+                    {"method": method, "config": L.config_dict(cfg), "seed": 0, "recipe": {"name": recipe},
                      "training": {"steps": 0, "seconds": 1.0}, "how_to_reproduce": "test"},
                     reference=L.build(cfg, seed=0).state_dict())
     return str(path)
@@ -116,10 +116,10 @@ def _untrained_checkpoint(path, method="l_rpcanet", **knobs):
 
 def test_learned_rows_and_ablation_tables(tmp_path):
     main = _untrained_checkpoint(tmp_path / "main.npz", stages=1)
-    k1 = _untrained_checkpoint(tmp_path / "l_rpcanet_ablation_stages1.npz", stages=1)
-    k2 = _untrained_checkpoint(tmp_path / "l_rpcanet_ablation_stages2.npz", stages=2)
-    k6 = _untrained_checkpoint(tmp_path / "l_rpcanet_ablation_stages6.npz", stages=6)
-    none = _untrained_checkpoint(tmp_path / "l_rpcanet_ablation_se-none.npz", se="none")
+    k1 = _untrained_checkpoint(tmp_path / "l_rpcanet_ablation_stages1.npz", "l_rpcanet", "ablation+stages=1", stages=1)
+    k2 = _untrained_checkpoint(tmp_path / "l_rpcanet_ablation_stages2.npz", "l_rpcanet", "ablation+stages=2", stages=2)
+    k6 = _untrained_checkpoint(tmp_path / "l_rpcanet_ablation_stages6.npz", "l_rpcanet", "ablation+stages=6", stages=6)
+    none = _untrained_checkpoint(tmp_path / "l_rpcanet_ablation_se-none.npz", "l_rpcanet", "ablation+se=none", se="none")
     store = Store(str(tmp_path / "r.sqlite"))
     methods = ["mpcm", f"l_rpcanet[checkpoint={main}]",
                "l_rpcanet[checkpoint=[" + ",".join((k1, k2, k6, none)) + "]]"]
@@ -143,14 +143,37 @@ def test_learned_rows_and_ablation_tables(tmp_path):
     main_md = open(tmp_path / "out" / "istd_main.md").read()
     assert "79,198" in main_md and "_ablation_" not in main_md  # ablation rows stay out of the main table
 
+    # rows fine-tuned from published weights (ablation_finetune): the file they started from,
+    # as released, heads both tables; the caption names the start and the recipe
+    from bench.suites.istd_ablation import ablation_tables
+    abl = frame[frame["method_label"].str.contains("_ablation_")].copy()
+    abl["extras"] = [{**e, "training": {**e["training"], "recipe": "ablation_finetune+stages=1 from published:x",
+                                        "init": "published:x"}} for e in abl["extras"]]
+    ref = frame[frame["method_label"] == f"l_rpcanet[checkpoint={main}]"].copy()
+    ref["extras"] = [{**e, "weights": {"source": "published", "name": "x"}} for e in ref["extras"]]
+    ablation_tables(abl, str(tmp_path / "ft"), ref)
+    ks = open(tmp_path / "ft" / f"istd_ablation_stages_{stem}.md").read()
+    ks_notes = json.load(open(tmp_path / "ft" / f"istd_ablation_stages_{stem}.json"))["notes"]
+    se = open(tmp_path / "ft" / f"istd_ablation_se_{stem}.md").read()
+    assert "6, authors' file (x)" in ks and "all, authors' file (x)" in se
+    assert "fine-tuned from the authors' file published:x" in ks_notes and "100 Adam steps" in ks_notes
+    # another file, or none in the store: no such row, the rest as before
+    ablation_tables(abl, str(tmp_path / "ft2"), ref.assign(extras=[{**e, "weights": {"source": "published", "name": "y"}}
+                                                                  for e in ref["extras"]]))
+    ks2 = open(tmp_path / "ft2" / f"istd_ablation_stages_{stem}.md").read()
+    assert "authors' file" not in ks2 and "158,396" in ks2
+
 
 def test_missing_learned_checkpoints_are_skipped_with_the_command_that_makes_them(tmp_path):
     cells = build_cells("istd", [TINY], ["clean"],
                         [f"l_rpcanet[checkpoint={tmp_path}/l_rpcanet_ablation_stages3.npz]",
                          f"l_rpcanet[checkpoint={tmp_path}/l_rpcanet_ablation_se-background+target.npz]",
-                         "mpcm", f"l_rpcanet[checkpoint={tmp_path}/l_rpcanet_sirst_from_nudt_sirst.npz]"],
+                         "mpcm", f"l_rpcanet[checkpoint={tmp_path}/l_rpcanet_sirst_from_nudt_sirst.npz]",
+                         f"l_rpcanet[checkpoint={tmp_path}/l_rpcanet_nudt_sirst_ablation_se-none_from_nudt_sirst.npz]"],
                         ["cpu"], 0)
     reasons = [SUITE.skip_reason(c) for c in cells]
+    assert ("--dataset 'nudt_sirst' --recipe ablation_finetune --set se=none --init published:nudt_sirst"
+            in reasons[4]), reasons[4]
     assert "--recipe ablation --set stages=3" in reasons[0]
     assert "--set se=background,target" in reasons[1]
     assert reasons[2] is None
