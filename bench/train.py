@@ -189,6 +189,9 @@ def train(job: TrainingJob, out_path: str, resume: bool = True, progress: bool =
                 optimizer.load_state_dict(opt_state)
                 opt_state = None
             if pos["step"] == 0:
+                # in eval mode, as every later validation: in train mode BatchNorm would score
+                # with each image's own statistics and fold the val images into its averages
+                job.model.eval()
                 with torch.no_grad():
                     v = job.validate(stage)
                 pos["best"], pos["since_best"], pos["best_step"] = v[job.score_name], 0, 0
