@@ -261,3 +261,44 @@ def test_a_training_option_of_another_suite_is_refused_in_one_line(suite):
         T.training_options(suite, args)
     assert R.SUITES["sparse"].training_options == {"snr": "training SNR in dB or inf (default inf)"}
 
+
+
+class _BnJob(T.TrainingJob):
+    """A BatchNorm network whose validation can never improve (lr 0, a constant score):
+    the state kept is the step-0 one."""
+
+    score_name = "val_score"
+
+    def __init__(self):
+        torch.manual_seed(0)
+        self.model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))
+        self.recipe, self.seed = {"name": "bn-test"}, 0
+        self.seen_training = []
+
+    def schedule(self):
+        return [T.Stage("s", 2, 0.0, eval_every=1)]
+
+    def batch(self, generator):
+        return torch.randn(2, 1, 8, 8, generator=generator) * 5 + 3
+
+    def loss(self, batch, stage):
+        return self.model(batch).mean()
+
+    def validate(self, stage):
+        self.seen_training.append(self.model.training)
+        with torch.no_grad():
+            self.model(torch.full((4, 1, 8, 8), 50.0))
+        return {"val_score": 0.0}
+
+
+def test_validation_runs_in_eval_mode_from_step_0_and_keeps_the_state_it_scored(tmp_path):
+    """Every validation, the step-0 one included, sees the model in eval mode, so that
+    BatchNorm neither scores with the val batch's own statistics nor folds them into its
+    averages: a state kept at step 0 is the starting state, running statistics and all."""
+    job = _BnJob()
+    start = {k: v.clone() for k, v in job.model.state_dict().items()}
+    train(job, str(tmp_path / "bn.npz"), progress=False)
+    assert job.seen_training and not any(job.seen_training)
+    kept = job.model.state_dict()
+    assert all(torch.equal(kept[k], v) for k, v in start.items()), "the kept step-0 state moved"
+    assert read_checkpoint_meta(str(tmp_path / "bn.npz"))["training"]["log"][-1]["best_step"] == 0
