@@ -9,8 +9,8 @@ import math
 import re
 
 from bench.suites.istd_captions import BRIEF, CAPTIONS
-from bench.suites.istd_report import (ABLATION_METRICS, FA_METRIC, MODULE_NAMES, SHORT, TEX, _fa_units,
-                                      _published_name, protocol_text)
+from bench.suites.istd_tables import (ABLATION_METRICS, FA_METRIC, MODULE_NAMES, SHORT, TEX, _fa_units,
+                                     _published_name, protocol_text)
 
 
 def _training(row) -> dict:

@@ -14,11 +14,11 @@ import re
 
 from bench.metrics.istd import DEFAULT_PROTOCOL, PROTOCOLS, describe_rule
 from bench.suites.istd_captions import BRIEF, CAPTIONS
+from bench.suites.istd_tables import ABLATION_METRICS, FA_METRIC, TEX, _fa_units, _published_name, protocol_text
 from bench.suites.istd_constants import OWN_WEIGHTS, RULE_TABLE, SHIPPED_TRAINED_ON
 from bench.suites.istd_figures import pd_fa_figure, visual_figure
 
 #: the default protocol's caption text (the others': PROTOCOLS[name].description; :func:`protocol_text`)
-PROTOCOL = PROTOCOLS[DEFAULT_PROTOCOL].description
 LEARNED_NOTE = ("Learned rows: the marks after the names say where the weights come from (legend under the table). Rows rpcanet and l_rpcanet without a "
                 "named checkpoint: the shipped checkpoints of the CPU-budget recipe `cpu` (64x64 crops of "
                 "the SIRST train split, model selected on val), far short of the published GPU-trained figures "
@@ -29,8 +29,6 @@ LEARNED_NOTE = ("Learned rows: the marks after the names say where the weights c
                 "unchanged (`python -m bench weights`); checkpoint=published: on each data set the authors' "
                 "weights trained on that set (as the papers' main tables); checkpoint=shipped:l_rpcanet_sirst_from_nudt_sirst: L-RPCANet "
                 "fine-tuned here on the SIRST train split from the authors' NUDT-SIRST weights (recipe finetune). ")
-SHORT = {"background": "B", "target": "T", "noise": "N", "image": "D"}
-MODULE_NAMES = tuple(SHORT)
 
 
 def write_report(frame, outdir: str, options) -> list[str]:
@@ -95,17 +93,7 @@ def protocol_sets(frame):
                                                  for d, p in zip(frame["dataset"], proto)])
 
 
-def protocol_text(frame) -> str:
-    """The protocols of ``frame``'s rows in words, for a caption (the default one's text when
-    the rows are all of it, as the captions read before protocols existed)."""
-    present = [p for p in PROTOCOLS if "protocol" in frame.columns and (frame["protocol"] == p).any()]
-    if not present or present == [DEFAULT_PROTOCOL]:
-        return PROTOCOL
-    if len(present) == 1:
-        return PROTOCOLS[present[0]].description
-    return "Protocols, never mixed in one column: " + "; ".join(
-        (f"sets marked '{p} protocol': " if p != DEFAULT_PROTOCOL else "unmarked sets: ") + PROTOCOLS[p].description
-        for p in present)
+
 
 
 class _View:
@@ -138,12 +126,8 @@ class _View:
 MAIN_METRICS = {"mIoU": "iou", "F1": "f1", "Pd": "pd", "Fa": "fa"}
 ROBUSTNESS_METRICS = {"mIoU": "iou", "Pd": "pd", "Fa": "fa"}
 RULE_METRICS = {"IoU": "iou", "Pd": "pd", "Fa": "fa"}
-ABLATION_METRICS = {"mIoU": "iou", "nIoU": "niou", "F1": "f1", "Pd": "pd", "Fa": "fa"}
 TIMES = {"params": "{:,.0f}", "CPU ms/img": "{:.1f}", "GPU ms/img": "{:.1f}"}
 #: Fa as the papers print it: in units of 1e-5 (the rows store it in units of 1e-6)
-FA = "Fa (×1e-5)"
-TEX = {FA: r"Fa ($\times 10^{-5}$)"}
-FA_METRIC = {FA: "fa"}  # the renamed column keeps its metric (direction, format)
 
 
 def _main_table(v: _View, outdir: str) -> list[str]:
@@ -168,10 +152,7 @@ def _main_table(v: _View, outdir: str) -> list[str]:
     return write_table(table, outdir, "istd_main")
 
 
-def _published_name(row) -> str | None:
-    """The ``published:<name>`` a row's weights are (None: not published weights)."""
-    w = (row["extras"] or {}).get("weights") or {}
-    return w.get("name") if w.get("source") == "published" else None
+
 
 
 def _set_name(dataset) -> str:
@@ -480,23 +461,7 @@ def _degradation_order(labels):
     return sorted(labels, key=key)
 
 
-def _fa_units(values):
-    """``values`` with its Fa columns (stored in units of 1e-6) in units of 1e-5, as the papers
-    print them, under the header :data:`FA`."""
-    def key(c):
-        return c[-1] if isinstance(c, tuple) else c
-    fa = [c for c in values.columns if key(c) == "Fa"]
-    if not fa:
-        return values
-    out = values.copy()
-    for c in fa:
-        out[c] = [x / 10 if isinstance(x, (int, float)) else x for x in out[c]]
-    ren = {c: (c[:-1] + (FA,) if isinstance(c, tuple) else FA) for c in fa}
-    out.columns = [ren.get(c, c) for c in out.columns]
-    if any(isinstance(c, tuple) for c in out.columns):
-        import pandas as pd
-        out.columns = pd.MultiIndex.from_tuples(list(out.columns))
-    return out
+
 
 
 def _protocol_names(frame) -> str:

@@ -129,7 +129,7 @@ def test_every_registered_method_has_a_display_name():
 
 
 def test_fa_is_printed_in_units_of_1e_5():
-    from bench.suites.istd_report import FA, _fa_units
+    from bench.suites.istd_tables import FA, _fa_units
     v = pd.DataFrame({("NUDT-SIRST", "Fa"): [17.91], ("SIRST", "Fa"): [74.56], ("SIRST", "Pd"): [90.0]}, index=["m"])
     out = _fa_units(v)
     assert round(out[("NUDT-SIRST", FA)].iloc[0], 2) == 1.79 and round(out[("SIRST", FA)].iloc[0], 2) == 7.46
