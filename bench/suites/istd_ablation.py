@@ -95,7 +95,7 @@ def ablation_tables(frame, outdir: str, reference=None) -> list[str]:
         df = frame[frame["dataset"] == ds]
         k_rows, se_rows = _ablation_rows(df)
         ref = _ablation_reference(df, reference)
-        ref_label = f"authors' file ({_published_name(ref)})" if ref is not None else None
+        ref_label = "the authors' file as released" if ref is not None else None
         fields = dict(ds=ds, n=int(df["n_samples"].iloc[0]), protocol=protocol_text(df), budget=_ablation_budget(df))
         short = dict(ds=header_text(ds), n=fields["n"])
         rows_used = df if ref is None else pd.concat([df, ref.to_frame().T])

@@ -155,7 +155,7 @@ def test_learned_rows_and_ablation_tables(tmp_path):
     ks = open(tmp_path / "ft" / f"istd_ablation_stages_{stem}.md").read()
     ks_notes = json.load(open(tmp_path / "ft" / f"istd_ablation_stages_{stem}.json"))["notes"]
     se = open(tmp_path / "ft" / f"istd_ablation_se_{stem}.md").read()
-    assert "6, authors' file (x)" in ks and "all, authors' file (x)" in se
+    assert "6, the authors' file as released" in ks and "all, the authors' file as released" in se
     assert "fine-tuned from the authors' file published:x" in ks_notes and "100 Adam steps" in ks_notes
     # another file, or none in the store: no such row, the rest as before
     ablation_tables(abl, str(tmp_path / "ft2"), ref.assign(extras=[{**e, "weights": {"source": "published", "name": "y"}}
