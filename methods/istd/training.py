@@ -65,8 +65,10 @@ RECIPES: dict[str, dict[str, Any]] = {
     # to 59.9 at step 20 (then 36.7, 32.8); with a quarter of the crops on a target, or
     # BatchNorm frozen (``freeze_bn``), or lr 5e-5, it fell below its start, to 0 at lr 5e-4
     # with a quarter (empty crops teach an empty map). K = 2 stayed low under every recipe
-    # tried (best 19.3, at lr 5e-4). Training moves these networks away from their start fast:
-    # the state kept by validation is what a row reports, and may be the starting one
+    # tried (best 19.3, at lr 5e-4). (The probes' step-0 scores were taken with BatchNorm in
+    # train mode, since fixed in bench/train.py; their later ones in eval mode.) Training moves
+    # these networks away from their start fast: the state kept by validation is what a row
+    # reports, and may be the starting one
     "ablation_finetune": {"steps": 100, "batch_size": 4, "crop": 128, "resize": 0, "positive_fraction": 1.0,
                           "lr": 1e-4, "poly_power": 0.9, "eval_every": 20, "seed": 0, "val_limit": 20,
                           "iou_over": "image", "precision": "fp32", "channels_last": False, "freeze_bn": False},
