@@ -90,7 +90,7 @@ def ablation_tables(frame, outdir: str, reference=None) -> list[str]:
     frame = prefer_cpu(frame[frame["degradation"] == "clean"], ["dataset", "method_label"])
     if reference is not None:
         reference = prefer_cpu(reference[reference["degradation"] == "clean"], ["dataset", "method_label"])
-    fmt = {"params": "{:,.0f}", "train s": "{:.0f}", "kept step": "{:.0f}", **{m: "{}" for m in ("background", "target", "noise", "image")}}
+    fmt = {"params": "{:,.0f}", "train s": "{:.0f}", "kept step": "{:.0f}", **{m: "{}" for m in MODULE_NAMES}}
     for ds in dict.fromkeys(frame["dataset"]):
         df = frame[frame["dataset"] == ds]
         k_rows, se_rows = _ablation_rows(df)
@@ -109,7 +109,7 @@ def ablation_tables(frame, outdir: str, reference=None) -> list[str]:
                                  outdir, "istd_ablation_stages_" + slug(ds))
         if se_rows:
             order = sorted(se_rows, key=len)
-            mods_of = lambda mods: {m: "yes" if m in mods else "-" for m in ("background", "target", "noise", "image")}  # noqa: E731
+            mods_of = lambda mods: {m: "yes" if m in mods else "-" for m in MODULE_NAMES}  # noqa: E731
             sv = pd.DataFrame([{**mods_of(mods), **se_rows[mods]} for mods in order],
                               index=["+".join(SHORT[m] for m in mods) or "none" for mods in order])
             if ref is not None:
