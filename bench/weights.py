@@ -46,6 +46,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -267,16 +268,19 @@ def resolve(suite: str, method: str, value: Any, weights_root: str | None = None
 
 
 def train_command(suite: str, method: str, recipe: str = "cpu", overrides: Mapping[str, Any] | None = None,
-                  out: str | None = None, options: Mapping[str, Any] | None = None) -> str:
-    """The ``bench train`` command that makes a project checkpoint: the suite's training
-    dataset when it names one (:attr:`bench.suite.Suite.train_dataset`), the suite's training
+                  out: str | None = None, options: Mapping[str, Any] | None = None,
+                  dataset: str | None = None) -> str:
+    """The ``bench train`` command that makes a project checkpoint: ``dataset``, else the
+    suite's training dataset when it names one (:attr:`bench.suite.Suite.train_dataset`), the suite's training
     options (``--snr 40``: :attr:`bench.suite.Suite.training_options`), the recipe, ``--set``
     per override and ``--out``. The one place such a command is written."""
     from bench import registry as R
     R.load_all()
     s = R.SUITES.get(suite)
     cmd = f"python -m bench train --suite {suite} --method {method}"
-    if s is not None and s.train_dataset:
+    if dataset is not None:
+        cmd += f" --dataset {shlex.quote(dataset)}"
+    elif s is not None and s.train_dataset:
         cmd += f" --dataset {s.train_dataset}"
     for k, v in (options or {}).items():
         if v is not None:

@@ -29,8 +29,8 @@ from bench.methods.istd.published import (AUTHORS_MODULES, AUTHORS_STEPS, author
                                           infer_published_config, published_network)
 from bench.methods.istd.training import (CHECKPOINT_DIR, IOU_OVER, LOSS_GAMMA, PAPER_LR,  # noqa: F401
                                          RECIPE_KEYS_ADDED, RECIPES, REPO_ROOT, IstdTrainingJob,
-                                         _init_network, ablation_finetuned_name, ablation_name, checkpoint_recipe,
-                                         finetuned_name,
+                                         _init_network, ablation_finetuned_name, ablation_name, ablation_overrides,
+                                         checkpoint_recipe, finetuned_name,
                                          soft_iou_loss)
 from bench.params import Param
 from bench.precision import PRECISIONS, autocast, check_precision, memory_format
@@ -266,25 +266,20 @@ class _IstdLearned(Method):
     @classmethod
     def make_command(cls, stem: str) -> str:
         """What a shipped file's name says: ``<method>_sirst_from_<name>`` fine-tuned on SIRST
-        from ``published:<name>`` (recipe ``finetune``); ``<method>_ablation_stages3`` /
-        ``<method>_ablation_se-background+target`` the ``ablation`` recipe and its knob;
-        anything else the default recipe."""
-        if "_ablation_" in stem and "_from_" in stem:
-            head, rest = stem.split("_ablation_", 1)
-            knob, init = rest.split("_from_", 1)
-            dataset = head[len(cls.name) + 1:]
-            arg = ({"stages": int(knob[len("stages"):])} if knob.startswith("stages")
-                   else {"se": knob.split("-", 1)[1]})
-            return (W.train_command("istd", cls.name, "ablation_finetune", arg)
-                    .replace("--dataset sirst", f"--dataset '{dataset}'") + f" --init {W.PUBLISHED_PREFIX}{init}")
+        from ``published:<name>`` (recipe ``finetune``); ``<method>_ablation_<knob>`` the
+        ``ablation`` recipe and its knob, and ``<method>_<dataset>_ablation_<knob>_from_<name>``
+        the ``ablation_finetune`` recipe on ``<dataset>`` from ``published:<name>``
+        (:func:`ablation_overrides` reads the knob); anything else the default recipe."""
+        if "_ablation_" in stem:
+            head, knob = stem.split("_ablation_", 1)
+            if "_from_" not in knob:
+                return W.train_command("istd", cls.name, "ablation", ablation_overrides(knob))
+            knob, init = knob.split("_from_", 1)
+            return (W.train_command("istd", cls.name, "ablation_finetune", ablation_overrides(knob),
+                                    dataset=head[len(cls.name) + 1:]) + f" --init {W.PUBLISHED_PREFIX}{init}")
         if "_sirst_from_" in stem:
             return (W.train_command("istd", cls.name, "finetune")
                     + f" --init {W.PUBLISHED_PREFIX}{stem.split('_sirst_from_', 1)[1]}")
-        if "_ablation_" in stem:
-            knob = stem.split("_ablation_", 1)[1]
-            arg = (f"stages={knob[len('stages'):]}" if knob.startswith("stages")
-                   else "se=" + knob.split("-", 1)[1].replace("+", ","))
-            return W.train_command("istd", cls.name, "ablation") + f" --set {arg}"
         return W.train_command("istd", cls.name)
 
 

@@ -107,6 +107,22 @@ def ablation_name(method: str, overrides: dict[str, Any]) -> str:
     return f"{method}_ablation_" + ("_".join(parts) or "base")
 
 
+def ablation_overrides(knob: str) -> dict[str, Any]:
+    """The ``--set`` overrides a knob of :func:`ablation_name` stands for: ``stages3`` ->
+    ``{"stages": 3}``, ``se-background+target`` -> ``{"se": "background+target"}``
+    (``se-none``: no SE block), parts joined by ``_``; ``base``: none."""
+    out: dict[str, Any] = {}
+    for part in ([] if knob == "base" else knob.split("_")):
+        if part.startswith("stages") and part[len("stages"):].isdigit():
+            out["stages"] = int(part[len("stages"):])
+        elif part.startswith("se-") and len(part) > len("se-"):
+            out["se"] = part[len("se-"):]
+        else:
+            raise CheckpointError(f"ablation checkpoint name part {part!r} is neither stages<K> nor se-<blocks> "
+                                  f"(names are written by `bench train --recipe ablation`)")
+    return out
+
+
 IOU_OVER = ("image", "batch")
 
 
@@ -262,11 +278,10 @@ class IstdTrainingJob(TrainingJob):
         return build(self.net_cfg, self.seed).state_dict()
 
     def command(self) -> str:
-        cmd = W.train_command("istd", self.method, self.recipe["base"], self.overrides)
+        cmd = W.train_command("istd", self.method, self.recipe["base"], self.overrides,
+                              dataset=None if self.dataset_selector == "sirst" else self.dataset_selector)
         if self.init is not None:
             cmd += f" --init {self.init}"
-        if self.dataset_selector != "sirst":
-            cmd = cmd.replace("--dataset sirst", f"--dataset '{self.dataset_selector}'")
         if self.seed != RECIPES[self.recipe["base"]]["seed"]:
             cmd += f" --seed {self.seed}"
         return cmd

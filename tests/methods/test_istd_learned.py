@@ -215,6 +215,39 @@ def test_ablation_checkpoint_names():
     assert resolve("istd", "l_rpcanet", "auto").path.endswith("l_rpcanet_sirst.npz")
 
 
+@pytest.mark.parametrize("overrides, read_back", [
+    ({"stages": 3}, {"stages": 3}),
+    ({"se": ["background", "target"]}, {"se": "background+target"}),
+    ({"se": "none"}, {"se": "none"}),
+    ({"stages": 2, "se": ["noise"]}, {"stages": 2, "se": "noise"}),
+    ({}, {}),
+])
+def test_ablation_file_names_read_back_to_their_overrides(overrides, read_back):
+    knob = L.ablation_name("l_rpcanet", overrides)[len("l_rpcanet_ablation_"):]
+    assert L.ablation_overrides(knob) == read_back
+
+
+@pytest.mark.parametrize("knob", ["stagesX", "se-", "depth4", "stages3_other"])
+def test_an_ablation_file_name_that_says_no_knob_is_refused(knob):
+    with pytest.raises(CheckpointError, match="neither stages<K> nor se-<blocks>"):
+        L.ablation_overrides(knob)
+
+
+def test_every_shipped_checkpoints_name_gives_the_command_it_was_trained_with():
+    """The command a missing shipped file's message names (read from its file name) is,
+    word for word as the shell splits it, the one stored in the file by `bench train`."""
+    import glob
+    import shlex
+    from bench.checkpoints import read_checkpoint_meta
+    paths = sorted(glob.glob(os.path.join(L.CHECKPOINT_DIR, "*.npz")))
+    assert len(paths) >= 13
+    for path in paths:
+        meta = read_checkpoint_meta(path)
+        stem = os.path.basename(path)[:-len(".npz")]
+        made = R.METHODS[meta["method"]].make_command(stem)
+        assert shlex.split(made) == shlex.split(meta["how_to_reproduce"]), stem
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_forward_matches_cpu():
     net = L.build(L.net_config("l_rpcanet", stages=2), seed=0).eval()
