@@ -30,6 +30,8 @@ MEASURED: dict[tuple[str, str], GridTime] = {
                                 "2026-12-06"),
     ("istd", "nudt_robust"): GridTime("2 h 9 min", "one process, one thread",
                                       "AMD EPYC, two or three other jobs on 2 cores", "2026-12-06"),
+    ("hsi", "default"): GridTime("51 min", "--jobs 2, one thread each", "AMD EPYC, 2 cores, idle; from a fresh "
+                              "clone, data fetched from a loopback mirror", "2026-12-06"),
     ("hsi", "test_split"): GridTime("61 min", "--jobs 2, one thread each", "AMD EPYC, 2 cores, nearly idle",
                                  "2026-12-03"),
     ("cs", "default"): GridTime("2 h 7 min", "one process, one thread", "AMD EPYC, 2-3 other jobs on 2 cores",

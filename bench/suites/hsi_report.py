@@ -190,7 +190,10 @@ def _psnr_figure(v: _View, outdir: str) -> list[str]:
     dsets = [d for d in v.datasets if d in set(gauss["dataset"])]
     ncol = min(4, len(dsets))
     nrow = math.ceil(len(dsets) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.8 * ncol, 3.4 * nrow), squeeze=False, constrained_layout=True)
+    # the legend goes beside the panels (constrained layout takes its width from the
+    # figure): 3.2 inches more, so that a single panel is not squeezed behind it
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.8 * ncol + 3.2, 3.4 * nrow), squeeze=False,
+                             constrained_layout=True)
     for ax, ds in zip(axes.flat, dsets):
         for m in v.methods:
             r = gauss[(gauss["dataset"] == ds) & (gauss["method_label"] == m)]
@@ -219,11 +222,12 @@ def _accuracy_time_figure(v: _View, outdir: str) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from bench.report import save_figure
+    from bench.report import header_text, save_figure
 
     if not v.acc["case"].str.startswith("sigma=").any():
         return []
     fig, ax = plt.subplots(figsize=(6, 4.2), layout="constrained")
+    gaussian_sets = set(v.frame.loc[v.frame["case"].str.startswith("sigma="), "dataset"])
     for m in [m for m in v.methods if m != "noisy"]:
         for dev, marker in (("cpu", "o"), ("cuda", "s")):
             sub = v.frame[(v.frame["method_label"] == m) & (v.frame["device"] == dev)
@@ -234,7 +238,7 @@ def _accuracy_time_figure(v: _View, outdir: str) -> list[str]:
                                              p=("metrics", lambda s: float(np.mean([x["psnr"] for x in s]))))
             ax.scatter(pts["t"], pts["p"], marker=marker, color=v.colour[m],
                        label=f"{v.style[m]['label']} ({'GPU' if dev == 'cuda' else 'CPU'})")
-            for ds_name, pt in pts.iterrows():
+            for ds_name, pt in (pts.iterrows() if len(gaussian_sets) > 1 else ()):  # one set: the title names it
                 ax.annotate(ds_name.split("[")[0], (pt["t"], pt["p"]), fontsize=5, alpha=0.7,
                             xytext=(3, 2), textcoords="offset points")
     ax.set_xscale("log")
@@ -242,7 +246,9 @@ def _accuracy_time_figure(v: _View, outdir: str) -> list[str]:
     ax.set_ylabel("PSNR (dB), mean over Gaussian sigmas")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
-    ax.set_title("Accuracy against time (one point per dataset)")
+    ax.set_title("Accuracy against time (one point per dataset)" if len(gaussian_sets) > 1 else
+                 f"Accuracy against time on {header_text(next(iter(gaussian_sets)))}" if gaussian_sets else
+                 "Accuracy against time")
     return save_figure(fig, outdir, "hsi_accuracy_vs_time")
 
 
