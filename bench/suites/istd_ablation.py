@@ -17,40 +17,72 @@ def _training(row) -> dict:
     return (row["extras"] or {}).get("training") or {}
 
 
-def _ablation_budget(df) -> str:
-    """The recipe the ablation rows of ``df`` were trained with, in words: from scratch
-    (``ablation``) or fine-tuned from published weights (``ablation_finetune``)."""
+def _fine_tuned(row) -> bool:
+    return bool(_training(row).get("init"))
+
+
+def _recipe_text(name: str) -> str:
     from bench.methods.istd.learned import RECIPES
-    bases = {re.split(r"[+ ]", str(_training(r).get("recipe") or "ablation"), maxsplit=1)[0] for _, r in df.iterrows()}
-    inits = sorted({str(_training(r)["init"]) for _, r in df.iterrows() if _training(r).get("init")})
-    if len(bases) != 1 or next(iter(bases)) not in RECIPES:
-        return "Rows trained with different recipes (" + ", ".join(sorted(bases)) + "): not one budget"
-    name = next(iter(bases))
     r = RECIPES[name]
-    start = (f"fine-tuned from the authors' file {', '.join(inits)}: a network of K stages starts from the file's "
-             f"first K, one with fewer SE blocks from the file's other tensors, and the K = 6 row with all four "
-             f"from the whole file (the control: what the recipe alone does)" if inits else "trained from scratch")
-    return (f"Every row {start}, with the same reduced recipe `{name}`: {r['steps']} Adam steps, batch "
-            f"{r['batch_size']} of {r['crop']}x{r['crop']} crops ({int(100 * r['positive_fraction'])}% "
-            f"around a target), lr {r['lr']:g} with poly decay, model kept by IoU on the first "
-            f"{r['val_limit']} val images (a split without a val list: every 10th train image, held out)"
-            + (", the starting state included" if inits else "")
-            + f", seed {r['seed']}; far below the papers' budget, so differences of a few points are within "
-              f"training noise (one seed per row)")
+    return (f"`{name}`: {r['steps']} Adam steps, batch {r['batch_size']} of {r['crop']}x{r['crop']} crops "
+            f"({int(100 * r['positive_fraction'])}% around a target), lr {r['lr']:g} with poly decay, model kept by "
+            f"IoU on the first {r['val_limit']} val images (a split without a val list: every 10th train image, "
+            f"held out)")
+
+
+def _ablation_budget(df) -> str:
+    """The recipes the ablation rows of ``df`` were trained with, in words: fine-tuned from
+    published weights (``ablation_finetune``) and / or from scratch (``ablation``); rows
+    from scratch beside fine-tuned ones are marked "from scratch"."""
+    from bench.methods.istd.learned import RECIPES
+    groups = {True: [r for _, r in df.iterrows() if _fine_tuned(r)],
+              False: [r for _, r in df.iterrows() if not _fine_tuned(r)]}
+    sentences, seeds = [], set()
+    for tuned, rows in groups.items():
+        if not rows:
+            continue
+        bases = {re.split(r"[+ ]", str(_training(r).get("recipe") or "ablation"), maxsplit=1)[0] for r in rows}
+        if len(bases) != 1 or next(iter(bases)) not in RECIPES:
+            return "Rows trained with different recipes (" + ", ".join(sorted(bases)) + "): not one budget"
+        name = next(iter(bases))
+        seeds.add(RECIPES[name]["seed"])
+        if tuned:
+            inits = sorted({str(_training(r)["init"]) for r in rows})
+            sentences.append(
+                f"Every row fine-tuned from the authors' file {', '.join(inits)}"
+                + (" (the rows not marked from scratch)" if groups[False] else "")
+                + ": a network of K stages starts from the file's first K, one with fewer SE blocks from the "
+                  "file's other tensors, and the K = 6 row with all four from the whole file (the control: what "
+                  f"the recipe alone does), with the same reduced recipe {_recipe_text(name)}, the starting "
+                  "state included")
+        else:
+            stages = sorted({int((r["extras"] or {}).get("stages", 0) or 0) for r in rows})
+            sentences.append(
+                ("Rows marked from scratch (K = " + ", ".join(map(str, stages)) + "): trained from a random "
+                 f"initialisation with the reduced recipe {_recipe_text(name)}; they compare with each other, "
+                 "not with the fine-tuned rows" if groups[True] else
+                 f"Every row trained from scratch, with the same reduced recipe {_recipe_text(name)}"))
+    return (". ".join(sentences) + f"; seed {', '.join(map(str, sorted(seeds)))}; far below the papers' "
+            "budget, so differences of a few points are within training noise (one seed per row)")
 
 
 def _ablation_rows(df) -> tuple[dict, dict]:
-    """Stages K -> values, and SE modules -> values (K = 6), of one dataset's ablation rows."""
+    """Row label -> values over the stages K, and SE modules -> values (K = 6), of one
+    dataset's ablation rows. Where fine-tuned rows are present, the SE table is theirs and
+    the K table's rows from scratch are labelled "K, from scratch" after them."""
+    mixed = any(_fine_tuned(r) for _, r in df.iterrows()) and not all(_fine_tuned(r) for _, r in df.iterrows())
     k_rows, se_rows = {}, {}
     for _, row in df.iterrows():
         e = row["extras"] or {}
         vals = _ablation_values(row)
         ck, stages = str(e.get("checkpoint", "")), int(e.get("stages", 0) or 0)
+        scratch = mixed and not _fine_tuned(row)
         if "_ablation_stages" in ck:
-            k_rows[stages] = vals
-        if ("_ablation_stages" in ck or "_ablation_se-" in ck) and stages == 6:
+            k_rows[(scratch, stages)] = vals
+        if ("_ablation_stages" in ck or "_ablation_se-" in ck) and stages == 6 and not scratch:
             se_rows[tuple(e.get("se_modules") or ())] = vals
-    return k_rows, se_rows
+    return ({(f"{k}, from scratch" if scratch else str(k)): v for (scratch, k), v in sorted(k_rows.items())},
+            se_rows)
 
 
 def _ablation_values(row) -> dict:
@@ -64,9 +96,9 @@ def _ablation_values(row) -> dict:
 
 def _ablation_reference(df, reference):
     """The published file that ``df``'s fine-tuned rows started from, as released, on the
-    same set and protocol (clean; None where the store lacks that row or they were trained
-    from scratch)."""
-    inits = {str(_training(r).get("init") or "") for _, r in df.iterrows()}
+    same set and protocol (clean; None where the store lacks that row or no row was
+    fine-tuned)."""
+    inits = {str(_training(r)["init"]) for _, r in df.iterrows() if _fine_tuned(r)}
     if reference is None or len(inits) != 1 or not next(iter(inits)).startswith("published:"):
         return None
     name = next(iter(inits))[len("published:"):]
@@ -100,7 +132,7 @@ def ablation_tables(frame, outdir: str, reference=None) -> list[str]:
         short = dict(ds=header_text(ds), n=fields["n"])
         rows_used = df if ref is None else pd.concat([df, ref.to_frame().T])
         if k_rows:
-            kv = pd.DataFrame([k_rows[k] for k in sorted(k_rows)], index=[str(k) for k in sorted(k_rows)])
+            kv = pd.DataFrame(list(k_rows.values()), index=list(k_rows))
             if ref is not None:
                 kv = pd.concat([pd.DataFrame([_ablation_values(ref)], index=[f"6, {ref_label}"]), kv])
             paths += write_table(metric_table(_fa_units(kv), "istd", BRIEF["stages"].format(**short),

@@ -14,7 +14,7 @@ BRIEF = {
                 "CPU throughput. Best per column in bold."),
     "rules": "The same target maps (clean images) scored under each segmentation rule. No bold: rules are not methods.",
     "stages": ("L-RPCANet ablation over the number of stages K on {ds} ({n} clean test images), every row trained "
-               "with the same reduced recipe. Best per column in bold."),
+               "with a reduced recipe (in the notes). Best per column in bold."),
     "se": ("L-RPCANet ablation of the squeeze-and-excitation blocks (B background, T target, N noise, D image; "
            "K = 6) on {ds} ({n} clean test images). Best per column in bold."),
     "bn": ("Diagnostic: the learned networks on {ds} ({n} clean test images) with stored BatchNorm statistics and "

@@ -266,17 +266,19 @@ class _IstdLearned(Method):
     @classmethod
     def make_command(cls, stem: str) -> str:
         """What a shipped file's name says: ``<method>_sirst_from_<name>`` fine-tuned on SIRST
-        from ``published:<name>`` (recipe ``finetune``); ``<method>_ablation_<knob>`` the
-        ``ablation`` recipe and its knob, and ``<method>_<dataset>_ablation_<knob>_from_<name>``
+        from ``published:<name>`` (recipe ``finetune``); ``<method>[_<dataset>]_ablation_<knob>``
+        the ``ablation`` recipe and its knob (on SIRST, else on ``<dataset>``), and
+        ``<method>_<dataset>_ablation_<knob>_from_<name>``
         the ``ablation_finetune`` recipe on ``<dataset>`` from ``published:<name>``
         (:func:`ablation_overrides` reads the knob); anything else the default recipe."""
         if "_ablation_" in stem:
             head, knob = stem.split("_ablation_", 1)
+            dataset = head[len(cls.name) + 1:] or None
             if "_from_" not in knob:
-                return W.train_command("istd", cls.name, "ablation", ablation_overrides(knob))
+                return W.train_command("istd", cls.name, "ablation", ablation_overrides(knob), dataset=dataset)
             knob, init = knob.split("_from_", 1)
             return (W.train_command("istd", cls.name, "ablation_finetune", ablation_overrides(knob),
-                                    dataset=head[len(cls.name) + 1:]) + f" --init {W.PUBLISHED_PREFIX}{init}")
+                                    dataset=dataset) + f" --init {W.PUBLISHED_PREFIX}{init}")
         if "_sirst_from_" in stem:
             return (W.train_command("istd", cls.name, "finetune")
                     + f" --init {W.PUBLISHED_PREFIX}{stem.split('_sirst_from_', 1)[1]}")

@@ -99,12 +99,13 @@ LOSS_GAMMA = {"rpcanet": 0.01, "l_rpcanet": 0.1}
 PAPER_LR = {"rpcanet": 5e-4, "l_rpcanet": 1e-4}
 
 
-def ablation_name(method: str, overrides: dict[str, Any]) -> str:
-    """File stem of an ablation checkpoint: ``l_rpcanet_ablation_stages3``,
-    ``l_rpcanet_ablation_se-background+target`` (pass it as ``checkpoint=shipped:<stem>``)."""
+def ablation_name(method: str, overrides: dict[str, Any], dataset: str = "sirst") -> str:
+    """File stem of an ablation checkpoint trained from scratch: ``l_rpcanet_ablation_stages3``,
+    ``l_rpcanet_ablation_se-background+target`` on SIRST, ``l_rpcanet_nudt_sirst_ablation_stages7``
+    on another set (pass it as ``checkpoint=shipped:<stem>``)."""
     parts = [f"{k}{_fmt(v)}" if k == "stages" else f"{k.replace('_', '')}-{_fmt(v) or 'none'}"
              for k, v in sorted(overrides.items())]
-    return f"{method}_ablation_" + ("_".join(parts) or "base")
+    return (method if dataset == "sirst" else f"{method}_{dataset}") + "_ablation_" + ("_".join(parts) or "base")
 
 
 def ablation_overrides(knob: str) -> dict[str, Any]:
@@ -296,11 +297,13 @@ class IstdTrainingJob(TrainingJob):
                     and set(self.overrides) <= set(NET_KEYS) and self.dataset_selector.isidentifier()):
                 return os.path.join(CHECKPOINT_DIR, ablation_finetuned_name(
                     self.method, self.dataset_selector, self.overrides, self.init) + ".npz")
-        elif self.dataset_selector == "sirst" and self.seed == RECIPES[self.recipe["base"]]["seed"]:
-            if self.recipe["base"] == "cpu" and not self.overrides:
+        elif self.seed == RECIPES[self.recipe["base"]]["seed"]:
+            if self.recipe["base"] == "cpu" and not self.overrides and self.dataset_selector == "sirst":
                 return os.path.join(CHECKPOINT_DIR, f"{self.method}_sirst.npz")
-            if self.recipe["base"] == "ablation" and set(self.overrides) <= set(NET_KEYS):
-                return os.path.join(CHECKPOINT_DIR, ablation_name(self.method, self.overrides) + ".npz")
+            if (self.recipe["base"] == "ablation" and set(self.overrides) <= set(NET_KEYS)
+                    and self.dataset_selector.isidentifier()):
+                return os.path.join(CHECKPOINT_DIR, ablation_name(self.method, self.overrides,
+                                                                  self.dataset_selector) + ".npz")
         tag = hashlib.sha256(json.dumps(self.recipe, sort_keys=True, default=str).encode()).hexdigest()[:8]
         return os.path.join(REPO_ROOT, "results", "checkpoints", "istd", f"{self.method}_{self.recipe['base']}_{tag}.npz")
 

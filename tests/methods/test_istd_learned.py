@@ -215,6 +215,21 @@ def test_ablation_checkpoint_names():
     assert resolve("istd", "l_rpcanet", "auto").path.endswith("l_rpcanet_sirst.npz")
 
 
+def test_an_ablation_trained_from_scratch_on_another_set_is_named_after_it(data_root):
+    assert L.ablation_name("l_rpcanet", {"stages": 7}, "nudt_sirst") == "l_rpcanet_nudt_sirst_ablation_stages7"
+    assert L.ablation_name("l_rpcanet", {"stages": 7}) == "l_rpcanet_ablation_stages7"
+    made = R.METHODS["l_rpcanet"].make_command("l_rpcanet_nudt_sirst_ablation_stages7")
+    assert "--dataset nudt_sirst --recipe ablation --set stages=7" in made and "--init" not in made
+    if not os.path.isdir(os.path.join(data_root, "istd", "NUDT-SIRST")):
+        pytest.skip(f"NUDT-SIRST not found under {data_root}")
+    job = L.IstdTrainingJob("l_rpcanet", "ablation", "nudt_sirst", None, {"stages": 7}, "cpu", data_root)
+    assert job.default_path() == os.path.join(L.CHECKPOINT_DIR, "l_rpcanet_nudt_sirst_ablation_stages7.npz")
+    assert job.command() == made and job.net_cfg.stages == 7
+    # another seed or a limited set is not the shipped file
+    assert os.path.join("results", "checkpoints") in L.IstdTrainingJob(
+        "l_rpcanet", "ablation", "nudt_sirst[limit=20]", None, {"stages": 7}, "cpu", data_root).default_path()
+
+
 @pytest.mark.parametrize("overrides, read_back", [
     ({"stages": 3}, {"stages": 3}),
     ({"se": ["background", "target"]}, {"se": "background+target"}),

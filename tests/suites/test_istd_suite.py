@@ -162,6 +162,20 @@ def test_learned_rows_and_ablation_tables(tmp_path):
                                                                   for e in ref["extras"]]))
     ks2 = open(tmp_path / "ft2" / f"istd_ablation_stages_{stem}.md").read()
     assert "authors' file" not in ks2 and "158,396" in ks2
+    # a row trained from scratch beside fine-tuned ones (a network of more stages than the
+    # file's): labelled so in the K table, kept out of the SE table, its own recipe named
+    mixed = frame[frame["method_label"].str.contains("_ablation_")].copy()
+    mixed["extras"] = [e if "stages6" in e["checkpoint"] else
+                       {**e, "training": {**e["training"], "recipe": "ablation_finetune+x from published:x",
+                                          "init": "published:x"}} for e in mixed["extras"]]
+    ablation_tables(mixed, str(tmp_path / "mixed"), ref)
+    ks3 = open(tmp_path / "mixed" / f"istd_ablation_stages_{stem}.md").read()
+    notes3 = json.load(open(tmp_path / "mixed" / f"istd_ablation_stages_{stem}.json"))["notes"]
+    se3 = open(tmp_path / "mixed" / f"istd_ablation_se_{stem}.md").read()
+    assert "| 6, from scratch " in ks3 and "| 6 " not in ks3.replace("| 6, ", "")
+    assert ks3.index("| 6, the authors' file") < ks3.index("| 2 ") < ks3.index("| 6, from scratch ")
+    assert "Rows marked from scratch (K = 6)" in notes3 and "300 Adam steps" in notes3 and "100 Adam steps" in notes3
+    assert "B+T+N+D" not in se3.replace("all, the authors' file as released", "") and "none" in se3
 
 
 def test_missing_learned_checkpoints_are_skipped_with_the_command_that_makes_them(tmp_path):
@@ -172,10 +186,10 @@ def test_missing_learned_checkpoints_are_skipped_with_the_command_that_makes_the
                          f"l_rpcanet[checkpoint={tmp_path}/l_rpcanet_nudt_sirst_ablation_se-none_from_nudt_sirst.npz]"],
                         ["cpu"], 0)
     reasons = [SUITE.skip_reason(c) for c in cells]
-    assert ("--dataset 'nudt_sirst' --recipe ablation_finetune --set se=none --init published:nudt_sirst"
+    assert ("--dataset nudt_sirst --recipe ablation_finetune --set se=none --init published:nudt_sirst"
             in reasons[4]), reasons[4]
     assert "--recipe ablation --set stages=3" in reasons[0]
-    assert "--set se=background,target" in reasons[1]
+    assert "--set se=background+target" in reasons[1]
     assert reasons[2] is None
     assert "--recipe finetune --init published:nudt_sirst" in reasons[3]
     made = _untrained_checkpoint(tmp_path / "l_rpcanet_ablation_stages3.npz", stages=3)
