@@ -241,6 +241,9 @@ def _accuracy_time_figure(v: _View, outdir: str) -> list[str]:
             for ds_name, pt in (pts.iterrows() if len(gaussian_sets) > 1 else ()):  # one set: the title names it
                 ax.annotate(ds_name.split("[")[0], (pt["t"], pt["p"]), fontsize=5, alpha=0.7,
                             xytext=(3, 2), textcoords="offset points")
+    if not ax.collections:  # only the Noisy row: no method to place
+        plt.close(fig)
+        return []
     ax.set_xscale("log")
     ax.set_xlabel("seconds per cube (log)")
     ax.set_ylabel("PSNR (dB), mean over Gaussian sigmas")

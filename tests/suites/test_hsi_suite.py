@@ -191,3 +191,6 @@ def test_a_store_of_only_the_noisy_rows_reports_what_it_can(tmp_path, capsys):
     written = capsys.readouterr().out.split()
     assert any("hsi_table_" in p for p in written)  # the Noisy column's accuracy table
     assert not any("hsi_runtime" in p or "hsi_parameters" in p for p in written)  # no method to time
+    files = os.listdir(tmp_path / "rep" / "hsi") if os.path.isdir(tmp_path / "rep" / "hsi") else os.listdir(tmp_path / "rep")
+    assert any(f.startswith("hsi_table_") for f in files)
+    assert not any(f.startswith(("hsi_accuracy_vs_time", "hsi_runtime")) for f in files)  # no method to place
