@@ -70,7 +70,7 @@ def _ablation_rows(df) -> tuple[dict, dict]:
     """Row label -> values over the stages K, and SE modules -> values (K = 6), of one
     dataset's ablation rows. Where fine-tuned rows are present, the SE table is theirs and
     the K table's rows from scratch are labelled "K, from scratch" after them."""
-    mixed = any(_fine_tuned(r) for _, r in df.iterrows()) and not all(_fine_tuned(r) for _, r in df.iterrows())
+    mixed = len({_fine_tuned(r) for _, r in df.iterrows()}) == 2
     k_rows, se_rows = {}, {}
     for _, row in df.iterrows():
         e = row["extras"] or {}

@@ -18,7 +18,6 @@ from bench.suites.istd_tables import ABLATION_METRICS, FA_METRIC, TEX, _fa_units
 from bench.suites.istd_constants import OWN_WEIGHTS, RULE_TABLE, SHIPPED_TRAINED_ON
 from bench.suites.istd_figures import pd_fa_figure, visual_figure
 
-#: the default protocol's caption text (the others': PROTOCOLS[name].description; :func:`protocol_text`)
 LEARNED_NOTE = ("Learned rows: the marks after the names say where the weights come from (legend under the table). Rows rpcanet and l_rpcanet without a "
                 "named checkpoint: the shipped checkpoints of the CPU-budget recipe `cpu` (64x64 crops of "
                 "the SIRST train split, model selected on val), far short of the published GPU-trained figures "
@@ -93,9 +92,6 @@ def protocol_sets(frame):
                                                  for d, p in zip(frame["dataset"], proto)])
 
 
-
-
-
 class _View:
     """What every part of the report reads: the rows (with their segmentation rule), the
     methods and datasets in table order, the clean rows and one accuracy row per (dataset,
@@ -127,7 +123,6 @@ MAIN_METRICS = {"mIoU": "iou", "F1": "f1", "Pd": "pd", "Fa": "fa"}
 ROBUSTNESS_METRICS = {"mIoU": "iou", "Pd": "pd", "Fa": "fa"}
 RULE_METRICS = {"IoU": "iou", "Pd": "pd", "Fa": "fa"}
 TIMES = {"params": "{:,.0f}", "CPU ms/img": "{:.1f}", "GPU ms/img": "{:.1f}"}
-#: Fa as the papers print it: in units of 1e-5 (the rows store it in units of 1e-6)
 
 
 def _main_table(v: _View, outdir: str) -> list[str]:
@@ -150,9 +145,6 @@ def _main_table(v: _View, outdir: str) -> list[str]:
                          "tab:istd_main", metrics=MAIN_METRICS, fmt=TIMES, notes=cap, rows=v.frame, tex=TEX,
                          directions={"params": None, "CPU ms/img": "min", "GPU ms/img": "min"})
     return write_table(table, outdir, "istd_main")
-
-
-
 
 
 def _set_name(dataset) -> str:
@@ -459,9 +451,6 @@ def _degradation_order(labels):
         order = {"clean": 0, "gaussian_noise": 1, "salt_pepper": 2}.get(base, 9)
         return (order, lbl)
     return sorted(labels, key=key)
-
-
-
 
 
 def _protocol_names(frame) -> str:

@@ -3,12 +3,16 @@ tables both import it): the protocol words of a caption, the SE module letters, 
 in units of 1e-5 as the papers print it, and whose published weights a row holds."""
 from __future__ import annotations
 
+from bench.methods.istd.network import MODULES
 from bench.metrics.istd import DEFAULT_PROTOCOL, PROTOCOLS
 
+#: the default protocol's caption text (the others': PROTOCOLS[name].description; :func:`protocol_text`)
 PROTOCOL = PROTOCOLS[DEFAULT_PROTOCOL].description
-SHORT = {"background": "B", "target": "T", "noise": "N", "image": "D"}
-MODULE_NAMES = tuple(SHORT)
+#: the network's modules, in its order, and their letters in the tables
+MODULE_NAMES = MODULES
+SHORT = dict(zip(MODULES, "BTND"))
 ABLATION_METRICS = {"mIoU": "iou", "nIoU": "niou", "F1": "f1", "Pd": "pd", "Fa": "fa"}
+#: Fa as the papers print it: in units of 1e-5 (the rows store it in units of 1e-6)
 FA = "Fa (×1e-5)"
 TEX = {FA: r"Fa ($\times 10^{-5}$)"}
 FA_METRIC = {FA: "fa"}  # the renamed column keeps its metric (direction, format)
